@@ -1,0 +1,46 @@
+#include "protocol/smtp/received.h"
+
+namespace porcupine::smtp {
+namespace {
+
+// TCP-info per RFC 5321 §4.4: an address literal, "IPv6:" tagged for v6.
+std::string PeerLiteral(std::string_view ip) {
+  if (ip.empty()) return "unknown";
+  std::string out = "[";
+  if (ip.find(':') != std::string_view::npos) out += "IPv6:";
+  out += ip;
+  out += ']';
+  return out;
+}
+
+}  // namespace
+
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8) {
+  if (!ehlo) return "SMTP";
+  return smtputf8 ? "UTF8SMTP" : "ESMTP";
+}
+
+std::string FormatReceived(const ReceivedFields& f) {
+  std::string h = "Received: from ";
+  h += f.helo;
+  h += " (";
+  h += PeerLiteral(f.peer_ip);
+  h += ")\r\n\tby ";
+  h += f.hostname;
+  h += " (porcupine) with ";
+  h += f.protocol;
+  h += " id ";
+  h += f.id;
+  if (!f.recipient.empty()) {
+    h += "\r\n\tfor <";
+    h += f.recipient;
+    h += ">; ";
+  } else {
+    h += ";\r\n\t";
+  }
+  h += f.date.empty() ? kFallbackDate : f.date;
+  h += "\r\n";
+  return h;
+}
+
+}  // namespace porcupine::smtp

@@ -1,0 +1,34 @@
+// The Received: trace header the SMTP server prepends to every message
+// (RFC 5321 §4.4, RFC 5322 §3.6.7; protocol names from RFC 3848 / RFC 6531).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace porcupine::smtp {
+
+struct ReceivedFields {
+  std::string_view helo;       // the client's HELO/EHLO argument
+  std::string_view peer_ip;    // textual IPv4/IPv6 address; empty when unknown
+  std::string_view hostname;   // this server
+  std::string_view protocol;   // "SMTP", "ESMTP", "UTF8SMTP"
+  std::string_view id;         // queue id of this transaction
+  std::string_view recipient;  // named in the "for" clause; empty omits it
+  std::string_view date;       // RFC 5322 date-time
+};
+
+// The "with" protocol: "SMTP" after HELO, "ESMTP" after EHLO, "UTF8SMTP" for
+// an EHLO transaction that used SMTPUTF8.
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8);
+
+// Formats the header, folded over three lines, ending in CRLF:
+//   Received: from <helo> ([<ip>])
+//   \tby <hostname> (porcupine) with <protocol> id <id>
+//   \tfor <<recipient>>; <date>
+std::string FormatReceived(const ReceivedFields& f);
+
+// Stands in for the date when the driver supplies no clock, so the header
+// stays syntactically valid (RFC 5322 requires the date-time).
+inline constexpr std::string_view kFallbackDate = "Thu, 1 Jan 1970 00:00:00 +0000";
+
+}  // namespace porcupine::smtp

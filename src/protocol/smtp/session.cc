@@ -1,0 +1,177 @@
+#include "protocol/smtp/session.h"
+
+#include <cassert>
+#include <utility>
+
+#include "protocol/smtp/command.h"
+#include "protocol/smtp/reply.h"
+#include "protocol/smtp/session_impl.h"
+
+namespace porcupine::smtp {
+
+Session::Impl::Impl(const Limits& l, SessionInfo i)
+    : limits(l), info(std::move(i)), reader(l.max_command_line) {}
+
+void Session::Impl::Reply(int code, std::string_view enhanced, std::string_view text) {
+  AppendReply(&out, code, enhanced, text);
+  ++counters.replies[code / 100];
+}
+
+void Session::Impl::ReplyLines(int code, const std::vector<std::string>& lines) {
+  AppendMultilineReply(&out, code, lines);
+  ++counters.replies[code / 100];
+}
+
+void Session::Impl::Error(int code, std::string_view enhanced, std::string_view text) {
+  Reply(code, enhanced, text);
+  ++counters.errors;
+  if (++errors >= limits.hard_error_limit) CloseWith(421, "4.7.0", "Error: too many errors");
+}
+
+void Session::Impl::CloseWith(int code, std::string_view enhanced, std::string_view text) {
+  Reply(code, enhanced, text);
+  phase = Phase::kClosed;
+}
+
+void Session::Impl::Request(Awaiting what, smtp::Request request) {
+  awaiting = what;
+  outgoing = std::move(request);
+  phase = Phase::kAwaiting;
+}
+
+void Session::Impl::ResetTransaction() { txn = Transaction{}; }
+
+Step Session::Impl::Next() {
+  for (;;) {
+    std::optional<Step> step;
+    switch (phase) {
+      case Phase::kClosed:
+        return Step::Close();
+      case Phase::kAwaiting:
+        if (outgoing) {
+          Step s = Step::Do(std::move(*outgoing));
+          outgoing.reset();
+          return s;
+        }
+        // The driver pulled again without answering: a broken invariant.
+        assert(false && "Next() called while a request is outstanding");
+        return Step::Close();
+      case Phase::kCommand:
+        step = PullCommand();
+        break;
+      case Phase::kData:
+        step = PullData();
+        break;
+    }
+    if (step) return *step;
+  }
+}
+
+// Reads one command line and executes it. Above the soft error limit the
+// line is held across a kDelay step first, so every reply to an abusive
+// client costs it tarpit_delay.
+std::optional<Step> Session::Impl::PullCommand() {
+  if (!pending_line) {
+    protocol::Line line;
+    switch (reader.Next(&line)) {
+      case protocol::LineReader::Kind::kNeedMore:
+        if (!eof) return Step::NeedInput();
+        phase = Phase::kClosed;  // EOF: close without a reply
+        return std::nullopt;
+      case protocol::LineReader::Kind::kTooLong:
+        pending_line = PendingLine{{}, true, false, false};
+        break;
+      case protocol::LineReader::Kind::kLine:
+        pending_line = PendingLine{std::string(line.text), false, line.bare_lf, line.bare_cr};
+        break;
+    }
+    if (errors > limits.soft_error_limit && limits.tarpit_delay.count() > 0) {
+      return Step::Delay(limits.tarpit_delay);
+    }
+  }
+  PendingLine line = std::move(*pending_line);
+  pending_line.reset();
+  Execute(line);
+  return std::nullopt;
+}
+
+void Session::Impl::Execute(const PendingLine& line) {
+  if (++commands > limits.max_commands) {
+    CloseWith(421, "4.7.0", "Error: too many commands");
+  } else if (line.too_long) {
+    Error(500, "5.5.2", "Error: line too long");
+  } else if (line.text.find('\0') != std::string::npos) {
+    Error(500, "5.5.2", "Error: NUL character in command");
+  } else if (line.bare_lf || line.bare_cr) {
+    // RFC 5321 §2.3.8: only CRLF ends a line; anything else is how commands
+    // get smuggled past filters, so it is refused, not guessed at.
+    Error(500, "5.5.2", "Error: syntax error (bare CR or LF)");
+  } else {
+    CommandLine cmd = SplitCommand(line.text);
+    Dispatch(cmd.verb, cmd.args);
+  }
+}
+
+void Session::Impl::Complete(Response response) {
+  if (phase != Phase::kAwaiting || outgoing) {
+    assert(false && "Complete() without an outstanding request");
+    return;
+  }
+  phase = Phase::kCommand;
+  Awaiting what = std::exchange(awaiting, Awaiting::kNothing);
+  if (what == Awaiting::kRecipient) {
+    auto* verdict = std::get_if<RecipientVerdict>(&response);
+    assert(verdict && "CheckRecipient answered with a Status");
+    CompleteRecipient(verdict ? *verdict : RecipientVerdict::kTempFail);
+  } else {
+    auto* status = std::get_if<Status>(&response);
+    assert(status && "Deliver answered with a RecipientVerdict");
+    CompleteDelivery(status ? *status : Status::Internal("mismatched response"));
+  }
+  if (shutting_down && phase != Phase::kClosed) {
+    CloseWith(421, "4.3.2", "Service shutting down, closing transmission channel");
+  }
+}
+
+// --- Session: the public face forwards to Impl.
+
+Session::Session(const Limits& limits, SessionInfo info)
+    : impl_(std::make_unique<Impl>(limits, std::move(info))) {}
+
+Session::~Session() = default;
+
+void Session::Start() { impl_->Reply(220, "", impl_->info.server_hostname + " ESMTP porcupine"); }
+
+void Session::Feed(std::string_view bytes) {
+  if (impl_->phase != Phase::kClosed) impl_->reader.Feed(bytes);
+}
+
+void Session::OnEof() { impl_->eof = true; }
+
+void Session::OnIdleTimeout() {
+  // A slow backend is not the client's fault: a timeout while a request is
+  // out is ignored (the driver should not arm the idle timer then anyway).
+  Phase p = impl_->phase;
+  if (p == Phase::kClosed || p == Phase::kAwaiting) return;
+  impl_->CloseWith(421, "4.4.2", impl_->info.server_hostname + " Error: timeout exceeded");
+}
+
+void Session::OnShutdown() {
+  impl_->shutting_down = true;
+  Phase p = impl_->phase;
+  if (p == Phase::kClosed || p == Phase::kAwaiting) return;  // Complete() closes
+  // Mid-DATA the partial message is dropped: nothing was acknowledged yet.
+  impl_->CloseWith(421, "4.3.2", "Service shutting down, closing transmission channel");
+}
+
+Step Session::Next() { return impl_->Next(); }
+
+void Session::Complete(Response response) { impl_->Complete(std::move(response)); }
+
+std::string Session::TakeOutput() { return std::exchange(impl_->out, std::string()); }
+
+bool Session::HasOutput() const { return !impl_->out.empty(); }
+
+const Session::Counters& Session::counters() const { return impl_->counters; }
+
+}  // namespace porcupine::smtp

@@ -1,0 +1,143 @@
+// SMTP receiver session (RFC 5321 + ESMTP PIPELINING, SIZE, 8BITMIME,
+// ENHANCEDSTATUSCODES, SMTPUTF8): a pure state machine, see
+// protocol/common/session.h for how a driver runs it.
+//
+// The session does not know users or domains: it asks the backend through
+// requests (CheckRecipient, Deliver) and turns the answers into replies.
+//
+// Files: command.h (command-line and MAIL/RCPT argument parsing), path.h
+// (address syntax), reply.h, received.h, session_impl.h (internal state);
+// session.cc / session_commands.cc / session_data.cc implement this class.
+//
+// Error accounting: replies to bad commands (500/501/502/503/555/553), to
+// refused recipients (550 5.1.1, 550 5.7.1) and to spoiled DATA (overlong
+// line, bare CR) count as errors. 452 "too many recipients", 552 "too big"
+// and temporary failures do not: they are not the client misbehaving.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+#include "protocol/common/session.h"
+
+namespace porcupine::smtp {
+
+// Every SMTP limit, named and defaulted (docs/config.md lists them).
+struct Limits {
+  // Largest accepted message (DATA payload after unstuffing); advertised in SIZE.
+  uint64_t max_message_bytes = 50ull << 20;
+  // Longest command line including CRLF (RFC 5321 §4.5.3.1.4 says 512).
+  size_t max_command_line = 512;
+  // Longest line inside DATA including CRLF (RFC: 1000; we are lenient).
+  size_t max_data_line = 64 * 1024;
+  // Recipients per transaction (RFC 5321 §4.5.3.1.8: at least 100).
+  size_t max_recipients = 100;
+  // Errors (5xx/4xx replies to bad commands or refused recipients) before
+  // each reply is delayed by `tarpit_delay` ...
+  int soft_error_limit = 10;
+  std::chrono::milliseconds tarpit_delay{1000};
+  // ... and before the session is closed with 421.
+  int hard_error_limit = 20;
+  // Commands accepted in one session (counts every command line).
+  uint64_t max_commands = 100000;
+};
+
+// Fixed facts about one connection, set by the driver.
+struct SessionInfo {
+  std::string server_hostname = "localhost";  // in the greeting, EHLO, Received:
+  std::string peer_ip;                        // in Received:
+  std::string session_id;                     // opaque, in Received: and logs
+  // RFC 5322 date-time for the Received: header, filled by the driver so the
+  // session stays clock-free; Deliver requests carry it.
+  std::string (*now_rfc5322)() = nullptr;
+};
+
+// Request: is this forward-path deliverable here?
+struct CheckRecipient {
+  std::string address;  // the mailbox from RCPT TO:<...>, as sent (local@domain)
+};
+
+enum class RecipientVerdict {
+  kAccept,       // 250 2.1.5
+  kUnknownUser,  // 550 5.1.1
+  kRelayDenied,  // domain not local: 550 5.7.1
+  kTempFail,     // manager unreachable etc.: 451 4.4.3
+};
+
+// Request: store this message for these recipients (all already accepted).
+struct Deliver {
+  std::string reverse_path;             // MAIL FROM (may be empty: <>)
+  std::vector<std::string> recipients;  // accepted forward-paths, in order
+  // Received: header + unstuffed DATA, CRLF line ends, always ending in CRLF
+  // (an empty DATA gives just the header). At most max_message_bytes of DATA.
+  std::string message;
+  bool smtputf8 = false;
+  bool eight_bit_mime = false;
+};
+
+using Request = std::variant<CheckRecipient, Deliver>;
+using Step = protocol::Step<Request>;
+
+// Answers, one per request kind. For Deliver: OK → 250; Unavailable or any
+// other error → 451 4.3.0 (the client retries); ResourceExhausted → 452 4.3.1.
+using Response = std::variant<RecipientVerdict, Status>;
+
+class Session {
+ public:
+  Session(const Limits& limits, SessionInfo info);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Queues the 220 greeting. Call once, first.
+  void Start();
+  // Appends client bytes. Ignored once the session has closed.
+  void Feed(std::string_view bytes);
+  // The client closed its side. Complete lines already fed are still
+  // processed; when the session next needs input it closes without a reply
+  // (a partial message is dropped).
+  void OnEof();
+  // No input within the idle timeout: queues 421 4.4.2 and closes. Ignored
+  // while a request is outstanding (a slow backend is not the client's fault).
+  void OnIdleTimeout();
+  // The node is shutting down: queues 421 4.3.2 and closes at once, dropping
+  // a partially received message; with a request outstanding, Complete()
+  // first queues that request's reply, then the 421.
+  void OnShutdown();
+
+  // Advances as far as buffered input allows; see protocol/common/session.h.
+  // All buffered (pipelined) commands are answered before kNeedInput. Above
+  // soft_error_limit, each command is preceded by a kDelay step. After
+  // kClose every call returns kClose.
+  Step Next();
+  // Answers the request of the last kRequest step. RecipientVerdict for
+  // CheckRecipient, Status for Deliver; a successful Deliver is answered
+  // "250 2.0.0 Ok: queued as <session_id>.<n>" (n counts DATA transactions).
+  // REQUIRES: the last Next() returned kRequest; response type matches it
+  // (a mismatch asserts in debug builds and is treated as a temporary
+  // failure in release builds).
+  void Complete(Response response);
+
+  // Reply bytes produced so far; the driver writes them out.
+  std::string TakeOutput();
+  bool HasOutput() const;
+
+  // Cumulative counters for metrics: replies by first digit (2..5), errors.
+  struct Counters {
+    uint64_t replies[6] = {};
+    uint64_t errors = 0;
+  };
+  const Counters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace porcupine::smtp

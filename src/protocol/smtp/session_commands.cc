@@ -1,0 +1,202 @@
+// The SMTP command table and one handler per command (RFC 5321 §4.1.1).
+#include <algorithm>
+#include <utility>
+
+#include "protocol/smtp/command.h"
+#include "protocol/smtp/session_impl.h"
+
+namespace porcupine::smtp {
+namespace {
+
+// A HELO/EHLO argument goes into the Received: header, so only printable
+// ASCII without spaces is taken (a domain or an address literal).
+bool IsValidHeloName(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+bool ContainsIgnoreCase(const std::vector<std::string>& list, std::string_view s) {
+  return std::any_of(list.begin(), list.end(),
+                     [&](const std::string& x) { return EqualsIgnoreCase(x, s); });
+}
+
+}  // namespace
+
+// STARTTLS, AUTH and BDAT are not advertised yet; they answer 502 and count
+// as errors, like any command the server does not offer.
+const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view verb) {
+  static constexpr CommandSpec kCommands[] = {
+      {"EHLO", &Impl::CmdEhlo, 0},
+      {"HELO", &Impl::CmdHelo, 0},
+      {"MAIL", &Impl::CmdMail, 0},
+      {"RCPT", &Impl::CmdRcpt, 0},
+      {"DATA", &Impl::CmdData, kNoArgs},
+      {"RSET", &Impl::CmdRset, kNoArgs},
+      {"NOOP", &Impl::CmdNoop, 0},  // RFC 5321: NOOP [ SP String ]
+      {"QUIT", &Impl::CmdQuit, kNoArgs},
+      {"VRFY", &Impl::CmdVrfy, 0},
+      {"EXPN", &Impl::CmdExpn, 0},
+      {"HELP", &Impl::CmdHelp, 0},
+      {"STARTTLS", &Impl::CmdNotImplemented, 0},
+      {"AUTH", &Impl::CmdNotImplemented, 0},
+      {"BDAT", &Impl::CmdNotImplemented, 0},
+      {"TURN", &Impl::CmdNotImplemented, 0},
+  };
+  for (const CommandSpec& c : kCommands) {
+    if (EqualsIgnoreCase(c.name, verb)) return &c;
+  }
+  return nullptr;
+}
+
+void Session::Impl::Dispatch(std::string_view verb, std::string_view args) {
+  const CommandSpec* spec = FindCommand(verb);
+  if (spec == nullptr) {
+    Error(500, "5.5.2", "Error: command not recognized");
+  } else if ((spec->flags & kNoArgs) && !args.empty()) {
+    Error(501, "5.5.4", "Syntax: " + std::string(spec->name) + " takes no arguments");
+  } else {
+    (this->*spec->handler)(args);
+  }
+}
+
+bool Session::Impl::AcceptGreeting(std::string_view args, std::string_view verb) {
+  if (!IsValidHeloName(args)) {
+    Error(501, "5.5.4", "Syntax: " + std::string(verb) + " hostname");
+    return false;
+  }
+  // RFC 5321 §4.1.4: HELO/EHLO in a session resets the transaction.
+  ResetTransaction();
+  helo_name = std::string(args);
+  return true;
+}
+
+void Session::Impl::CmdHelo(std::string_view args) {
+  if (!AcceptGreeting(args, "HELO")) return;
+  greeting = Greeting::kHelo;
+  Reply(250, "", info.server_hostname);
+}
+
+void Session::Impl::CmdEhlo(std::string_view args) {
+  if (!AcceptGreeting(args, "EHLO")) return;
+  greeting = Greeting::kEhlo;
+  ReplyLines(
+      250, {info.server_hostname, "PIPELINING", "SIZE " + std::to_string(limits.max_message_bytes),
+            "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"});
+}
+
+void Session::Impl::CmdMail(std::string_view args) {
+  if (greeting == Greeting::kNone) return Error(503, "5.5.1", "Error: send HELO/EHLO first");
+  if (txn.active) return Error(503, "5.5.1", "Error: nested MAIL command");
+  MailParse parsed = ParseMailArgs(args);
+  if (auto* err = std::get_if<ArgError>(&parsed)) {
+    switch (err->kind) {
+      case ArgError::Kind::kSyntax:
+        return Error(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+      case ArgError::Kind::kPath:
+        return Error(501, "5.1.7", "Bad sender address syntax");
+      case ArgError::Kind::kParamSyntax:
+        return Error(501, "5.5.4", "Bad parameter: " + err->param);
+      case ArgError::Kind::kParamUnsupported:
+        return Error(555, "5.5.4", "Unsupported parameter: " + err->param);
+    }
+  }
+  MailArgs& mail = std::get<MailArgs>(parsed);
+  if (mail.path.non_ascii && !mail.smtputf8) {
+    return Error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+  }
+  if (mail.size && *mail.size > limits.max_message_bytes) {
+    return Reply(552, "5.3.4", "Message size exceeds fixed limit");
+  }
+  txn.active = true;
+  txn.reverse_path = std::move(mail.path.mailbox);
+  txn.smtputf8 = mail.smtputf8;
+  txn.eight_bit_mime = mail.body == BodyType::k8BitMime;
+  Reply(250, "2.1.0", "Ok");
+}
+
+void Session::Impl::CmdRcpt(std::string_view args) {
+  if (!txn.active) return Error(503, "5.5.1", "Error: need MAIL command");
+  RcptParse parsed = ParseRcptArgs(args);
+  if (auto* err = std::get_if<ArgError>(&parsed)) {
+    switch (err->kind) {
+      case ArgError::Kind::kSyntax:
+        return Error(501, "5.5.4", "Syntax: RCPT TO:<address>");
+      case ArgError::Kind::kPath:
+        return Error(501, "5.1.3", "Bad recipient address syntax");
+      case ArgError::Kind::kParamSyntax:
+        return Error(501, "5.5.4", "Bad parameter: " + err->param);
+      case ArgError::Kind::kParamUnsupported:
+        return Error(555, "5.5.4", "Unsupported parameter: " + err->param);
+    }
+  }
+  Path& path = std::get<RcptArgs>(parsed).path;
+  if (path.non_ascii && !txn.smtputf8) {
+    return Error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+  }
+  txn.rcpt_seen = true;
+  // A repeated recipient would be delivered twice; the backend folds case,
+  // so the comparison does too.
+  if (ContainsIgnoreCase(txn.recipients, path.mailbox)) return Reply(250, "2.1.5", "Ok");
+  if (txn.recipients.size() >= limits.max_recipients) {
+    // Not an error: RFC 5321 §4.5.3.1.10 clients send the rest later.
+    return Reply(452, "4.5.3", "Error: too many recipients");
+  }
+  checking_recipient = path.mailbox;
+  Request(Awaiting::kRecipient, CheckRecipient{std::move(path.mailbox)});
+}
+
+void Session::Impl::CompleteRecipient(RecipientVerdict verdict) {
+  std::string mailbox = std::exchange(checking_recipient, std::string());
+  std::string who = "<" + mailbox + ">: ";
+  switch (verdict) {
+    case RecipientVerdict::kAccept:
+      txn.recipients.push_back(std::move(mailbox));
+      return Reply(250, "2.1.5", "Ok");
+    case RecipientVerdict::kUnknownUser:
+      return Error(550, "5.1.1", who + "Recipient address rejected: User unknown");
+    case RecipientVerdict::kRelayDenied:
+      return Error(550, "5.7.1", who + "Relay access denied");
+    case RecipientVerdict::kTempFail:
+      return Reply(451, "4.4.3", who + "Recipient lookup failed, try again later");
+  }
+}
+
+void Session::Impl::CmdData(std::string_view) {
+  if (!txn.active) return Error(503, "5.5.1", "Error: need MAIL command");
+  if (!txn.rcpt_seen) return Error(503, "5.5.1", "Error: need RCPT command");
+  if (txn.recipients.empty()) {
+    // Refused recipients were already counted; resetting makes the client
+    // start over with MAIL (RFC 2920 §3.1 clients stop at this reply).
+    ResetTransaction();
+    return Reply(554, "5.5.1", "Error: no valid recipients");
+  }
+  Reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  BeginData();
+}
+
+void Session::Impl::CmdRset(std::string_view) {
+  ResetTransaction();
+  Reply(250, "2.0.0", "Ok");
+}
+
+void Session::Impl::CmdNoop(std::string_view) { Reply(250, "2.0.0", "Ok"); }
+
+void Session::Impl::CmdQuit(std::string_view) { CloseWith(221, "2.0.0", "Bye"); }
+
+void Session::Impl::CmdVrfy(std::string_view args) {
+  if (args.empty()) return Error(501, "5.5.4", "Syntax: VRFY address");
+  // RFC 5321 §3.5.3: never confirm (no address harvesting), never deny.
+  Reply(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+void Session::Impl::CmdExpn(std::string_view) { Error(502, "5.5.1", "Error: EXPN not supported"); }
+
+void Session::Impl::CmdHelp(std::string_view) {
+  Reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+void Session::Impl::CmdNotImplemented(std::string_view) {
+  Error(502, "5.5.1", "Error: command not implemented");
+}
+
+}  // namespace porcupine::smtp

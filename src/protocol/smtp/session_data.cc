@@ -1,0 +1,118 @@
+// DATA (RFC 5321 §4.1.1.4): read lines up to "." CRLF, undo dot-stuffing
+// (§4.5.2), enforce the limits without buffering what will be refused, then
+// hand the message to the backend.
+#include "protocol/smtp/received.h"
+#include "protocol/smtp/session_impl.h"
+
+namespace porcupine::smtp {
+namespace {
+
+std::string QueueId(const SessionInfo& info, uint64_t n) {
+  std::string id = info.session_id;
+  if (!id.empty()) id += '.';
+  id += std::to_string(n);
+  return id;
+}
+
+void Release(std::string* s) { std::string().swap(*s); }
+
+}  // namespace
+
+void Session::Impl::BeginData() {
+  data = DataState{};
+  data.id = QueueId(info, ++transactions);
+  ReceivedFields f;
+  f.helo = helo_name;
+  f.peer_ip = info.peer_ip;
+  f.hostname = info.server_hostname;
+  f.protocol = ReceivedProtocol(greeting == Greeting::kEhlo, txn.smtputf8);
+  f.id = data.id;
+  if (txn.recipients.size() == 1) f.recipient = txn.recipients.front();
+  std::string date = info.now_rfc5322 ? info.now_rfc5322() : std::string();
+  f.date = date;
+  data.message = FormatReceived(f);
+  reader.set_max_line(limits.max_data_line);
+  phase = Phase::kData;
+}
+
+std::optional<Step> Session::Impl::PullData() {
+  protocol::Line line;
+  switch (reader.Next(&line)) {
+    case protocol::LineReader::Kind::kNeedMore:
+      if (!eof) return Step::NeedInput();
+      phase = Phase::kClosed;  // the client vanished mid-message: store nothing
+      return std::nullopt;
+    case protocol::LineReader::Kind::kTooLong:
+      data.line_too_long = true;
+      Release(&data.message);
+      return std::nullopt;
+    case protocol::LineReader::Kind::kLine:
+      break;
+  }
+  if (line.bare_lf) {
+    // "\n.\n" vs "\r\n.\r\n" disagreements between servers are how SMTP
+    // smuggling works; refusing to guess is the only safe answer.
+    CloseWith(521, "5.5.2", "Error: bare LF received");
+    return std::nullopt;
+  }
+  if (line.text == ".") {
+    EndData();
+    return std::nullopt;
+  }
+  if (line.bare_cr && !data.Discarding()) Release(&data.message);
+  data.bare_cr |= line.bare_cr;
+  AppendDataLine(line.text);
+  return std::nullopt;
+}
+
+void Session::Impl::AppendDataLine(std::string_view text) {
+  if (!text.empty() && text.front() == '.') text.remove_prefix(1);
+  data.payload_bytes += text.size() + 2;
+  if (data.payload_bytes > limits.max_message_bytes && !data.too_big) {
+    data.too_big = true;
+    Release(&data.message);
+  }
+  if (data.Discarding()) return;
+  data.message.append(text);
+  data.message.append("\r\n");
+}
+
+void Session::Impl::EndData() {
+  reader.set_max_line(limits.max_command_line);
+  phase = Phase::kCommand;
+  DataState done = std::exchange(data, DataState{});
+  if (done.line_too_long) {
+    ResetTransaction();
+    return Error(500, "5.5.2", "Error: line too long");
+  }
+  if (done.too_big) {
+    ResetTransaction();
+    return Reply(552, "5.3.4", "Error: message too big");
+  }
+  if (done.bare_cr) {
+    ResetTransaction();
+    return Error(550, "5.6.0", "Error: bare CR received");
+  }
+  Deliver d;
+  d.reverse_path = std::move(txn.reverse_path);
+  d.recipients = std::move(txn.recipients);
+  d.message = std::move(done.message);
+  d.smtputf8 = txn.smtputf8;
+  d.eight_bit_mime = txn.eight_bit_mime;
+  data.id = std::move(done.id);  // kept for the 250 reply
+  ResetTransaction();
+  Request(Awaiting::kDelivery, std::move(d));
+}
+
+void Session::Impl::CompleteDelivery(const Status& status) {
+  std::string id = std::exchange(data.id, std::string());
+  if (status.ok()) {
+    Reply(250, "2.0.0", "Ok: queued as " + id);
+  } else if (status.code() == Code::kResourceExhausted) {
+    Reply(452, "4.3.1", "Error: insufficient system storage");
+  } else {
+    Reply(451, "4.3.0", "Error: temporary failure, try again later");
+  }
+}
+
+}  // namespace porcupine::smtp

@@ -1,0 +1,135 @@
+// Internal state of smtp::Session, shared by the files that implement it:
+//   session.cc          lifecycle, the Next() loop, replies, error accounting
+//   session_commands.cc the command table and one handler per command
+//   session_data.cc     DATA: reading, unstuffing, limits, the Deliver request
+// Not part of the contract; include only from those files and tests.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/common/line_reader.h"
+#include "protocol/smtp/session.h"
+
+namespace porcupine::smtp {
+
+enum class Phase {
+  kCommand,   // reading command lines
+  kData,      // reading the DATA payload
+  kAwaiting,  // a request is out; only Complete() moves on
+  kClosed,    // every further Next() returns kClose
+};
+
+enum class Greeting { kNone, kHelo, kEhlo };
+
+// The mail transaction: MAIL .. RCPT* .. DATA (RFC 5321 §3.3).
+struct Transaction {
+  bool active = false;  // MAIL accepted
+  std::string reverse_path;
+  bool smtputf8 = false;
+  bool eight_bit_mime = false;
+  bool rcpt_seen = false;  // some RCPT was answered (accepted or not)
+  std::vector<std::string> recipients;
+};
+
+// The DATA payload being received.
+struct DataState {
+  std::string message;         // Received: header + unstuffed lines
+  std::string id;              // queue id, in Received: and the 250 reply
+  uint64_t payload_bytes = 0;  // unstuffed payload so far, CRLFs included
+  bool line_too_long = false;  // some line exceeded max_data_line
+  bool too_big = false;        // payload exceeded max_message_bytes
+  bool bare_cr = false;        // some line held a CR not followed by LF
+  bool Discarding() const { return line_too_long || too_big || bare_cr; }
+};
+
+// A command line copied out of the reader, so it survives a tarpit delay.
+struct PendingLine {
+  std::string text;
+  bool too_long = false;
+  bool bare_lf = false;
+  bool bare_cr = false;
+};
+
+// What the outstanding request was, to interpret its Response.
+enum class Awaiting { kNothing, kRecipient, kDelivery };
+
+struct Session::Impl {
+  Impl(const Limits& l, SessionInfo i);
+
+  // --- session.cc
+  Step Next();
+  void Complete(Response response);
+  std::optional<Step> PullCommand();
+  void Execute(const PendingLine& line);
+  void Reply(int code, std::string_view enhanced, std::string_view text);
+  void ReplyLines(int code, const std::vector<std::string>& lines);
+  // A reply to a bad command or refused recipient: counts an error and
+  // closes with 421 once the hard limit is reached.
+  void Error(int code, std::string_view enhanced, std::string_view text);
+  void CloseWith(int code, std::string_view enhanced, std::string_view text);
+  void Request(Awaiting what, smtp::Request request);
+  void ResetTransaction();
+
+  // --- session_commands.cc (one handler per verb; args trimmed)
+  using Handler = void (Impl::*)(std::string_view args);
+  enum CommandFlags : unsigned {
+    kNoArgs = 1u << 0,  // arguments are a syntax error (501)
+  };
+  // One row of the command table: the data that drives Dispatch().
+  struct CommandSpec {
+    std::string_view name;
+    Handler handler;
+    unsigned flags;
+  };
+  static const CommandSpec* FindCommand(std::string_view verb);
+  void Dispatch(std::string_view verb, std::string_view args);
+  void CmdHelo(std::string_view args);
+  void CmdEhlo(std::string_view args);
+  void CmdMail(std::string_view args);
+  void CmdRcpt(std::string_view args);
+  void CmdData(std::string_view args);
+  void CmdRset(std::string_view args);
+  void CmdNoop(std::string_view args);
+  void CmdQuit(std::string_view args);
+  void CmdVrfy(std::string_view args);
+  void CmdExpn(std::string_view args);
+  void CmdHelp(std::string_view args);
+  void CmdNotImplemented(std::string_view args);
+  void CompleteRecipient(RecipientVerdict verdict);
+  bool AcceptGreeting(std::string_view args, std::string_view verb);
+
+  // --- session_data.cc
+  void BeginData();
+  std::optional<Step> PullData();
+  void AppendDataLine(std::string_view text);
+  void EndData();
+  void CompleteDelivery(const Status& status);
+
+  const Limits limits;
+  const SessionInfo info;
+  protocol::LineReader reader;
+  std::string out;
+  Counters counters;
+
+  Phase phase = Phase::kCommand;
+  bool eof = false;
+  bool shutting_down = false;
+  std::optional<PendingLine> pending_line;  // read, not yet executed (tarpit)
+  uint64_t commands = 0;
+  int errors = 0;
+  uint64_t transactions = 0;  // DATA attempts, numbers queue ids
+
+  Greeting greeting = Greeting::kNone;
+  std::string helo_name;
+  Transaction txn;
+  DataState data;
+
+  Awaiting awaiting = Awaiting::kNothing;
+  std::optional<smtp::Request> outgoing;  // set until Next() hands it out
+  std::string checking_recipient;         // the RCPT being checked
+};
+
+}  // namespace porcupine::smtp

@@ -1,0 +1,251 @@
+#include "protocol/smtp/session.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "protocol/smtp/session_test_util.h"
+
+namespace porcupine::smtp {
+namespace {
+
+using testing::Driver;
+using testing::RunScript;
+
+constexpr char kGreeting[] = "S: 220 mx.example.test ESMTP porcupine\n";
+constexpr char kEhloReply[] =
+    "S: 250-mx.example.test\n"
+    "S: 250-PIPELINING\n"
+    "S: 250-SIZE 1000\n"
+    "S: 250-8BITMIME\n"
+    "S: 250-ENHANCEDSTATUSCODES\n"
+    "S: 250 SMTPUTF8\n";
+
+Limits SmallLimits() {
+  Limits l;
+  l.max_message_bytes = 1000;
+  l.max_command_line = 64;
+  l.max_data_line = 100;
+  l.max_recipients = 3;
+  l.soft_error_limit = 3;
+  l.hard_error_limit = 6;
+  l.tarpit_delay = std::chrono::milliseconds(5);
+  l.max_commands = 50;
+  return l;
+}
+
+// Replays `input` at every fragment size from its full length down to one
+// byte; every replay must produce `expected`.
+void ExpectAtEveryFragmentSize(const Limits& limits, const std::string& input,
+                               const std::string& expected) {
+  for (size_t k = std::max<size_t>(input.size(), 1); k >= 1; --k) {
+    std::string got = RunScript(limits, input, k);
+    ASSERT_EQ(got, expected) << "fragment size " << k;
+  }
+}
+
+struct ScriptCase {
+  const char* name;
+  std::string input;
+  std::string expected;  // after the greeting
+};
+
+// Short scripts with their exact transcripts; the golden files under
+// testdata/ hold the longer dialogues.
+std::vector<ScriptCase> ScriptCases() {
+  return {
+      {"quit", "QUIT\r\n", "S: 221 2.0.0 Bye\n-- close\n"},
+      {"eof_without_reply", "NOOP\r\nNOO", "S: 250 2.0.0 Ok\n-- close\n"},
+      {"lower_case_verbs", "ehlo c.test\r\nnoop\r\nquit\r\n",
+       std::string(kEhloReply) + "S: 250 2.0.0 Ok\nS: 221 2.0.0 Bye\n-- close\n"},
+      {"empty_line", "\r\n", "S: 500 5.5.2 Error: command not recognized\n-- close\n"},
+      {"nul", std::string("NOOP\0x\r\n", 8),
+       "S: 500 5.5.2 Error: NUL character in command\n-- close\n"},
+      {"bare_lf_command", "NOOP\nQUIT\r\n",
+       "S: 500 5.5.2 Error: syntax error (bare CR or LF)\nS: 221 2.0.0 Bye\n-- close\n"},
+      {"bare_cr_command", "NOOP\rRSET\r\n",
+       "S: 500 5.5.2 Error: syntax error (bare CR or LF)\n-- close\n"},
+      {"overlong_command", std::string(70, 'A') + "\r\nNOOP\r\n",
+       "S: 500 5.5.2 Error: line too long\nS: 250 2.0.0 Ok\n-- close\n"},
+      {"quit_args", "QUIT now\r\n", "S: 501 5.5.4 Syntax: QUIT takes no arguments\n-- close\n"},
+      {"mail_before_helo", "MAIL FROM:<a@b.test>\r\n",
+       "S: 503 5.5.1 Error: send HELO/EHLO first\n-- close\n"},
+      {"minimal_delivery",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nhi\r\n.\r\n",
+       "S: 250 mx.example.test\n"
+       "S: 250 2.1.0 Ok\n"
+       "S: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Received: from c.test ([192.0.2.7])\n"
+       "M: \\tby mx.example.test (porcupine) with SMTP id s1.1\n"
+       "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
+       "M: hi\n"
+       "S: 250 2.0.0 Ok: queued as s1.1\n"
+       "-- close\n"},
+      {"eof_mid_data",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nhi\r\n",
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n-- close\n"},
+  };
+}
+
+TEST(SessionScriptTest, EveryFragmentSizeGivesTheSameTranscript) {
+  for (const ScriptCase& c : ScriptCases()) {
+    SCOPED_TRACE(c.name);
+    ExpectAtEveryFragmentSize(SmallLimits(), c.input, kGreeting + c.expected);
+  }
+}
+
+std::string Repeat(std::string_view s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(SessionScriptTest, ThousandPipelinedNoops) {
+  Limits limits;  // defaults: 100000 commands
+  std::string input = Repeat("NOOP\r\n", 1000) + "QUIT\r\n";
+  std::string expected =
+      kGreeting + Repeat("S: 250 2.0.0 Ok\n", 1000) + "S: 221 2.0.0 Bye\n-- close\n";
+  ExpectAtEveryFragmentSize(limits, input, expected);
+}
+
+TEST(SessionScriptTest, PipelinedNoopsAnsweredInOneBatch) {
+  Driver d(Limits{});
+  d.Start();
+  d.session().Feed(Repeat("NOOP\r\n", 1000));
+  // One Next() runs every buffered command before asking for input.
+  EXPECT_EQ(d.session().Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(d.session().TakeOutput(), Repeat("250 2.0.0 Ok\r\n", 1000));
+  EXPECT_EQ(d.session().counters().replies[2], 1001u);  // + the 220 greeting
+}
+
+TEST(SessionTest, MaxCommandsCloses) {
+  Limits limits = SmallLimits();
+  limits.max_commands = 3;
+  std::string got = RunScript(limits, Repeat("NOOP\r\n", 5), 0);
+  EXPECT_EQ(got, kGreeting + Repeat("S: 250 2.0.0 Ok\n", 3) +
+                     "S: 421 4.7.0 Error: too many commands\n-- close\n");
+}
+
+TEST(SessionTest, TarpitThenHardLimit) {
+  Limits limits = SmallLimits();  // soft 3, hard 6, delay 5ms
+  std::string got = RunScript(limits, Repeat("BOGUS\r\n", 8), 1);
+  std::string bad = "S: 500 5.5.2 Error: command not recognized\n";
+  EXPECT_EQ(got, kGreeting + Repeat(bad, 4) + Repeat("-- delay 5ms\n" + bad, 2) +
+                     "S: 421 4.7.0 Error: too many errors\n-- close\n");
+  Driver d(limits);
+  d.Start();
+  d.Feed(Repeat("BOGUS\r\n", 8));
+  EXPECT_EQ(d.session().counters().errors, 6u);
+  EXPECT_EQ(d.session().counters().replies[5], 6u);
+  EXPECT_EQ(d.session().counters().replies[4], 1u);
+}
+
+TEST(SessionTest, DeliverCarriesEnvelopeAndMessage) {
+  Driver d(SmallLimits());
+  d.Start();
+  d.Feed(
+      "EHLO c.test\r\nMAIL FROM:<s@x.test> BODY=8BITMIME SMTPUTF8\r\n"
+      "RCPT TO:<Alice@Example.TEST>\r\nRCPT TO:<bob@example.test>\r\n"
+      "RCPT TO:<alice@example.test>\r\nDATA\r\n");
+  d.Feed("Subject: x\r\n\r\n..dot\r\n.\r\n");
+  ASSERT_EQ(d.deliveries().size(), 1u);
+  const Deliver& m = d.deliveries()[0];
+  EXPECT_EQ(m.reverse_path, "s@x.test");
+  // The duplicate (case-folded) recipient is accepted once and not rechecked.
+  EXPECT_EQ(m.recipients, (std::vector<std::string>{"Alice@Example.TEST", "bob@example.test"}));
+  EXPECT_EQ(d.checked().size(), 2u);
+  EXPECT_TRUE(m.smtputf8);
+  EXPECT_TRUE(m.eight_bit_mime);
+  EXPECT_EQ(m.message,
+            "Received: from c.test ([192.0.2.7])\r\n"
+            "\tby mx.example.test (porcupine) with UTF8SMTP id s1.1;\r\n"
+            "\tMon, 2 Jun 2025 12:00:00 +0000\r\n"
+            "Subject: x\r\n\r\n.dot\r\n");
+}
+
+TEST(SessionTest, NoClockUsesFallbackDateAndNoSessionId) {
+  SessionInfo info;
+  info.server_hostname = "h";
+  Driver d(SmallLimits(), info);
+  d.Start();
+  d.Feed("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\n.\r\n");
+  ASSERT_EQ(d.deliveries().size(), 1u);
+  EXPECT_EQ(d.deliveries()[0].message,
+            "Received: from c (unknown)\r\n\tby h (porcupine) with SMTP id 1\r\n"
+            "\tfor <postmaster>; Thu, 1 Jan 1970 00:00:00 +0000\r\n");
+  EXPECT_NE(d.transcript().find("S: 250 2.0.0 Ok: queued as 1\n"), std::string::npos);
+}
+
+// Drives the session by hand to hold a request outstanding.
+struct ManualSession {
+  ManualSession() : s(SmallLimits(), testing::TestInfo()) {
+    s.Start();
+    s.Feed("EHLO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\n");
+    Step step = s.Next();
+    EXPECT_EQ(step.kind, Step::Kind::kRequest);
+    s.TakeOutput();
+  }
+  Session s;
+};
+
+TEST(SessionTest, ShutdownWaitsForTheOutstandingRequest) {
+  ManualSession m;
+  m.s.Feed("NOOP\r\n");
+  m.s.OnShutdown();
+  EXPECT_FALSE(m.s.HasOutput());
+  m.s.Complete(RecipientVerdict::kAccept);
+  EXPECT_EQ(m.s.TakeOutput(),
+            "250 2.1.5 Ok\r\n421 4.3.2 Service shutting down, closing transmission channel\r\n");
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kClose);
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kClose);
+}
+
+TEST(SessionTest, IdleTimeoutIgnoredWhileRequestOutstanding) {
+  ManualSession m;
+  m.s.OnIdleTimeout();
+  EXPECT_FALSE(m.s.HasOutput());
+  m.s.Complete(RecipientVerdict::kTempFail);
+  EXPECT_EQ(m.s.TakeOutput(),
+            "451 4.4.3 <bob@example.test>: Recipient lookup failed, try again later\r\n");
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kNeedInput);
+  m.s.OnIdleTimeout();
+  EXPECT_EQ(m.s.TakeOutput(), "421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kClose);
+  m.s.Feed("NOOP\r\n");  // ignored after close
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kClose);
+  EXPECT_FALSE(m.s.HasOutput());
+}
+
+TEST(SessionTest, EofWhileRequestOutstandingClosesAfterReply) {
+  ManualSession m;
+  m.s.OnEof();
+  m.s.Complete(RecipientVerdict::kAccept);
+  EXPECT_EQ(m.s.Next().kind, Step::Kind::kClose);
+  EXPECT_EQ(m.s.TakeOutput(), "250 2.1.5 Ok\r\n");
+}
+
+TEST(SessionTest, RequestCarriesTheMailboxAsSent) {
+  ManualSession m;
+  m.s.Complete(RecipientVerdict::kAccept);
+  m.s.Feed("RCPT TO:<@relay.test,@b.test:Alice@Example.Test>\r\n");
+  Step step = m.s.Next();
+  ASSERT_EQ(step.kind, Step::Kind::kRequest);
+  EXPECT_EQ(std::get<CheckRecipient>(*step.request).address, "Alice@Example.Test");
+}
+
+TEST(SessionDeathTest, CompleteWithoutRequestIsABrokenInvariant) {
+  Session s(SmallLimits(), testing::TestInfo());
+  s.Start();
+  EXPECT_DEBUG_DEATH(s.Complete(RecipientVerdict::kAccept), "outstanding request");
+}
+
+TEST(SessionDeathTest, MismatchedResponseIsABrokenInvariant) {
+  ManualSession m;
+  EXPECT_DEBUG_DEATH(m.s.Complete(Status::Ok()), "answered with a Status");
+}
+
+}  // namespace
+}  // namespace porcupine::smtp
