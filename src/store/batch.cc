@@ -1,0 +1,117 @@
+// Batch: records key-level writes (write_ops.h); Store::Submit hands them to
+// the group committer.
+#include <utility>
+
+#include "store/keys.h"
+#include "store/records.h"
+#include "store/store.h"
+#include "store/write_ops.h"
+
+namespace porcupine::store {
+
+struct Batch::Rep {
+  WriteOps w;
+
+  // False (and the error remembered) when `s` is an error.
+  bool Check(const Status& s) {
+    if (s.ok()) return true;
+    if (w.error.ok()) w.error = s;
+    return false;
+  }
+  void Put(keys::Cf cf, std::string key, std::string value) {
+    w.bytes += key.size() + value.size();
+    w.ops.push_back({cf, false, std::move(key), std::move(value)});
+  }
+  void Delete(keys::Cf cf, std::string key) {
+    w.bytes += key.size();
+    w.ops.push_back({cf, true, std::move(key), {}});
+  }
+};
+
+namespace {
+
+// Stamps version 0 as the current one; InvalidArgument for any other.
+template <typename Record>
+Status StampVersion(Record& r) {
+  if (r.version() == 0) r.set_version(kRecordVersion);
+  if (r.version() != kRecordVersion) {
+    return Status::InvalidArgument("store: cannot write record version " +
+                                   std::to_string(r.version()));
+  }
+  return Status::Ok();
+}
+
+Result<MessageId> IdOf(const MessageMeta& meta) {
+  std::optional<MessageId> id = MessageId::FromBytes(meta.id());
+  if (!id) return Status::InvalidArgument("store: message id must be 16 bytes");
+  return *id;
+}
+
+}  // namespace
+
+// rep_ is null in a moved-from Batch until it is written to again.
+Batch::Batch() : rep_(std::make_unique<Rep>()) {}
+Batch::~Batch() = default;
+Batch::Batch(Batch&&) noexcept = default;
+Batch& Batch::operator=(Batch&&) noexcept = default;
+
+Batch::Rep& Batch::rep() {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  return *rep_;
+}
+
+void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
+                       const std::string* body) {
+  if (!rep().Check(keys::CheckUser(user))) return;
+  if (meta.tombstone()) {
+    rep().Check(Status::InvalidArgument("store: PutMessage of a tombstone"));
+    return;
+  }
+  Result<MessageId> id = IdOf(meta);
+  if (!rep().Check(id.status())) return;
+  MessageMeta m = meta;
+  if (!rep().Check(StampVersion(m))) return;
+  rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
+  if (body) rep().Put(keys::Cf::kBody, keys::BodyKey(*id), *body);
+}
+
+void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone) {
+  if (!rep().Check(keys::CheckUser(user))) return;
+  Result<MessageId> id = IdOf(tombstone);
+  if (!rep().Check(id.status())) return;
+  MessageMeta m = tombstone;
+  m.set_tombstone(true);
+  if (!rep().Check(StampVersion(m))) return;
+  rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
+  rep().Delete(keys::Cf::kBody, keys::BodyKey(*id));
+}
+
+void Batch::PurgeMessage(Bucket bucket, const std::string& user, uint32_t folder,
+                         const MessageId& id) {
+  if (!rep().Check(keys::CheckUser(user))) return;
+  rep().Delete(keys::Cf::kMsg, keys::MessageKey(bucket, user, folder, id));
+}
+
+void Batch::PutProfile(Bucket bucket, const Profile& profile) {
+  if (!rep().Check(keys::CheckUser(profile.user()))) return;
+  Profile p = profile;
+  if (!rep().Check(StampVersion(p))) return;
+  rep().Put(keys::Cf::kProfile, keys::UserPrefix(bucket, p.user()), p.SerializeAsString());
+}
+
+void Batch::DeleteProfile(Bucket bucket, const std::string& user) {
+  if (!rep().Check(keys::CheckUser(user))) return;
+  rep().Delete(keys::Cf::kProfile, keys::UserPrefix(bucket, user));
+}
+
+WriteOps Batch::TakeOps() {
+  WriteOps out = rep_ ? std::move(rep_->w) : WriteOps{};
+  rep_.reset();
+  return out;
+}
+
+bool Batch::empty() const { return !rep_ || rep_->w.ops.empty(); }
+size_t Batch::ByteSize() const { return rep_ ? rep_->w.bytes : 0; }
+Status Batch::status() const { return rep_ ? rep_->w.error : Status::Ok(); }
+
+}  // namespace porcupine::store

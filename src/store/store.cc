@@ -1,0 +1,235 @@
+#include "store/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+#include <future>
+#include <system_error>
+#include <utility>
+
+#include "store/group_commit.h"
+#include "store/keys.h"
+#include "store/records.h"
+#include "store/rocks.h"
+#include "store/scan.h"
+#include "store/write_ops.h"
+
+namespace porcupine::store {
+
+struct Store::Impl {
+  Options options;
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::unique_ptr<rocksdb::DB> db;
+  // Every opened family; the first keys::kCfCount in keys::Cf order.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  NodeMeta meta;
+  std::unique_ptr<GroupCommitter> committer;
+
+  ~Impl();
+  rocksdb::ColumnFamilyHandle* cf(keys::Cf c) const { return handles[static_cast<size_t>(c)]; }
+  Status OpenDb();
+  Status LoadOrInitMeta(const NodeMeta& init);
+  Status WriteGroup(const std::vector<const WriteOps*>& group);
+  // The value at `key` in `c`; nullopt when absent.
+  Result<std::optional<std::string>> Get(keys::Cf c, const std::string& key);
+};
+
+Store::Impl::~Impl() {
+  committer.reset();  // drains the queue while the DB is still open
+  if (!db) return;
+  for (rocksdb::ColumnFamilyHandle* h : handles)
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db->Close().PermitUncheckedError();  // WAL already synced per group; nothing to lose
+}
+
+Status Store::Impl::OpenDb() {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return Status::IoError("store: create " + options.data_dir + ": " + ec.message());
+  const std::string path = options.data_dir + "/db";
+  const rocksdb::DBOptions db_options = MakeDbOptions(options);
+  std::vector<std::string> existing;
+  // Fails when the DB does not exist yet; then only the known families are made.
+  rocksdb::DB::ListColumnFamilies(db_options, path, &existing).PermitUncheckedError();
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (size_t i = 0; i < keys::kCfCount; ++i) {
+    families.emplace_back(std::string(keys::kCfNames[i]),
+                          MakeCfOptions(options, static_cast<keys::Cf>(i), cache));
+  }
+  for (const std::string& name : existing) {
+    bool known = false;
+    for (std::string_view k : keys::kCfNames) known = known || name == k;
+    if (!known) families.emplace_back(name, MakeUnknownCfOptions());
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "open " + path);
+  db.reset(raw);
+  return Status::Ok();
+}
+
+Status Store::Impl::LoadOrInitMeta(const NodeMeta& init) {
+  Result<std::optional<std::string>> stored = Get(keys::Cf::kMeta, std::string(keys::kNodeMetaKey));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    meta = init;
+    meta.set_version(kRecordVersion);
+    meta.set_format_version(kFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db->Put(wo, cf(keys::Cf::kMeta), keys::kNodeMetaKey, meta.SerializeAsString()),
+                     "write node meta");
+  }
+  Result<NodeMeta> decoded = DecodeNodeMeta(**stored);
+  if (!decoded.ok()) return decoded.status();
+  if (decoded->format_version() != kFormatVersion) {
+    return Status::InvalidArgument("store: " + options.data_dir + " has format version " +
+                                   std::to_string(decoded->format_version()) +
+                                   ", this build reads only " + std::to_string(kFormatVersion));
+  }
+  meta = std::move(*decoded);
+  return Status::Ok();
+}
+
+Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
+  size_t bytes = 0;
+  for (const WriteOps* w : group) bytes += w->bytes + 16 * w->ops.size();
+  rocksdb::WriteBatch wb(bytes + 64);
+  for (const WriteOps* w : group) {
+    for (const WriteOp& op : w->ops) {
+      rocksdb::Status s =
+          op.is_delete ? wb.Delete(cf(op.cf), op.key) : wb.Put(cf(op.cf), op.key, op.value);
+      if (!s.ok()) return FromRocks(s, "build group");
+    }
+  }
+  rocksdb::WriteOptions wo;
+  // One WAL write and, with sync, one fsync for the whole group. The group
+  // becomes visible to readers only after the sync.
+  wo.sync = options.sync;
+  return FromRocks(db->Write(wo, &wb), "group write");
+}
+
+Result<std::optional<std::string>> Store::Impl::Get(keys::Cf c, const std::string& key) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(c), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "get");
+  return std::optional<std::string>(std::move(value));
+}
+
+Store::Store() : impl_(std::make_unique<Impl>()) {}
+Store::~Store() { Close(); }
+
+Result<std::unique_ptr<Store>> Store::Open(const Options& options, const NodeMeta& init) {
+  if (options.data_dir.empty()) return Status::InvalidArgument("store: data_dir is empty");
+  std::unique_ptr<Store> store(new Store());
+  Impl& impl = *store->impl_;
+  impl.options = options;
+  impl.cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  PORCUPINE_RETURN_IF_ERROR(impl.OpenDb());
+  PORCUPINE_RETURN_IF_ERROR(impl.LoadOrInitMeta(init));
+  GroupCommitter::Limits limits{options.max_group_batches, options.max_group_bytes};
+  impl.committer = std::make_unique<GroupCommitter>(
+      limits, [&impl](const std::vector<const WriteOps*>& g) { return impl.WriteGroup(g); });
+  return store;
+}
+
+const NodeMeta& Store::node_meta() const { return impl_->meta; }
+
+void Store::Submit(Batch batch, std::function<void(Status)> done) {
+  impl_->committer->Submit(batch.TakeOps(), std::move(done));
+}
+
+Status Store::Commit(Batch batch) {
+  if (impl_->committer->OnCommitterThread()) {
+    return Status::Internal("store: Commit called from a commit callback");
+  }
+  // Shared so the promise outlives a callback that is still returning.
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = promise->get_future();
+  Submit(std::move(batch), [promise](Status s) { promise->set_value(std::move(s)); });
+  return result.get();
+}
+
+Result<std::vector<MessageMeta>> Store::ListMessages(Bucket bucket, const std::string& user,
+                                                     uint32_t folder, bool include_tombstones) {
+  PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(user));
+  std::vector<MessageMeta> out;
+  PORCUPINE_RETURN_IF_ERROR(ForEachWithPrefix(
+      *impl_->db, impl_->cf(keys::Cf::kMsg), nullptr, keys::FolderPrefix(bucket, user, folder),
+      [&](std::string_view key, std::string_view value) -> Status {
+        Result<MessageMeta> meta = DecodeMessageAt(key, value);
+        if (!meta.ok()) return meta.status();
+        if (include_tombstones || !meta->tombstone()) out.push_back(std::move(*meta));
+        return Status::Ok();
+      }));
+  return out;
+}
+
+Result<std::optional<MessageMeta>> Store::GetMessage(Bucket bucket, const std::string& user,
+                                                     uint32_t folder, const MessageId& id) {
+  PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(user));
+  const std::string key = keys::MessageKey(bucket, user, folder, id);
+  Result<std::optional<std::string>> value = impl_->Get(keys::Cf::kMsg, key);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<MessageMeta>();
+  Result<MessageMeta> meta = DecodeMessageAt(key, **value);
+  if (!meta.ok()) return meta.status();
+  return std::optional<MessageMeta>(std::move(*meta));
+}
+
+Result<std::string> Store::ReadBody(const MessageId& id) {
+  Result<std::optional<std::string>> value = impl_->Get(keys::Cf::kBody, keys::BodyKey(id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return Status::NotFound("store: no body for message " + id.ToHex());
+  return std::move(**value);
+}
+
+Result<std::optional<Profile>> Store::GetProfile(Bucket bucket, const std::string& user) {
+  PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(user));
+  const std::string key = keys::UserPrefix(bucket, user);
+  Result<std::optional<std::string>> value = impl_->Get(keys::Cf::kProfile, key);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<Profile>();
+  Result<Profile> profile = DecodeProfileAt(key, **value);
+  if (!profile.ok()) return profile.status();
+  return std::optional<Profile>(std::move(*profile));
+}
+
+Status Store::ScanUsers(Bucket first, Bucket last,
+                        const std::function<void(Bucket, const std::string&)>& fn) {
+  if (first > last) return Status::Ok();
+  return ScanUsersIn(*impl_->db, impl_->cf(keys::Cf::kMsg), impl_->cf(keys::Cf::kProfile), first,
+                     last, fn);
+}
+
+Status Store::ScanProfiles(const std::function<void(Bucket, const Profile&)>& fn) {
+  return ForEachWithPrefix(*impl_->db, impl_->cf(keys::Cf::kProfile), nullptr, "",
+                           [&](std::string_view key, std::string_view value) -> Status {
+                             Result<Profile> p = DecodeProfileAt(key, value);
+                             if (!p.ok()) return p.status();
+                             fn(keys::ParseUserKey(key)->bucket, *p);
+                             return Status::Ok();
+                           });
+}
+
+Store::Stats Store::stats() const {
+  const GroupCommitter::Stats g = impl_->committer->stats();
+  Stats s;
+  s.syncs = impl_->options.sync ? g.groups : 0;
+  s.groups = g.groups;
+  s.batches = g.batches;
+  s.bytes = g.bytes;
+  s.failed = g.failed;
+  s.last_group = g.last_group;
+  return s;
+}
+
+size_t Store::pending() const { return impl_->committer->pending(); }
+
+void Store::Close() {
+  if (impl_ && impl_->committer) impl_->committer->Close();
+}
+
+}  // namespace porcupine::store

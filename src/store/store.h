@@ -1,0 +1,161 @@
+// The node's hard state in one RocksDB database (DESIGN.md §5,
+// docs/storage.md): messages (metadata apart from bodies), profiles, the
+// replication log and node metadata. Keys of user data start with the bucket
+// so one bucket is one contiguous key range.
+//
+// Writes are grouped: Submit() queues a Batch; one committer thread writes
+// every queued batch and makes them durable with a single WAL sync, then runs
+// each batch's callback. Nothing is reported committed before that sync.
+//
+// Thread-safety: every method may be called from any thread concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/message_id.h"
+#include "store/records.pb.h"
+
+namespace porcupine::store {
+
+using Bucket = uint16_t;
+struct WriteOps;  // store/write_ops.h
+constexpr uint32_t kInboxFolder = 1;
+
+struct Options {
+  std::string data_dir;  // created if missing; the DB lives in data_dir/db
+  bool sync = true;      // WAL fsync per group; false only for benchmarks of the CPU path
+  size_t max_group_batches = 4096;         // batches merged into one sync at most
+  size_t max_group_bytes = 64ull << 20;    // bytes merged into one sync at most (a larger
+                                           // single batch still goes alone)
+  size_t body_blob_min_bytes = 4096;       // bodies at least this large go to RocksDB blob files
+  size_t block_cache_bytes = 64ull << 20;  // one LRU block cache shared by all column families
+};
+
+// A set of writes committed atomically and durably together. Built without a
+// Store; nothing touches the disk until Store::Submit/Commit.
+//
+// Invalid input (a user name empty or longer than 255 bytes, a message id
+// that is not 16 bytes, a record version other than 0 or 1, PutMessage of a
+// tombstone) is not reported by the call: the batch remembers the first such
+// error and its commit fails with InvalidArgument, writing nothing.
+// Records with version 0 (unset) are stored with version 1.
+//
+// Thread-compatible: one thread at a time. A moved-from Batch is empty.
+class Batch {
+ public:
+  Batch();
+  ~Batch();
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+
+  // Stores (or replaces) a message's metadata under (bucket, user,
+  // meta.folder(), meta.id()) and, when body is non-null, its body under
+  // meta.id() (copied now). REQUIRES: !meta.tombstone() (use DeleteMessage).
+  void PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
+                  const std::string* body);
+  // Replaces the message's metadata with `tombstone` (the tombstone bit is
+  // set whatever the argument says) and drops the body.
+  void DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone);
+  // Removes the metadata row entirely (tombstone garbage collection). Leaves
+  // the body key alone (DeleteMessage dropped it).
+  void PurgeMessage(Bucket bucket, const std::string& user, uint32_t folder, const MessageId& id);
+  // Stores (or replaces) the profile of profile.user(); a tombstoned profile
+  // is stored like any other.
+  void PutProfile(Bucket bucket, const Profile& profile);
+  // Removes the profile row entirely.
+  void DeleteProfile(Bucket bucket, const std::string& user);
+  // True when no write was recorded (an invalid call records none).
+  bool empty() const;
+  // Bytes of keys and values recorded.
+  size_t ByteSize() const;
+  // The first invalid call's error, OK if none. Commit fails with it.
+  Status status() const;
+
+ private:
+  friend class Store;
+  struct Rep;
+  Rep& rep();
+  // Moves the recorded writes out (store/write_ops.h); leaves the batch empty.
+  WriteOps TakeOps();
+  std::unique_ptr<Rep> rep_;  // null after a move
+};
+
+class Store {
+ public:
+  // Opens or creates the database. On first creation node metadata is
+  // written from `init` (node id, name, buckets). Returns IoError/Corruption on
+  // failure, InvalidArgument when the stored format version is unknown.
+  static Result<std::unique_ptr<Store>> Open(const Options& options, const NodeMeta& init);
+  ~Store();  // stops the committer after draining queued batches
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // The node metadata as stored (the first Open's `init` wins).
+  const NodeMeta& node_meta() const;
+
+  // Queues a batch; `done` runs on the committer thread after the batch is
+  // durable (OK), or failed: the batch's own error (Batch::status()), or the
+  // group write's error (IoError when the WAL sync failed; every batch of the
+  // group gets it and none of them is visible). Never blocks on I/O. After
+  // Close() begins, done is called at once, on the calling thread, with
+  // Unavailable. `done` must not block for long: it delays the next group.
+  void Submit(Batch batch, std::function<void(Status)> done);
+  // Submit and wait for the result. REQUIRES: not called from a `done`
+  // callback (returns Internal there instead of deadlocking).
+  Status Commit(Batch batch);
+
+  // Reads. Each call sees one consistent state. With options.sync a group is
+  // written with sync=true and becomes visible only after its WAL sync, so
+  // reads never see data a crash could still take away. Reads keep working
+  // after Close(). User names are checked like in Batch (InvalidArgument);
+  // stored records that do not parse, carry an unknown version or disagree
+  // with their key give Corruption.
+
+  // Every live (non-tombstone unless include_tombstones) message of one user
+  // folder, ordered by message id.
+  Result<std::vector<MessageMeta>> ListMessages(Bucket bucket, const std::string& user,
+                                                uint32_t folder, bool include_tombstones = false);
+  Result<std::optional<MessageMeta>> GetMessage(Bucket bucket, const std::string& user,
+                                                uint32_t folder, const MessageId& id);
+  Result<std::string> ReadBody(const MessageId& id);  // NotFound when absent
+  Result<std::optional<Profile>> GetProfile(Bucket bucket, const std::string& user);
+
+  // Calls fn(bucket, user) once per user that has live messages or a
+  // non-tombstoned profile in buckets [first, last], in key order: by bucket,
+  // then user length, then user bytes (reconstruction scans). Nothing when
+  // first > last.
+  Status ScanUsers(Bucket first, Bucket last,
+                   const std::function<void(Bucket, const std::string&)>& fn);
+  // Calls fn for every stored profile (including tombstoned ones).
+  Status ScanProfiles(const std::function<void(Bucket, const Profile&)>& fn);
+
+  // Statistics for metrics.
+  struct Stats {
+    uint64_t syncs = 0;       // WAL syncs performed (group writes when options.sync)
+    uint64_t groups = 0;      // group writes, synced or not
+    uint64_t batches = 0;     // batches committed
+    uint64_t bytes = 0;       // bytes of committed batches (Batch::ByteSize)
+    uint64_t failed = 0;      // batches whose callback got an error (not Unavailable at close)
+    uint64_t last_group = 0;  // batches in the latest sync
+  };
+  Stats stats() const;
+  // Pending batches not yet durable (a load signal for the balancer).
+  size_t pending() const;
+
+  // Stops accepting batches, commits what is queued, stops the committer.
+  // Idempotent; the destructor calls it.
+  void Close();
+
+ private:
+  Store();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace porcupine::store
