@@ -1,0 +1,270 @@
+// Golden whole-dialogue transcripts: testdata/*.txt (format in
+// testdata/README.md). Each file is replayed twice:
+//  1. line by line: consecutive client lines form one write, and the
+//     transcript the session produces, interleaved with the file's own client
+//     lines, comments and directives, must reproduce the file exactly;
+//  2. as a byte stream split at every fragment size from the longest write
+//     down to one byte, which must produce the same session lines.
+// PORCUPINE_UPDATE_GOLDEN=1 rewrites the files from the actual output.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "protocol/pop3/session_test_util.h"
+
+namespace porcupine::pop3 {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Driver;
+
+fs::path TestdataDir() { return fs::path(PORCUPINE_SOURCE_DIR) / "src/protocol/pop3/testdata"; }
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Lines the session produces (never echoed from the file).
+bool IsOutputLine(std::string_view l) {
+  return StartsWith(l, "S: ") || StartsWith(l, "R: ") || StartsWith(l, "-- ");
+}
+
+// Directives that set the scene before the session starts.
+bool IsSetup(std::string_view l) {
+  return StartsWith(l, "!limit ") || StartsWith(l, "!message ") || StartsWith(l, "!retrieve ") ||
+         StartsWith(l, "!commit ");
+}
+
+bool IsEvent(std::string_view l) {
+  return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release";
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes \r \n \t \0 \\ \xHH.
+std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    char e = s[++i];
+    if (e == 'r') {
+      out += '\r';
+    } else if (e == 'n') {
+      out += '\n';
+    } else if (e == 't') {
+      out += '\t';
+    } else if (e == '0') {
+      out += '\0';
+    } else if (e == 'x' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
+      i += 2;
+    } else {
+      out += e;
+    }
+  }
+  return out;
+}
+
+// "C: text" (or "C:" for an empty line) is a line plus CRLF; "C~ text" is
+// raw escaped bytes.
+bool IsClientLine(std::string_view l) {
+  return l == "C:" || StartsWith(l, "C: ") || StartsWith(l, "C~ ");
+}
+
+std::string ClientBytes(std::string_view l) {
+  if (StartsWith(l, "C~ ")) return Unescape(l.substr(3));
+  return std::string(l.substr(std::min<size_t>(3, l.size()))) + "\r\n";
+}
+
+Status ParseStatus(std::string_view name) {
+  if (name == "ok") return Status::Ok();
+  if (name == "notfound") return Status::NotFound("scripted");
+  if (name == "unavailable") return Status::Unavailable("scripted");
+  return Status::Internal("scripted");
+}
+
+void ApplyLimit(std::string_view kv, Limits* l) {
+  size_t eq = kv.find('=');
+  std::string key(kv.substr(0, eq));
+  uint64_t v = std::stoull(std::string(kv.substr(eq + 1)));
+  if (key == "max_command_line") {
+    l->max_command_line = v;
+  } else if (key == "soft_error_limit") {
+    l->soft_error_limit = static_cast<int>(v);
+  } else if (key == "hard_error_limit") {
+    l->hard_error_limit = static_cast<int>(v);
+  } else if (key == "tarpit_delay_ms") {
+    l->tarpit_delay = std::chrono::milliseconds(v);
+  } else if (key == "max_commands") {
+    l->max_commands = v;
+  } else {
+    ADD_FAILURE() << "unknown limit " << key;
+  }
+}
+
+// One golden file, parsed.
+struct Script {
+  Limits limits;
+  std::vector<std::pair<std::string, std::string>> messages;  // uid, body
+  std::vector<Status> retrieve_results;
+  std::vector<Status> commit_results;
+  // Input split at events: bytes to feed, then the event after them ("" at the end).
+  std::vector<std::pair<std::string, std::string>> segments;
+  std::string expected_output;  // only the session's lines
+};
+
+void ApplySetup(std::string_view l, Script* s) {
+  if (StartsWith(l, "!limit ")) {
+    std::istringstream kvs{std::string(l.substr(7))};
+    for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s->limits);
+  } else if (StartsWith(l, "!message ")) {
+    std::string_view rest = l.substr(9);
+    size_t sp = rest.find(' ');
+    std::string body = sp == std::string_view::npos ? "" : Unescape(rest.substr(sp + 1));
+    s->messages.emplace_back(std::string(rest.substr(0, sp)), body);
+  } else if (StartsWith(l, "!retrieve ")) {
+    s->retrieve_results.push_back(ParseStatus(l.substr(10)));
+  } else if (StartsWith(l, "!commit ")) {
+    s->commit_results.push_back(ParseStatus(l.substr(8)));
+  }
+}
+
+Script ParseScript(const std::vector<std::string>& lines) {
+  Script s;
+  s.segments.emplace_back();
+  for (const std::string& l : lines) {
+    if (IsSetup(l)) {
+      ApplySetup(l, &s);
+    } else if (IsEvent(l)) {
+      s.segments.back().second = l;
+      s.segments.emplace_back();
+    } else if (IsClientLine(l)) {
+      s.segments.back().first += ClientBytes(l);
+    } else if (IsOutputLine(l)) {
+      s.expected_output += l + "\n";
+    } else if (!l.empty() && l[0] != '#') {
+      ADD_FAILURE() << "unrecognised line: " << l;
+    }
+  }
+  return s;
+}
+
+void Prepare(const Script& script, Driver* d) {
+  for (const auto& [uid, body] : script.messages) d->backend().AddMessage(uid, body);
+  for (const Status& st : script.retrieve_results) d->backend().retrieve_results.push_back(st);
+  for (const Status& st : script.commit_results) d->backend().commit_results.push_back(st);
+}
+
+void FireEvent(Driver* d, const std::string& event) {
+  if (event == "!eof") d->Eof();
+  if (event == "!timeout") d->Timeout();
+  if (event == "!shutdown") d->Shutdown();
+  if (event == "!hold") d->Hold();
+  if (event == "!release") d->Release();
+}
+
+// Pass 1: the interleaved replay. Returns the reconstructed file text.
+std::string ReplayInterleaved(const std::vector<std::string>& lines, const Script& script) {
+  Driver d(script.limits);
+  Prepare(script, &d);
+  std::string actual;
+  size_t consumed = 0;  // transcript bytes already copied into `actual`
+  std::string pending;
+  bool started = false;
+  auto flush = [&] {
+    if (!pending.empty()) d.Feed(std::exchange(pending, std::string()));
+    actual += d.transcript().substr(consumed);
+    consumed = d.transcript().size();
+  };
+  for (const std::string& l : lines) {
+    bool header = l.empty() || l[0] == '#' || IsSetup(l);
+    if (!started && !header) {
+      d.Start();
+      started = true;
+      flush();  // the greeting comes before the first client line
+    }
+    if (!IsClientLine(l)) flush();
+    if (IsOutputLine(l)) continue;
+    actual += l + "\n";
+    if (IsClientLine(l)) pending += ClientBytes(l);
+    if (IsEvent(l)) FireEvent(&d, l);
+  }
+  flush();
+  return actual;
+}
+
+// Pass 2: every fragment size.
+void ReplayFragmented(const Script& script) {
+  size_t longest = 1;
+  for (const auto& seg : script.segments) longest = std::max(longest, seg.first.size());
+  for (size_t k = longest; k >= 1; --k) {
+    Driver d(script.limits);
+    Prepare(script, &d);
+    d.Start();
+    for (const auto& [bytes, event] : script.segments) {
+      d.FeedInPieces(bytes, k);
+      FireEvent(&d, event);
+    }
+    ASSERT_EQ(d.transcript(), script.expected_output) << "fragment size " << k;
+  }
+}
+
+std::vector<fs::path> GoldenFiles() {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(TestdataDir())) {
+    if (e.path().extension() == ".txt") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(GoldenTranscriptTest, AllFilesReplay) {
+  std::vector<fs::path> files = GoldenFiles();
+  ASSERT_GE(files.size(), 10u) << "testdata missing under " << TestdataDir();
+  bool update = std::getenv("PORCUPINE_UPDATE_GOLDEN") != nullptr;
+  for (const fs::path& file : files) {
+    SCOPED_TRACE(file.filename().string());
+    std::string text = ReadFile(file);
+    std::vector<std::string> lines = SplitLines(text);
+    Script script = ParseScript(lines);
+    std::string actual = ReplayInterleaved(lines, script);
+    if (update && actual != text) {
+      std::ofstream(file, std::ios::binary) << actual;
+      ADD_FAILURE() << "rewrote " << file;
+      continue;
+    }
+    EXPECT_EQ(actual, text);
+    ReplayFragmented(ParseScript(SplitLines(actual)));
+  }
+}
+
+}  // namespace
+}  // namespace porcupine::pop3
