@@ -7,7 +7,7 @@ JOBS       ?= 2
 PYTHON     ?= /usr/bin/python3
 CMAKE_GEN   = -G Ninja
 
-.PHONY: all deps build build-asan demo test unit-test unit-test-asan integration-test format clean
+.PHONY: all deps build build-asan demo test lint unit-test unit-test-asan integration-test format clean
 
 all: build
 
@@ -39,9 +39,12 @@ unit-test-asan: build-asan
 integration-test: build
 	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine $(PYTHON) -m pytest -q -p no:cacheprovider tests
 
-# Every test: unit tests (normal and ASan+UBSan builds), then integration tests
+lint:
+	scripts/check-source
+
+# Every test: source checks, unit tests (normal and ASan+UBSan builds), then integration tests
 # with real processes and real clients.
-test: unit-test unit-test-asan integration-test
+test: lint unit-test unit-test-asan integration-test
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,0 +1,134 @@
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+namespace porcupine::admin {
+namespace {
+
+using nlohmann::json;
+
+int HttpStatusOf(const Status& st) {
+  switch (st.code()) {
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void Reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+void ReplyStatus(httplib::Response& res, const Status& st, int ok_status) {
+  if (st.ok()) {
+    res.status = ok_status;
+    if (ok_status != 204) res.set_content("{}\n", "application/json");
+    return;
+  }
+  Reply(res, HttpStatusOf(st),
+        {{"error", std::string(CodeName(st.code()))}, {"message", st.message()}});
+}
+
+// Parses a JSON object body; on failure writes a 400 and returns nullopt.
+std::optional<json> JsonBody(const httplib::Request& req, httplib::Response& res) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    Reply(res, 400, {{"error", "invalid_argument"}, {"message", "body must be a JSON object"}});
+    return std::nullopt;
+  }
+  return body;
+}
+
+std::string StringField(const json& body, const char* name) {
+  auto it = body.find(name);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+AdminServer::AdminServer(const AdminOptions& options, AdminBackend& backend, Metrics& metrics)
+    : options_(options),
+      backend_(backend),
+      metrics_(metrics),
+      http_(std::make_unique<httplib::Server>()) {
+  Routes();
+}
+
+AdminServer::~AdminServer() { Stop(); }
+
+void AdminServer::Routes() {
+  httplib::Server& s = *http_;
+  s.set_payload_max_length(1 << 20);
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (req.get_header_value("Authorization") == "Bearer " + options_.token) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    Reply(res, 401, {{"error", "unauthenticated"}, {"message", "bearer token required"}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    bool ready = backend_.Ready();
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+  });
+  s.Get("/v1/users", [this](const httplib::Request&, httplib::Response& res) {
+    Reply(res, 200, {{"users", backend_.ListUsers()}});
+  });
+  s.Post("/v1/users", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req, res);
+    if (!body) return;
+    ReplyStatus(
+        res, backend_.AddUser(StringField(*body, "address"), StringField(*body, "password")), 201);
+  });
+  s.Delete(R"(/v1/users/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    ReplyStatus(res, backend_.DeleteUser(req.matches[1]), 204);
+  });
+  s.Put(
+      R"(/v1/users/([^/]+)/password)", [this](const httplib::Request& req, httplib::Response& res) {
+        auto body = JsonBody(req, res);
+        if (!body) return;
+        ReplyStatus(res, backend_.SetPassword(req.matches[1], StringField(*body, "password")), 204);
+      });
+}
+
+Result<int> AdminServer::Listen(const std::string& host, int port) {
+  int bound =
+      port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0)
+    return Status::IoError("admin: cannot listen on " + host + ":" + std::to_string(port));
+  return bound;
+}
+
+void AdminServer::Start() {
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void AdminServer::Stop() {
+  if (http_) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace porcupine::admin

@@ -1,0 +1,61 @@
+// The admin HTTP API (JSON; docs/admin-api.md): health, readiness, metrics
+// and user management. Runs cpp-httplib on its own threads; every call into
+// the node goes through AdminBackend, which may block.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "admin/metrics.h"
+#include "core/status.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace porcupine::admin {
+
+// What the API asks of the node. Called from HTTP worker threads; blocking is
+// fine. Addresses arrive as the client sent them.
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  virtual bool Ready() = 0;
+  // InvalidArgument (bad address, non-local domain, empty password),
+  // AlreadyExists, NotFound as the operation implies.
+  virtual Status AddUser(const std::string& address, const std::string& password) = 0;
+  virtual Status DeleteUser(const std::string& address) = 0;
+  virtual Status SetPassword(const std::string& address, const std::string& password) = 0;
+  virtual std::vector<std::string> ListUsers() = 0;
+};
+
+struct AdminOptions {
+  std::string token;  // "" = no authentication (bind to loopback then)
+};
+
+class AdminServer {
+ public:
+  AdminServer(const AdminOptions& options, AdminBackend& backend, Metrics& metrics);
+  ~AdminServer();  // stops the server
+
+  // Binds host:port (port 0 = any); returns the bound port or IoError.
+  Result<int> Listen(const std::string& host, int port);
+  // Serves on a background thread until Stop().
+  void Start();
+  void Stop();
+
+ private:
+  void Routes();
+
+  AdminOptions options_;
+  AdminBackend& backend_;
+  Metrics& metrics_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+};
+
+}  // namespace porcupine::admin

@@ -1,0 +1,73 @@
+#include "admin/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace porcupine::admin {
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  smtp_ = MakeProtocol("smtp");
+  pop3_ = MakeProtocol("pop3");
+  auto& stored = prometheus::BuildCounter()
+                     .Name("porcupine_messages_stored_total")
+                     .Help("Message copies stored, one per recipient")
+                     .Register(*registry_);
+  messages_stored = &stored.Add({});
+  auto& bytes = prometheus::BuildCounter()
+                    .Name("porcupine_bytes_stored_total")
+                    .Help("Message bytes stored")
+                    .Register(*registry_);
+  bytes_stored = &bytes.Add({});
+  auto& deleted = prometheus::BuildCounter()
+                      .Name("porcupine_messages_deleted_total")
+                      .Help("Messages deleted by clients")
+                      .Register(*registry_);
+  messages_deleted = &deleted.Add({});
+  auto gauge = [this](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  store_syncs = gauge("porcupine_store_syncs_total", "WAL syncs (group commits) performed");
+  store_batches = gauge("porcupine_store_batches_total", "Write batches committed");
+  store_last_group = gauge("porcupine_store_last_group_batches", "Batches in the latest sync");
+  store_pending = gauge("porcupine_store_pending_batches", "Batches waiting for their sync");
+  users = gauge("porcupine_users", "Users known to this node's manager");
+}
+
+Metrics::Protocol Metrics::MakeProtocol(const std::string& name) {
+  Protocol p{};
+  p.sessions = &prometheus::BuildCounter()
+                    .Name("porcupine_sessions_total")
+                    .Help("Client sessions accepted")
+                    .Register(*registry_)
+                    .Add({{"protocol", name}});
+  p.active = &prometheus::BuildGauge()
+                  .Name("porcupine_sessions_active")
+                  .Help("Client sessions open now")
+                  .Register(*registry_)
+                  .Add({{"protocol", name}});
+  p.refused = &prometheus::BuildCounter()
+                   .Name("porcupine_sessions_refused_total")
+                   .Help("Connections refused at the connection limit")
+                   .Register(*registry_)
+                   .Add({{"protocol", name}});
+  auto& replies = prometheus::BuildCounter()
+                      .Name("porcupine_replies_total")
+                      .Help("Replies sent, by class (2xx/3xx/4xx/5xx; POP3 +OK=2xx, -ERR=5xx)")
+                      .Register(*registry_);
+  const char* classes[4] = {"2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 4; ++i)
+    p.replies[i] = &replies.Add({{"protocol", name}, {"class", classes[i]}});
+  auto& errors = prometheus::BuildCounter()
+                     .Name("porcupine_errors_total")
+                     .Help("Errors by protocol and kind")
+                     .Register(*registry_);
+  p.protocol_errors = &errors.Add({{"protocol", name}, {"kind", "client"}});
+  p.backend_errors = &errors.Add({{"protocol", name}, {"kind", "backend"}});
+  return p;
+}
+
+std::string Metrics::Render() {
+  for (auto& fn : refreshers_) fn();
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace porcupine::admin

@@ -1,0 +1,59 @@
+// The node's Prometheus metrics (served at GET /metrics). Names and labels
+// are listed in docs/operations.md. Thread-safe (prometheus-cpp counters are
+// atomic).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace porcupine::admin {
+
+class Metrics {
+ public:
+  Metrics();
+
+  prometheus::Registry& registry() { return *registry_; }
+
+  // Per protocol ("smtp", "pop3").
+  struct Protocol {
+    prometheus::Counter* sessions;         // sessions accepted
+    prometheus::Gauge* active;             // sessions open now
+    prometheus::Counter* refused;          // refused at the connection limit
+    prometheus::Counter* replies[4];       // by class: 2xx/+OK, 3xx, 4xx, 5xx/-ERR
+    prometheus::Counter* protocol_errors;  // bad commands, failed logins
+    prometheus::Counter* backend_errors;   // requests the mail service failed
+  };
+  Protocol& smtp() { return smtp_; }
+  Protocol& pop3() { return pop3_; }
+
+  prometheus::Counter* messages_stored;  // message copies stored (per recipient)
+  prometheus::Counter* bytes_stored;
+  prometheus::Counter* messages_deleted;
+
+  // Values read from other components at scrape time (store stats etc.).
+  prometheus::Gauge* store_syncs;
+  prometheus::Gauge* store_batches;
+  prometheus::Gauge* store_last_group;
+  prometheus::Gauge* store_pending;
+  prometheus::Gauge* users;
+
+  // Runs every registered refresher, then renders the text format.
+  std::string Render();
+  void AddRefresher(std::function<void()> fn) { refreshers_.push_back(std::move(fn)); }
+
+ private:
+  Protocol MakeProtocol(const std::string& name);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  Protocol smtp_;
+  Protocol pop3_;
+  std::vector<std::function<void()>> refreshers_;
+};
+
+}  // namespace porcupine::admin

@@ -1,0 +1,167 @@
+#include "cli/cli.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "bench/bench.h"
+#include "cli/admin_client.h"
+#include "cli/demo.h"
+#include "node/config.h"
+#include "node/node.h"
+
+namespace porcupine::cli {
+namespace {
+
+int RunNode(const std::string& config_path, const std::string& log_level) {
+  Result<node::Config> config = node::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "porcupine: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("porcupine"));  // stdout is for commands
+  spdlog::set_level(spdlog::level::from_str(log_level.empty() ? config->log.level : log_level));
+  node::Node n(std::move(*config));
+  Status st = n.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "porcupine: %s\n", st.message().c_str());
+    return 1;
+  }
+  n.Run();
+  return 0;
+}
+
+// Prints an API failure and returns the exit status for it.
+int Fail(const Result<AdminReply>& r, const std::string& what) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "porcupine: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  std::string msg = r->body.is_object() && r->body.contains("message")
+                        ? r->body["message"].get<std::string>()
+                        : "HTTP " + std::to_string(r->status);
+  std::fprintf(stderr, "porcupine: %s: %s\n", what.c_str(), msg.c_str());
+  return 1;
+}
+
+struct UserArgs {
+  std::string admin = "127.0.0.1:8080";
+  std::string token;
+  std::string address;
+  std::string password;
+  bool json = false;
+};
+
+void AddAdminOptions(CLI::App* app, UserArgs& a) {
+  app->add_option("--admin", a.admin, "host:port of any node's admin API")->capture_default_str();
+  app->add_option("--token", a.token, "admin API token (or $PORCUPINE_ADMIN_TOKEN)")
+      ->envname("PORCUPINE_ADMIN_TOKEN");
+}
+
+int UserAdd(const UserArgs& a) {
+  nlohmann::json body = {{"address", a.address}, {"password", a.password}};
+  auto r = AdminClient(a.admin, a.token).Call("POST", "/v1/users", &body);
+  if (!r.ok() || r->status != 201) return Fail(r, "user add " + a.address);
+  std::printf("added %s\n", a.address.c_str());
+  return 0;
+}
+
+int UserDel(const UserArgs& a) {
+  auto r = AdminClient(a.admin, a.token).Call("DELETE", "/v1/users/" + UrlEncode(a.address));
+  if (!r.ok() || r->status != 204) return Fail(r, "user del " + a.address);
+  std::printf("deleted %s\n", a.address.c_str());
+  return 0;
+}
+
+int UserPasswd(const UserArgs& a) {
+  nlohmann::json body = {{"password", a.password}};
+  auto r = AdminClient(a.admin, a.token)
+               .Call("PUT", "/v1/users/" + UrlEncode(a.address) + "/password", &body);
+  if (!r.ok() || r->status != 204) return Fail(r, "user passwd " + a.address);
+  std::printf("password changed for %s\n", a.address.c_str());
+  return 0;
+}
+
+int UserList(const UserArgs& a) {
+  auto r = AdminClient(a.admin, a.token).Call("GET", "/v1/users");
+  if (!r.ok() || r->status != 200) return Fail(r, "user list");
+  if (a.json) {
+    std::cout << r->body.dump() << "\n";
+  } else {
+    for (const auto& u : r->body["users"]) std::cout << u.get<std::string>() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"porcupine: a cluster mail service (SMTP, POP3) after Porcupine (SOSP 1999)"};
+  app.require_subcommand(1);
+
+  std::string config_path, log_level;
+  bool print_defaults = false;
+  CLI::App* node_cmd = app.add_subcommand("node", "run a node");
+  node_cmd->add_option("--config", config_path, "TOML configuration file");
+  node_cmd->add_option("--log-level", log_level, "override log.level");
+  node_cmd->add_flag("--print-default-config", print_defaults,
+                     "print every key with its default and exit");
+
+  UserArgs ua;
+  CLI::App* user_cmd = app.add_subcommand("user", "manage users through a node's admin API");
+  user_cmd->require_subcommand(1);
+  CLI::App* add = user_cmd->add_subcommand("add", "create a user");
+  add->add_option("address", ua.address, "user@domain")->required();
+  add->add_option("--password", ua.password, "password")->required();
+  AddAdminOptions(add, ua);
+  CLI::App* del = user_cmd->add_subcommand("del", "delete a user and their mail");
+  del->add_option("address", ua.address, "user@domain")->required();
+  AddAdminOptions(del, ua);
+  CLI::App* passwd = user_cmd->add_subcommand("passwd", "change a user's password");
+  passwd->add_option("address", ua.address, "user@domain")->required();
+  passwd->add_option("--password", ua.password, "new password")->required();
+  AddAdminOptions(passwd, ua);
+  CLI::App* list = user_cmd->add_subcommand("list", "list users");
+  list->add_flag("--json", ua.json, "print JSON");
+  AddAdminOptions(list, ua);
+
+  DemoOptions demo;
+  CLI::App* demo_cmd = app.add_subcommand("demo", "run a local demo cluster on loopback");
+  demo_cmd->add_option("--nodes", demo.nodes, "number of nodes")->capture_default_str();
+  demo_cmd
+      ->add_option("--base-port", demo.base_port,
+                   "SMTP port of node 1; POP3 = base+1, admin = base+2, cluster = base+3; "
+                   "node i adds 10*(i-1)")
+      ->capture_default_str();
+  demo_cmd->add_option("--dir", demo.dir, "data directory (default: a new temporary one)");
+
+  bench::BenchOptions bench_opts;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "load generator: SMTP senders and POP3 readers");
+  bench::AddOptions(bench_cmd, bench_opts);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (node_cmd->parsed()) {
+    if (print_defaults) {
+      std::cout << node::DefaultConfigToml();
+      return 0;
+    }
+    if (config_path.empty()) {
+      std::fprintf(stderr, "porcupine node: --config FILE is required\n");
+      return 2;
+    }
+    return RunNode(config_path, log_level);
+  }
+  if (add->parsed()) return UserAdd(ua);
+  if (del->parsed()) return UserDel(ua);
+  if (passwd->parsed()) return UserPasswd(ua);
+  if (list->parsed()) return UserList(ua);
+  if (demo_cmd->parsed()) return RunDemo(demo, argv[0]);
+  if (bench_cmd->parsed()) return bench::Run(bench_opts);
+  return 2;
+}
+
+}  // namespace porcupine::cli

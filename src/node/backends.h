@@ -1,0 +1,45 @@
+// Protocol backends: turn a session engine's requests into mail-service calls
+// and the answers back into the engine's responses. One backend object per
+// connection (it remembers the authenticated user).
+#pragma once
+
+#include <asio.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "admin/metrics.h"
+#include "mail/mail_service.h"
+#include "protocol/pop3/session.h"
+#include "protocol/smtp/session.h"
+
+namespace porcupine::node {
+
+class SmtpBackend {
+ public:
+  SmtpBackend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  asio::awaitable<smtp::Response> Handle(smtp::Request request);
+
+ private:
+  mail::MailService& mail_;
+  admin::Metrics& metrics_;
+};
+
+class Pop3Backend {
+ public:
+  Pop3Backend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  asio::awaitable<pop3::Response> Handle(pop3::Request request);
+
+ private:
+  asio::awaitable<pop3::Response> Do(pop3::Login login);
+  asio::awaitable<pop3::Response> Do(pop3::Retrieve retrieve);
+  asio::awaitable<pop3::Response> Do(pop3::Commit commit);
+
+  mail::MailService& mail_;
+  admin::Metrics& metrics_;
+  std::string user_;  // canonical address after a successful Login
+};
+
+// "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.
+std::string NowRfc5322();
+
+}  // namespace porcupine::node

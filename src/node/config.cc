@@ -1,0 +1,329 @@
+#include "node/config.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <type_traits>
+
+namespace porcupine::node {
+namespace {
+
+// One documented key: how to read it from TOML into a Config and how to
+// print its current value.
+struct Key {
+  std::string section;
+  std::string name;
+  std::string doc;
+  std::function<Status(const toml::node&, Config&)> set;
+  std::function<std::string(const Config&)> show;
+};
+
+template <typename T>
+using Check = std::function<std::string(const T&)>;  // "" = fine, else the problem
+
+std::string Quote(const std::string& s) { return fmt::format("\"{}\"", s); }
+
+template <typename T>
+std::string Show(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return Quote(v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+    return out + "]";
+  } else {
+    return std::to_string(v);
+  }
+}
+
+template <typename T>
+Result<T> Read(const toml::node& n) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (auto s = n.value_exact<std::string>()) return *s;
+    return Status::InvalidArgument("must be a string");
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (auto b = n.value_exact<bool>()) return *b;
+    return Status::InvalidArgument("must be true or false");
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    const toml::array* arr = n.as_array();
+    if (!arr) return Status::InvalidArgument("must be a list of strings");
+    std::vector<std::string> out;
+    for (const toml::node& e : *arr) {
+      auto s = e.value_exact<std::string>();
+      if (!s) return Status::InvalidArgument("must be a list of strings");
+      out.push_back(*s);
+    }
+    return out;
+  } else {
+    auto i = n.value_exact<int64_t>();
+    if (!i) return Status::InvalidArgument("must be an integer");
+    if (*i < 0) return Status::InvalidArgument("must not be negative");
+    return static_cast<T>(*i);
+  }
+}
+
+// A key whose value lives at get(config), optionally validated.
+template <typename T, typename Get>
+Key Field(std::string section, std::string name, std::string doc, Get get, Check<T> check = {}) {
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  k.set = [get, check](const toml::node& n, Config& c) -> Status {
+    Result<T> v = Read<T>(n);
+    if (!v.ok()) return v.status();
+    if (check) {
+      std::string problem = check(*v);
+      if (!problem.empty()) return Status::InvalidArgument(problem);
+    }
+    get(c) = std::move(*v);
+    return Status::Ok();
+  };
+  k.show = [get](const Config& c) { return Show<T>(get(const_cast<Config&>(c))); };
+  return k;
+}
+
+// Durations are whole seconds or milliseconds in the file.
+template <typename D, typename Get>
+Key Duration(std::string section, std::string name, std::string doc, Get get) {
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  k.set = [get](const toml::node& n, Config& c) -> Status {
+    Result<int64_t> v = Read<int64_t>(n);
+    if (!v.ok()) return v.status();
+    if (*v == 0) return Status::InvalidArgument("must be positive");
+    get(c) = D(*v);
+    return Status::Ok();
+  };
+  k.show = [get](const Config& c) { return std::to_string(get(const_cast<Config&>(c)).count()); };
+  return k;
+}
+
+template <typename T>
+Check<T> AtLeast(T min) {
+  return [min](const T& v) { return v < min ? fmt::format("must be at least {}", min) : ""; };
+}
+
+std::string CheckHostPort(const std::string& v) {
+  if (v.empty()) return "";
+  size_t colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) return "must be host:port";
+  std::string port = v.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    return "must be host:port with a port from 0 to 65535";
+  }
+  return "";
+}
+
+std::string CheckLevel(const std::string& v) {
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (const char* l : kLevels)
+    if (v == l) return "";
+  return "must be one of trace, debug, info, warn, error, critical, off";
+}
+
+std::string CheckDomains(const std::vector<std::string>& v) {
+  for (const std::string& d : v) {
+    if (d.empty() || d.find_first_of("@ \t") != std::string::npos)
+      return "bad domain \"" + d + "\"";
+  }
+  return "";
+}
+
+const std::vector<Key>& Keys() {
+  using S = std::string;
+  using ms = std::chrono::milliseconds;
+  using sec = std::chrono::seconds;
+  static const std::vector<Key> keys = {
+      Field<S>("node", "name", "Stable node name (default: the host name).",
+               [](Config& c) -> S& { return c.node.name; }),
+      Field<S>("node", "data_dir", "Directory of this node's store. Required.",
+               [](Config& c) -> S& { return c.node.data_dir; }),
+      Field<int>("node", "io_threads", "Event-loop threads; 0 = one per core.",
+                 [](Config& c) -> int& { return c.node.io_threads; }),
+      Field<S>(
+          "listen", "smtp", "SMTP listener host:port (\"\" = off, port 0 = any free port).",
+          [](Config& c) -> S& { return c.listen.smtp; }, CheckHostPort),
+      Field<S>(
+          "listen", "pop3", "POP3 listener host:port.",
+          [](Config& c) -> S& { return c.listen.pop3; }, CheckHostPort),
+      Field<S>(
+          "listen", "imap", "IMAP listener host:port. Not served yet; must be \"\".",
+          [](Config& c) -> S& { return c.listen.imap; }, Check<S>([](const S& v) {
+            return v.empty() ? "" : "IMAP is not implemented yet; leave it \"\"";
+          })),
+      Field<S>(
+          "listen", "admin", "Admin HTTP API host:port (health, metrics, users).",
+          [](Config& c) -> S& { return c.listen.admin; }, CheckHostPort),
+      Field<S>(
+          "listen", "cluster", "Inter-node RPC host:port.",
+          [](Config& c) -> S& { return c.listen.cluster; }, CheckHostPort),
+      Field<std::vector<S>>("cluster", "seeds", "Cluster addresses of other nodes to join.",
+                            [](Config& c) -> std::vector<S>& { return c.cluster.seeds; }),
+      Field<int>(
+          "cluster", "replication", "Copies of every message and profile.",
+          [](Config& c) -> int& { return c.cluster.replication; }, AtLeast(1)),
+      Field<int>(
+          "cluster", "spread", "Soft limit on nodes holding one user's mail.",
+          [](Config& c) -> int& { return c.cluster.spread; }, AtLeast(1)),
+      Field<int>(
+          "cluster", "buckets", "User-map buckets; fixed for the cluster's life.",
+          [](Config& c) -> int& { return c.cluster.buckets; }, Check<int>([](const int& v) {
+            return v < 1 || v > 65535 ? "must be from 1 to 65535" : "";
+          })),
+      Field<S>("cluster", "secret", "Shared secret that authenticates cluster traffic.",
+               [](Config& c) -> S& { return c.cluster.secret; }),
+      Field<std::vector<S>>(
+          "mail", "domains", "Local mail domains; all others are refused.",
+          [](Config& c) -> std::vector<S>& { return c.mail.domains; }, CheckDomains),
+      Field<S>("mail", "hostname", "Name in greetings and Received: (default: node name).",
+               [](Config& c) -> S& { return c.mail.hostname; }),
+      Duration<sec>("server", "idle_timeout_s", "Close a session idle this many seconds.",
+                    [](Config& c) -> sec& { return c.server.idle_timeout; }),
+      Duration<sec>("server", "write_timeout_s", "Close a session not reading for this long.",
+                    [](Config& c) -> sec& { return c.server.write_timeout; }),
+      Field<size_t>(
+          "server", "max_connections", "Concurrent client connections per node.",
+          [](Config& c) -> size_t& { return c.server.max_connections; }, AtLeast<size_t>(1)),
+      Field<bool>("store", "sync", "fsync the WAL per commit group (false: benchmarks only).",
+                  [](Config& c) -> bool& { return c.store.sync; }),
+      Field<size_t>("store", "block_cache_mib", "RocksDB block cache size in MiB.",
+                    [](Config& c) -> size_t& { return c.store.block_cache_mib; }),
+      Field<uint64_t>(
+          "auth", "argon2_opslimit", "argon2id passes for new password hashes.",
+          [](Config& c) -> uint64_t& { return c.auth.argon2_opslimit; }, AtLeast<uint64_t>(1)),
+      Field<uint64_t>(
+          "auth", "argon2_memlimit_kib", "argon2id memory for new hashes, KiB.",
+          [](Config& c) -> uint64_t& { return c.auth.argon2_memlimit_kib; }, AtLeast<uint64_t>(8)),
+      Field<S>("admin", "token", "If set, admin API calls need 'Authorization: Bearer TOKEN'.",
+               [](Config& c) -> S& { return c.admin.token; }),
+      Field<S>(
+          "log", "level", "Log level.", [](Config& c) -> S& { return c.log.level; }, CheckLevel),
+      Field<uint64_t>(
+          "limits", "smtp_max_message_bytes", "Largest message accepted (SIZE).",
+          [](Config& c) -> uint64_t& { return c.smtp.max_message_bytes; }, AtLeast<uint64_t>(1024)),
+      Field<size_t>(
+          "limits", "smtp_max_recipients", "Recipients per SMTP transaction.",
+          [](Config& c) -> size_t& { return c.smtp.max_recipients; }, AtLeast<size_t>(1)),
+      Field<size_t>(
+          "limits", "smtp_max_command_line", "Longest SMTP command line (with CRLF).",
+          [](Config& c) -> size_t& { return c.smtp.max_command_line; }, AtLeast<size_t>(512)),
+      Field<size_t>(
+          "limits", "smtp_max_data_line", "Longest line inside DATA (with CRLF).",
+          [](Config& c) -> size_t& { return c.smtp.max_data_line; }, AtLeast<size_t>(1000)),
+      Field<int>(
+          "limits", "smtp_soft_error_limit", "SMTP errors before replies are delayed.",
+          [](Config& c) -> int& { return c.smtp.soft_error_limit; }, AtLeast(0)),
+      Field<int>(
+          "limits", "smtp_hard_error_limit", "SMTP errors before disconnect.",
+          [](Config& c) -> int& { return c.smtp.hard_error_limit; }, AtLeast(1)),
+      Duration<ms>("limits", "smtp_tarpit_delay_ms", "Delay per reply past the soft limit.",
+                   [](Config& c) -> ms& { return c.smtp.tarpit_delay; }),
+      Field<uint64_t>(
+          "limits", "smtp_max_commands", "Commands per SMTP session.",
+          [](Config& c) -> uint64_t& { return c.smtp.max_commands; }, AtLeast<uint64_t>(10)),
+      Field<size_t>(
+          "limits", "pop3_max_command_line", "Longest POP3 command line (with CRLF).",
+          [](Config& c) -> size_t& { return c.pop3.max_command_line; }, AtLeast<size_t>(255)),
+      Field<int>(
+          "limits", "pop3_soft_error_limit", "POP3 errors before replies are delayed.",
+          [](Config& c) -> int& { return c.pop3.soft_error_limit; }, AtLeast(0)),
+      Field<int>(
+          "limits", "pop3_hard_error_limit", "POP3 errors before disconnect.",
+          [](Config& c) -> int& { return c.pop3.hard_error_limit; }, AtLeast(1)),
+      Duration<ms>("limits", "pop3_tarpit_delay_ms", "Delay per reply past the soft limit.",
+                   [](Config& c) -> ms& { return c.pop3.tarpit_delay; }),
+      Field<uint64_t>(
+          "limits", "pop3_max_commands", "Commands per POP3 session.",
+          [](Config& c) -> uint64_t& { return c.pop3.max_commands; }, AtLeast<uint64_t>(10)),
+  };
+  return keys;
+}
+
+std::string DefaultHostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+Status Finish(Config& c) {
+  if (c.node.data_dir.empty()) return Status::InvalidArgument("node.data_dir: is required");
+  if (c.mail.domains.empty()) {
+    return Status::InvalidArgument("mail.domains: at least one local domain is required");
+  }
+  for (std::string& d : c.mail.domains) {
+    for (char& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  if (c.node.name.empty()) c.node.name = DefaultHostName();
+  if (c.mail.hostname.empty()) c.mail.hostname = c.node.name;
+  if (c.smtp.hard_error_limit <= c.smtp.soft_error_limit) {
+    return Status::InvalidArgument(
+        "limits.smtp_hard_error_limit: must be larger than smtp_soft_error_limit");
+  }
+  if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
+    return Status::InvalidArgument(
+        "limits.pop3_hard_error_limit: must be larger than pop3_soft_error_limit");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& toml_text) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(
+        fmt::format("config line {}: {}", e.source().begin.line, std::string(e.description())));
+  }
+  std::map<std::string, std::map<std::string, const Key*>> index;
+  for (const Key& k : Keys()) index[k.section][k.name] = &k;
+
+  Config config;
+  for (const auto& [section, node] : root) {
+    auto sec = index.find(std::string(section.str()));
+    if (sec == index.end()) {
+      return Status::InvalidArgument(fmt::format("{}: unknown section", section.str()));
+    }
+    const toml::table* table = node.as_table();
+    if (!table) return Status::InvalidArgument(fmt::format("{}: must be a table", section.str()));
+    for (const auto& [name, value] : *table) {
+      std::string full = fmt::format("{}.{}", section.str(), name.str());
+      auto key = sec->second.find(std::string(name.str()));
+      if (key == sec->second.end()) return Status::InvalidArgument(full + ": unknown key");
+      Status st = key->second->set(value, config);
+      if (!st.ok()) return Status::InvalidArgument(full + ": " + st.message());
+    }
+  }
+  PORCUPINE_RETURN_IF_ERROR(Finish(config));
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str());
+}
+
+std::string DefaultConfigToml() {
+  Config defaults;
+  std::string out;
+  std::string section;
+  for (const Key& k : Keys()) {
+    if (k.section != section) {
+      section = k.section;
+      out += fmt::format("{}[{}]\n", out.empty() ? "" : "\n", section);
+    }
+    out += fmt::format("# {}\n{} = {}\n", k.doc, k.name, k.show(defaults));
+  }
+  return out;
+}
+
+}  // namespace porcupine::node

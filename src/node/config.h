@@ -1,0 +1,85 @@
+// Node configuration: the TOML file of `porcupine node --config FILE`.
+// Every key, its default and its meaning is listed in docs/config.md; the
+// table in config.cc is the single source of truth for names and defaults.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "protocol/pop3/session.h"
+#include "protocol/smtp/session.h"
+
+namespace porcupine::node {
+
+struct Config {
+  struct Node {
+    std::string name;      // stable node name; default: the host name
+    std::string data_dir;  // required: where the store lives
+    int io_threads = 0;    // event-loop threads; 0 = one per core
+  } node;
+
+  // host:port per listener; "" disables one; port 0 picks a free port (the
+  // bound addresses are written to <data_dir>/listen.json).
+  struct Listen {
+    std::string smtp = "127.0.0.1:2525";
+    std::string pop3 = "127.0.0.1:1110";
+    std::string imap;  // IMAP is not served yet (issue: IMAP4rev1); must stay ""
+    std::string admin = "127.0.0.1:8080";
+    std::string cluster = "127.0.0.1:7000";
+  } listen;
+
+  struct Cluster {
+    std::vector<std::string> seeds;  // host:port of other nodes' cluster listeners
+    int replication = 2;             // copies of every message and profile
+    int spread = 2;                  // soft limit on nodes holding one user's mail
+    int buckets = 256;               // user-map buckets; fixed for a cluster's life
+    std::string secret;              // shared cluster secret
+  } cluster;
+
+  struct Mail {
+    std::vector<std::string> domains;  // local domains; mail to any other domain is refused
+    std::string hostname;              // greeting/Received: name; default: node name
+  } mail;
+
+  struct Server {
+    std::chrono::seconds idle_timeout{300};  // no client bytes for this long → close
+    std::chrono::seconds write_timeout{60};  // a client not reading for this long → close
+    size_t max_connections = 10000;          // per node, all protocols; more are refused
+  } server;
+
+  struct Store {
+    bool sync = true;  // fsync the WAL per commit group; false only for CPU benchmarks
+    size_t block_cache_mib = 64;
+  } store;
+
+  struct Auth {
+    uint64_t argon2_opslimit = 2;          // crypto_pwhash OPSLIMIT_INTERACTIVE
+    uint64_t argon2_memlimit_kib = 65536;  // MEMLIMIT_INTERACTIVE (64 MiB)
+  } auth;
+
+  struct Admin {
+    std::string token;  // when set, the admin API requires "Authorization: Bearer <token>"
+  } admin;
+
+  struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error
+  } log;
+
+  smtp::Limits smtp;
+  pop3::Limits pop3;
+};
+
+// Parses TOML text. Unknown sections/keys, wrong types and bad values are an
+// InvalidArgument naming the key ("limits.smtp_max_recipients: must be ≥ 1").
+Result<Config> ParseConfig(const std::string& toml_text);
+// Reads and parses a file; IoError when it cannot be read.
+Result<Config> LoadConfig(const std::string& path);
+
+// Renders the documented keys with their defaults as TOML (docs and `porcupine
+// node --print-default-config`).
+std::string DefaultConfigToml();
+
+}  // namespace porcupine::node

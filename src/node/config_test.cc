@@ -1,0 +1,127 @@
+#include "node/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace porcupine::node {
+namespace {
+
+const char* kMinimal = R"(
+[node]
+data_dir = "/tmp/x"
+[mail]
+domains = ["Example.TEST"]
+)";
+
+TEST(Config, MinimalFileGetsDefaults) {
+  Result<Config> c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node.data_dir, "/tmp/x");
+  EXPECT_FALSE(c->node.name.empty());
+  EXPECT_EQ(c->mail.hostname, c->node.name);
+  EXPECT_EQ(c->mail.domains, std::vector<std::string>{"example.test"});
+  EXPECT_EQ(c->cluster.buckets, 256);
+  EXPECT_EQ(c->cluster.replication, 2);
+  EXPECT_EQ(c->smtp.max_recipients, 100u);
+  EXPECT_EQ(c->server.idle_timeout, std::chrono::seconds(300));
+}
+
+TEST(Config, ReadsEveryKindOfValue) {
+  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+[listen]
+smtp = "127.0.0.1:0"
+imap = ""
+[cluster]
+seeds = ["10.0.0.1:7000", "10.0.0.2:7000"]
+buckets = 64
+[limits]
+smtp_max_message_bytes = 1048576
+smtp_tarpit_delay_ms = 250
+[server]
+idle_timeout_s = 30
+[store]
+sync = false
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen.smtp, "127.0.0.1:0");
+  EXPECT_EQ(c->cluster.seeds.size(), 2u);
+  EXPECT_EQ(c->cluster.buckets, 64);
+  EXPECT_EQ(c->smtp.max_message_bytes, 1048576u);
+  EXPECT_EQ(c->smtp.tarpit_delay, std::chrono::milliseconds(250));
+  EXPECT_EQ(c->server.idle_timeout, std::chrono::seconds(30));
+  EXPECT_FALSE(c->store.sync);
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  struct Bad {
+    std::string extra;
+    std::string want;  // prefix of the error message
+  };
+  const std::vector<Bad> cases = {
+      {"[bogus]\nx = 1\n", "bogus: unknown section"},
+      {"[limits]\nsmtp_max_recipientz = 5\n", "limits.smtp_max_recipientz: unknown key"},
+      {"[limits]\nsmtp_max_recipients = 0\n", "limits.smtp_max_recipients: must be at least 1"},
+      {"[limits]\nsmtp_max_recipients = \"ten\"\n",
+       "limits.smtp_max_recipients: must be an integer"},
+      {"[listen]\nsmtp = \"nonsense\"\n", "listen.smtp: must be host:port"},
+      {"[listen]\nsmtp = \"1.2.3.4:99999\"\n", "listen.smtp: must be host:port with a port"},
+      {"[listen]\nimap = \"127.0.0.1:143\"\n", "listen.imap: IMAP is not implemented"},
+      {"[cluster]\nbuckets = 0\n", "cluster.buckets: must be from 1 to 65535"},
+      {"[log]\nlevel = \"loud\"\n", "log.level: must be one of"},
+      {"[store]\nsync = 1\n", "store.sync: must be true or false"},
+      {"[limits]\nsmtp_hard_error_limit = 5\n", "limits.smtp_hard_error_limit: must be larger"},
+  };
+  for (const Bad& b : cases) {
+    Result<Config> c = ParseConfig(std::string(kMinimal) + b.extra);
+    ASSERT_FALSE(c.ok()) << b.extra;
+    EXPECT_EQ(c.status().message().rfind(b.want, 0), 0u) << c.status().message();
+  }
+  EXPECT_FALSE(ParseConfig("[mail]\ndomains=[\"x\"]\n").ok());  // no data_dir
+  EXPECT_FALSE(ParseConfig("[node]\ndata_dir=\"/x\"\n").ok());  // no domains
+  Result<Config> syntax = ParseConfig("[node\n");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_NE(syntax.status().message().find("line 1"), std::string::npos);
+}
+
+TEST(Config, DefaultConfigRoundTrips) {
+  std::string text = DefaultConfigToml();
+  EXPECT_NE(text.find("smtp_max_message_bytes = 52428800"), std::string::npos);
+  // The printed defaults (plus the two required values) parse back.
+  std::string filled = text;
+  filled.replace(filled.find("data_dir = \"\""), 13, "data_dir = \"/d\"");
+  filled.replace(filled.find("domains = []"), 12, "domains = [\"example.test\"]");
+  Result<Config> c = ParseConfig(filled);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+}
+
+}  // namespace
+}  // namespace porcupine::node
+
+namespace porcupine::node {
+namespace {
+
+TEST(Config, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(PORCUPINE_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in) << "docs/config.md missing";
+  std::string docs((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream defaults(DefaultConfigToml());
+  std::string line, section;
+  int keys = 0;
+  while (std::getline(defaults, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      section = line;
+      EXPECT_NE(docs.find("## " + section), std::string::npos) << section;
+      continue;
+    }
+    std::string key = line.substr(0, line.find(' '));
+    ++keys;
+    EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos) << section << " " << key;
+  }
+  EXPECT_GT(keys, 30);
+}
+
+}  // namespace
+}  // namespace porcupine::node
