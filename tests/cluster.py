@@ -1,0 +1,422 @@
+"""Real porcupine processes for the integration tests.
+
+`Node` runs one `porcupine node` process in its own temporary directory with a
+generated TOML config, waits until it serves (listen.json, then /readyz), and
+offers the admin API, metrics and process control (kill, restart, stop) to the
+tests. `NodeSet` owns every node a test started and guarantees that each
+process is killed and each directory removed, whatever happened
+(conftest.py's `nodes` fixture).
+
+Only loopback addresses are ever used. Every wait is bounded by a deadline.
+"""
+
+import copy
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+DEFAULT_PASSWORD = "pw-secret"
+DOMAIN = "example.test"
+HOSTNAME = "mx1.example.test"
+
+START_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 25.0  # the node drains sessions for at most 10 s
+
+
+def porcupine_bin():
+    path = os.environ.get("PORCUPINE_BIN")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(os.path.dirname(here), "build", "porcupine")
+    return path
+
+
+def base_config(data_dir, name="n1"):
+    """The config every test node starts from; tests override keys."""
+    return {
+        "node": {"name": name, "data_dir": data_dir},
+        "listen": {
+            "smtp": "127.0.0.1:0",
+            "pop3": "127.0.0.1:0",
+            "admin": "127.0.0.1:0",
+            "cluster": "127.0.0.1:0",
+        },
+        "mail": {"domains": [DOMAIN], "hostname": HOSTNAME},
+        # Cheap password hashing: the tests create hundreds of users.
+        "auth": {"argon2_opslimit": 1, "argon2_memlimit_kib": 8},
+        "limits": {"smtp_max_message_bytes": 26214400},
+    }
+
+
+def merge_config(base, overrides):
+    """Returns base with overrides applied per section; a None value removes a key."""
+    out = copy.deepcopy(base)
+    for section, keys in (overrides or {}).items():
+        if keys is None:
+            out.pop(section, None)
+            continue
+        sec = out.setdefault(section, {})
+        for key, value in keys.items():
+            if value is None:
+                sec.pop(key, None)
+            else:
+                sec[key] = value
+    return out
+
+
+def toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for the values we use
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError("cannot write %r as TOML" % (value,))
+
+
+def to_toml(config):
+    lines = []
+    for section, keys in config.items():
+        lines.append("[%s]" % section)
+        for key, value in keys.items():
+            lines.append("%s = %s" % (key, toml_value(value)))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _die_with_parent():
+    # The node gets SIGKILL if the test runner dies (e.g. killed by CI), so no
+    # process outlives the suite. PR_SET_PDEATHSIG = 1. Nodes must therefore be
+    # started from the main thread, which lives for the whole run.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def split_hostport(addr):
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class NodeError(AssertionError):
+    pass
+
+
+class Node:
+    """One porcupine node process. Create through NodeSet.start()."""
+
+    def __init__(self, root, name, overrides=None, raw_config=None):
+        self.root = root
+        self.name = name
+        self.data_dir = os.path.join(root, "data")
+        self.config_path = os.path.join(root, "porcupine.toml")
+        self.log_path = os.path.join(root, "node.log")
+        self.config = merge_config(base_config(self.data_dir, name), overrides)
+        self.raw_config = raw_config
+        self.proc = None
+        self.expect_dead = False  # set when a test stops or kills the node itself
+        self.addrs = {}
+        self.starts = 0
+        self.final_log = None
+
+    # ---- process control -------------------------------------------------
+
+    def write_config(self):
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            f.write(self.raw_config if self.raw_config is not None else to_toml(self.config))
+
+    def spawn(self, extra_args=()):
+        """Starts the process without waiting for it to serve."""
+        assert self.proc is None or self.proc.poll() is not None, "node already running"
+        self.write_config()
+        listen_json = os.path.join(self.data_dir, "listen.json")
+        if os.path.exists(listen_json):
+            os.unlink(listen_json)  # so a restart waits for the new ports
+        log = open(self.log_path, "ab")
+        self.starts += 1
+        log.write(("\n===== start #%d =====\n" % self.starts).encode())
+        log.flush()
+        try:
+            self.proc = subprocess.Popen(
+                [porcupine_bin(), "node", "--config", self.config_path, *extra_args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+                cwd=self.root,
+            )
+        finally:
+            log.close()
+        self.expect_dead = False
+        self.addrs = {}
+        return self.proc
+
+    def start(self, deadline_s=START_DEADLINE_S):
+        self.spawn()
+        self.wait_ready(deadline_s)
+        return self
+
+    def wait_ready(self, deadline_s=START_DEADLINE_S):
+        deadline = time.monotonic() + deadline_s
+        listen_json = os.path.join(self.data_dir, "listen.json")
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise NodeError("node %s exited with %s before serving:\n%s"
+                                % (self.name, rc, self.log_tail()))
+            if os.path.exists(listen_json):
+                try:
+                    with open(listen_json, encoding="utf-8") as f:
+                        self.addrs = json.load(f)
+                    break
+                except (ValueError, OSError):
+                    pass  # written atomically, but be lenient
+            if time.monotonic() > deadline:
+                raise NodeError("node %s wrote no listen.json within %.0f s:\n%s"
+                                % (self.name, deadline_s, self.log_tail()))
+            time.sleep(0.02)
+        for key in ("smtp", "pop3", "admin"):
+            if key in self.config.get("listen", {}) and self.config["listen"][key]:
+                assert key in self.addrs, "listen.json lacks %r: %r" % (key, self.addrs)
+        while True:
+            try:
+                status, _ = self.http("GET", "/readyz", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise NodeError("node %s exited with %s before ready:\n%s"
+                                % (self.name, self.proc.returncode, self.log_tail()))
+            if time.monotonic() > deadline:
+                raise NodeError("node %s not ready within %.0f s:\n%s"
+                                % (self.name, deadline_s, self.log_tail()))
+            time.sleep(0.02)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig; for SIGKILL also waits until the process is gone."""
+        self.expect_dead = True
+        if self.alive():
+            self.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                self.proc.wait(timeout=STOP_DEADLINE_S)
+
+    def wait_exit(self, timeout=STOP_DEADLINE_S):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise NodeError("node %s did not exit within %.0f s:\n%s"
+                            % (self.name, timeout, self.log_tail()))
+
+    def stop(self, timeout=STOP_DEADLINE_S):
+        """SIGTERM, wait, and assert the clean exit status 0."""
+        self.expect_dead = True
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.wait_exit(timeout)
+        if rc != 0:
+            raise NodeError("node %s exited with %s after SIGTERM (expected 0):\n%s"
+                            % (self.name, rc, self.log_tail()))
+        return rc
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stops (cleanly for SIGTERM/SIGINT, else by sig) and starts again."""
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.expect_dead = True
+            if self.alive():
+                self.proc.send_signal(sig)
+            rc = self.wait_exit()
+            assert rc == 0, "exit status %s after %s:\n%s" % (rc, sig, self.log_tail())
+        else:
+            self.kill(sig)
+            self.wait_exit()
+        return self.start()
+
+    def force_kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, limit=20000):
+        text = self.log_text() if self.final_log is None else self.final_log
+        return text[-limit:]
+
+    # ---- addresses -------------------------------------------------------
+
+    @property
+    def smtp(self):
+        return split_hostport(self.addrs["smtp"])
+
+    @property
+    def pop3(self):
+        return split_hostport(self.addrs["pop3"])
+
+    @property
+    def admin(self):
+        return self.addrs["admin"]
+
+    # ---- admin API -------------------------------------------------------
+
+    def http(self, method, path, body=None, timeout=30, headers=None):
+        """Returns (status, parsed JSON or text or None)."""
+        data = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request("http://%s%s" % (self.admin, path), data=data,
+                                     method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        text = raw.decode("utf-8", "replace")
+        if not text:
+            return status, None
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def add_user(self, address, password=DEFAULT_PASSWORD):
+        status, body = self.http("POST", "/v1/users", {"address": address, "password": password})
+        assert status == 201, "adding %s: HTTP %s %r" % (address, status, body)
+        return address
+
+    def add_users(self, addresses, password=DEFAULT_PASSWORD):
+        for a in addresses:
+            self.add_user(a, password)
+        return list(addresses)
+
+    def users(self):
+        status, body = self.http("GET", "/v1/users")
+        assert status == 200, (status, body)
+        return body["users"]
+
+    def metrics_text(self):
+        status, body = self.http("GET", "/metrics")
+        assert status == 200, (status, body)
+        return body
+
+    def metrics(self):
+        """{'name{label="v",...}': value} from the Prometheus text."""
+        out = {}
+        for line in self.metrics_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            out[key.strip()] = float(value)
+        return out
+
+    def metric(self, name, **labels):
+        """One sample's value; labels must match exactly (0 if absent)."""
+        return sample(self.metrics(), name, **labels)
+
+
+def sample(samples, name, **labels):
+    """The value of name{labels} in a Node.metrics() dict; 0 if absent."""
+    want = {k: str(v) for k, v in labels.items()}
+    for key, value in samples.items():
+        mname, _, rest = key.partition("{")
+        if mname != name:
+            continue
+        got = {}
+        for part in filter(None, rest.rstrip("}").split(",")):
+            k, _, v = part.partition("=")
+            got[k.strip()] = v.strip().strip('"')
+        if got == want:
+            return value
+    return 0.0
+
+
+class NodeSet:
+    """Every node of one test; close() kills them and removes their directories."""
+
+    def __init__(self):
+        self.nodes = []
+        self.roots = []
+
+    def make(self, name="n1", overrides=None, raw_config=None):
+        root = tempfile.mkdtemp(prefix="porcupine-it-%s-" % name)
+        self.roots.append(root)
+        node = Node(root, name, overrides=overrides, raw_config=raw_config)
+        self.nodes.append(node)
+        return node
+
+    def start(self, name="n1", overrides=None):
+        return self.make(name, overrides).start()
+
+    def close(self):
+        """Stops every node; returns a list of problems (unexpected deaths, bad exits)."""
+        problems = []
+        for node in self.nodes:
+            if node.proc is None:
+                continue
+            rc = node.proc.poll()
+            if rc is not None and not node.expect_dead:
+                problems.append("node %s died unexpectedly with status %s" % (node.name, rc))
+            elif rc is None:
+                # Every test ends with a clean shutdown: SIGTERM must give status 0.
+                node.proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = node.proc.wait(timeout=STOP_DEADLINE_S)
+                    if rc != 0:
+                        problems.append("node %s exited with status %s after SIGTERM"
+                                        % (node.name, rc))
+                except subprocess.TimeoutExpired:
+                    problems.append("node %s ignored SIGTERM for %.0f s"
+                                    % (node.name, STOP_DEADLINE_S))
+            node.force_kill()
+            node.final_log = node.log_text()
+        if not os.environ.get("PORCUPINE_KEEP_TMP"):
+            for root in self.roots:
+                shutil.rmtree(root, ignore_errors=True)
+        return problems
+
+
+def wait_for(predicate, timeout, interval=0.05, what="condition"):
+    """Polls predicate until truthy; returns its value or raises after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def port_closed(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return False
+    except OSError:
+        return True
