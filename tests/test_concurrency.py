@@ -125,6 +125,10 @@ def test_concurrent_senders_then_readers(nodes):
     batches = node.metric("porcupine_store_batches_total")
     assert batches >= SENDERS * PER_SENDER, "one batch per delivery at least"
     assert 0 < syncs < batches, "no group commit: %s syncs for %s batches" % (syncs, batches)
+    # The batches-per-sync histogram accounts for every group and batch.
+    assert node.metric("porcupine_store_group_batches_count") == syncs
+    assert node.metric("porcupine_store_group_batches_sum") == batches
+    assert node.metric("porcupine_store_group_batches_bucket", le="+Inf") == syncs
 
     # Five readers in parallel, ten users each.
     found = set()

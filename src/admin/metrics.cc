@@ -30,6 +30,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   store_last_group = gauge("porcupine_store_last_group_batches", "Batches in the latest sync");
   store_pending = gauge("porcupine_store_pending_batches", "Batches waiting for their sync");
   users = gauge("porcupine_users", "Users known to this node's manager");
+  prometheus::Histogram::BucketBoundaries bounds;
+  for (int i = 0; i < 13; ++i) bounds.push_back(static_cast<double>(1 << i));  // 1 .. 4096
+  store_group_batches = &prometheus::BuildHistogram()
+                             .Name("porcupine_store_group_batches")
+                             .Help("Batches (deliveries, deletions) made durable per WAL sync")
+                             .Register(*registry_)
+                             .Add({}, bounds);
 }
 
 Metrics::Protocol Metrics::MakeProtocol(const std::string& name) {
@@ -65,7 +72,23 @@ Metrics::Protocol Metrics::MakeProtocol(const std::string& name) {
   return p;
 }
 
+void Metrics::ObserveGroups(const std::vector<uint64_t>& cumulative, uint64_t total_batches) {
+  seen_groups_.resize(cumulative.size(), 0);
+  std::vector<double> increments(cumulative.size());
+  bool any = false;
+  for (size_t i = 0; i < cumulative.size(); ++i) {
+    increments[i] = static_cast<double>(cumulative[i] - seen_groups_[i]);
+    any = any || increments[i] > 0;
+  }
+  if (!any) return;
+  store_group_batches->ObserveMultiple(increments,
+                                       static_cast<double>(total_batches - seen_batches_));
+  seen_groups_ = cumulative;
+  seen_batches_ = total_batches;
+}
+
 std::string Metrics::Render() {
+  std::lock_guard lock(render_mu_);
   for (auto& fn : refreshers_) fn();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

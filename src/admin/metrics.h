@@ -5,10 +5,12 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,12 @@ class Metrics {
   prometheus::Gauge* store_last_group;
   prometheus::Gauge* store_pending;
   prometheus::Gauge* users;
+  // Batches per WAL sync; fed from the store's cumulative bucket counts.
+  prometheus::Histogram* store_group_batches;
+  // Adds the groups counted since the last call. cumulative[i] counts groups
+  // of size (2^(i-1), 2^i] (i = 0: size 1; last: larger); total_batches is the
+  // store's cumulative batch count.
+  void ObserveGroups(const std::vector<uint64_t>& cumulative, uint64_t total_batches);
 
   // Runs every registered refresher, then renders the text format.
   std::string Render();
@@ -54,6 +62,9 @@ class Metrics {
   Protocol smtp_;
   Protocol pop3_;
   std::vector<std::function<void()>> refreshers_;
+  std::mutex render_mu_;               // one scrape at a time refreshes the values below
+  std::vector<uint64_t> seen_groups_;  // last cumulative counts passed to ObserveGroups
+  uint64_t seen_batches_ = 0;
 };
 
 }  // namespace porcupine::admin

@@ -183,6 +183,7 @@ Status Node::Impl::OpenStore() {
     metrics.store_syncs->Set(static_cast<double>(s.syncs));
     metrics.store_batches->Set(static_cast<double>(s.batches));
     metrics.store_last_group->Set(static_cast<double>(s.last_group));
+    metrics.ObserveGroups({s.group_sizes.begin(), s.group_sizes.end()}, s.batches);
     metrics.store_pending->Set(static_cast<double>(store->pending()));
     metrics.users->Set(static_cast<double>(manager->user_count()));
   });

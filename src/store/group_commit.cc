@@ -88,7 +88,14 @@ void GroupCommitter::CommitGroup(std::vector<Entry>& group) {
   {
     std::lock_guard lock(mu_);
     in_flight_ = 0;  // durable (or failed): no longer pending when callbacks run
-    if (!valid.empty()) ++stats_.groups;
+    if (!valid.empty()) {
+      ++stats_.groups;
+      size_t bucket = 0;
+      while (bucket + 1 < kGroupSizeBuckets && (size_t{1} << bucket) < valid.size()) {
+        ++bucket;
+      }
+      ++stats_.group_sizes[bucket];
+    }
     stats_.last_group = valid.size();
     if (written.ok()) {
       stats_.batches += valid.size();

@@ -5,6 +5,7 @@
 // Thread-safety: every method may be called from any thread concurrently.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -29,12 +30,15 @@ class GroupCommitter {
     size_t max_group_bytes = 64ull << 20;  // bytes per group at most, unless one batch is larger
   };
 
+  static constexpr size_t kGroupSizeBuckets = 14;  // 1, 2, 4, ... 4096, more
   struct Stats {
     uint64_t groups = 0;      // group writes attempted
     uint64_t batches = 0;     // batches committed successfully
     uint64_t bytes = 0;       // bytes of batches committed successfully
     uint64_t failed = 0;      // batches whose callback got an error
     uint64_t last_group = 0;  // batches in the latest group write
+    // Group writes by size: [0] size 1, [i] sizes in (2^(i-1), 2^i], last: larger.
+    std::array<uint64_t, kGroupSizeBuckets> group_sizes{};
   };
 
   // Starts the committer thread.

@@ -99,6 +99,8 @@ TEST(GroupCommitter, QueuedBatchesShareOneWrite) {
   EXPECT_EQ(st.batches, 101u);
   EXPECT_EQ(st.bytes, 101u * 11);
   EXPECT_EQ(st.last_group, 100u);
+  EXPECT_EQ(st.group_sizes[0], 1u);  // the lone first group
+  EXPECT_EQ(st.group_sizes[7], 1u);  // 100 lies in (64, 128]
   EXPECT_EQ(gc.pending(), 0u);
 }
 

@@ -223,6 +223,7 @@ Store::Stats Store::stats() const {
   s.bytes = g.bytes;
   s.failed = g.failed;
   s.last_group = g.last_group;
+  s.group_sizes = g.group_sizes;
   return s;
 }
 

@@ -10,6 +10,7 @@
 // Thread-safety: every method may be called from any thread concurrently.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -143,6 +144,8 @@ class Store {
     uint64_t bytes = 0;       // bytes of committed batches (Batch::ByteSize)
     uint64_t failed = 0;      // batches whose callback got an error (not Unavailable at close)
     uint64_t last_group = 0;  // batches in the latest sync
+    // Group writes by batches per group: [0] one, [i] (2^(i-1), 2^i], last: more.
+    std::array<uint64_t, 14> group_sizes{};
   };
   Stats stats() const;
   // Pending batches not yet durable (a load signal for the balancer).
