@@ -7,7 +7,7 @@ JOBS       ?= 2
 PYTHON     ?= /usr/bin/python3
 CMAKE_GEN   = -G Ninja
 
-.PHONY: all deps build build-asan demo test lint unit-test unit-test-asan integration-test format clean
+.PHONY: all deps build build-asan demo test lint unit-test unit-test-asan integration-test integration-test-asan format clean
 
 all: build
 
@@ -42,9 +42,15 @@ integration-test: build
 lint:
 	scripts/check-source
 
-# Every test: source checks, unit tests (normal and ASan+UBSan builds), then integration tests
+# The same tests against the ASan+UBSan binary: catches use-after-free at shutdown.
+integration-test-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1 PORCUPINE_BIN=$(abspath $(ASAN_BUILD))/porcupine \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+# Every test: source checks, unit tests and integration tests, each on the normal and the
+# ASan+UBSan build.
 # with real processes and real clients.
-test: lint unit-test unit-test-asan integration-test
+test: lint unit-test unit-test-asan integration-test integration-test-asan
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
