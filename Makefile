@@ -49,7 +49,6 @@ integration-test-asan: build-asan
 
 # Every test: source checks, unit tests and integration tests, each on the normal and the
 # ASan+UBSan build.
-# with real processes and real clients.
 test: lint unit-test unit-test-asan integration-test integration-test-asan
 
 format:
