@@ -139,7 +139,8 @@ int Main(int argc, char** argv) {
   demo_cmd->add_option("--dir", demo.dir, "data directory (default: a new temporary one)");
 
   bench::BenchOptions bench_opts;
-  CLI::App* bench_cmd = app.add_subcommand("bench", "load generator: SMTP senders and POP3 readers");
+  CLI::App* bench_cmd =
+      app.add_subcommand("bench", "load generator: SMTP senders and POP3 readers");
   bench::AddOptions(bench_cmd, bench_opts);
 
   CLI11_PARSE(app, argc, argv);
