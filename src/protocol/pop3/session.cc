@@ -88,27 +88,19 @@ Step Session::Impl::Next() {
 // held across a kDelay step first, so every reply to an abusive client (and
 // every further password guess) costs it tarpit_delay.
 std::optional<Step> Session::Impl::PullLine() {
-  if (!pending_line) {
-    protocol::Line line;
-    switch (reader.Next(&line)) {
-      case protocol::LineReader::Kind::kNeedMore:
-        if (!eof) return Step::NeedInput();
-        // RFC 1939 §6: without QUIT there is no UPDATE; close silently.
-        phase = Phase::kClosed;
-        return std::nullopt;
-      case protocol::LineReader::Kind::kTooLong:
-        pending_line = PendingLine{{}, true, false};
-        break;
-      case protocol::LineReader::Kind::kLine:
-        pending_line = PendingLine{std::string(line.text), false, line.bare_cr};
-        break;
-    }
-    if (errors > limits.soft_error_limit && limits.tarpit_delay.count() > 0) {
+  PendingLine line;
+  const bool tarpit = errors > limits.soft_error_limit && limits.tarpit_delay.count() > 0;
+  switch (gate.Pull(reader, tarpit, &line)) {
+    case protocol::CommandGate::Kind::kNeedInput:
+      if (!eof) return Step::NeedInput();
+      // RFC 1939 §6: without QUIT there is no UPDATE; close silently.
+      phase = Phase::kClosed;
+      return std::nullopt;
+    case protocol::CommandGate::Kind::kPause:
       return Step::Delay(limits.tarpit_delay);
-    }
+    case protocol::CommandGate::Kind::kLine:
+      break;
   }
-  PendingLine line = std::move(*pending_line);
-  pending_line.reset();
   Execute(line);
   return std::nullopt;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/common/command_gate.h"
 #include "protocol/common/line_reader.h"
 #include "protocol/pop3/session.h"
 
@@ -29,12 +30,7 @@ enum class Phase {
 // What the outstanding request was, to interpret its Response.
 enum class Awaiting { kNothing, kLogin, kRetrieve, kCommit };
 
-// A line copied out of the reader, so it survives a tarpit delay.
-struct PendingLine {
-  std::string text;
-  bool too_long = false;
-  bool bare_cr = false;
-};
+using PendingLine = protocol::HeldLine;
 
 // One message of the session's snapshot; its number is its index + 1.
 struct Message {
@@ -136,7 +132,7 @@ struct Session::Impl {
   Phase phase = Phase::kCommand;
   bool eof = false;
   bool shutting_down = false;
-  std::optional<PendingLine> pending_line;  // read, not yet executed (tarpit)
+  protocol::CommandGate gate;  // holds a read line across a tarpit pause
   uint64_t commands = 0;
   int errors = 0;
 

@@ -71,26 +71,18 @@ Step Session::Impl::Next() {
 // line is held across a kDelay step first, so every reply to an abusive
 // client costs it tarpit_delay.
 std::optional<Step> Session::Impl::PullCommand() {
-  if (!pending_line) {
-    protocol::Line line;
-    switch (reader.Next(&line)) {
-      case protocol::LineReader::Kind::kNeedMore:
-        if (!eof) return Step::NeedInput();
-        phase = Phase::kClosed;  // EOF: close without a reply
-        return std::nullopt;
-      case protocol::LineReader::Kind::kTooLong:
-        pending_line = PendingLine{{}, true, false, false};
-        break;
-      case protocol::LineReader::Kind::kLine:
-        pending_line = PendingLine{std::string(line.text), false, line.bare_lf, line.bare_cr};
-        break;
-    }
-    if (errors > limits.soft_error_limit && limits.tarpit_delay.count() > 0) {
+  PendingLine line;
+  const bool tarpit = errors > limits.soft_error_limit && limits.tarpit_delay.count() > 0;
+  switch (gate.Pull(reader, tarpit, &line)) {
+    case protocol::CommandGate::Kind::kNeedInput:
+      if (!eof) return Step::NeedInput();
+      phase = Phase::kClosed;  // EOF: close without a reply
+      return std::nullopt;
+    case protocol::CommandGate::Kind::kPause:
       return Step::Delay(limits.tarpit_delay);
-    }
+    case protocol::CommandGate::Kind::kLine:
+      break;
   }
-  PendingLine line = std::move(*pending_line);
-  pending_line.reset();
   Execute(line);
   return std::nullopt;
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/common/command_gate.h"
 #include "protocol/common/line_reader.h"
 #include "protocol/smtp/session.h"
 
@@ -45,13 +46,7 @@ struct DataState {
   bool Discarding() const { return line_too_long || too_big || bare_cr; }
 };
 
-// A command line copied out of the reader, so it survives a tarpit delay.
-struct PendingLine {
-  std::string text;
-  bool too_long = false;
-  bool bare_lf = false;
-  bool bare_cr = false;
-};
+using PendingLine = protocol::HeldLine;
 
 // What the outstanding request was, to interpret its Response.
 enum class Awaiting { kNothing, kRecipient, kDelivery };
@@ -117,7 +112,7 @@ struct Session::Impl {
   Phase phase = Phase::kCommand;
   bool eof = false;
   bool shutting_down = false;
-  std::optional<PendingLine> pending_line;  // read, not yet executed (tarpit)
+  protocol::CommandGate gate;  // holds a read line across a tarpit pause
   uint64_t commands = 0;
   int errors = 0;
   uint64_t transactions = 0;  // DATA attempts, numbers queue ids
