@@ -24,6 +24,10 @@ class UserMap {
   // Which nodes get the ⌈B/N⌉ share: those already holding the most buckets
   // (ties: lower id), so a balanced map stays as it is.
   static UserMap Recompute(const UserMap& prev, const std::vector<NodeId>& live, uint64_t epoch);
+  // The fewest manager changes any balanced map for `live` needs, starting
+  // from prev: orphaned buckets plus each node's excess over the target
+  // Recompute gives it. Recompute moves exactly this many.
+  static uint32_t RequiredMoves(const UserMap& prev, const std::vector<NodeId>& live);
 
   uint32_t buckets() const { return static_cast<uint32_t>(managers_.size()); }
   // REQUIRES: bucket < buckets().
@@ -31,6 +35,16 @@ class UserMap {
   uint64_t EpochOf(uint32_t bucket) const { return epochs_[bucket]; }
   // Buckets managed by `node`.
   uint32_t CountOf(NodeId node) const;
+  // Sets one entry. REQUIRES: bucket < buckets().
+  void Set(uint32_t bucket, NodeId manager, uint64_t epoch) {
+    managers_[bucket] = manager;
+    epochs_[bucket] = epoch;
+  }
+  // True when the bucket's entry (manager and epoch) differs between the maps.
+  // REQUIRES: same bucket count.
+  bool EntryDiffers(const UserMap& other, uint32_t bucket) const {
+    return managers_[bucket] != other.managers_[bucket] || epochs_[bucket] != other.epochs_[bucket];
+  }
   bool operator==(const UserMap&) const = default;
 
  private:

@@ -1,0 +1,584 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/hash.h"
+#include "core/hlc.h"
+#include "sim/world.h"
+
+namespace porcupine::sim {
+
+using State = SoftState::State;
+
+namespace {
+constexpr int64_t kReplyTimeoutMs = 500;  // proxy: re-send a request with no answer
+constexpr int64_t kRetryPauseMs = 50;     // proxy: wait before retrying a refused request
+constexpr int64_t kGossipMs = 1000;
+}  // namespace
+
+SimNode::SimNode(World& world, int index, NodeId id, std::string address,
+                 std::vector<std::string> seeds)
+    : world_(world),
+      index_(index),
+      id_(id),
+      address_(std::move(address)),
+      seeds_(std::move(seeds)) {}
+
+int64_t SimNode::now() const { return world_.now(); }
+
+void SimNode::Watch(const std::string& user, const std::string& what) {
+  if (user == world_.options().watch_user) {
+    world_.Trace(fmt::format("[{}] {:08x} {}", user, id_, what), true);
+  }
+}
+
+uint64_t SimNode::Stamp() {
+  soft_->last_stamp = std::max(soft_->last_stamp + 1, Hlc::Make(now(), 0));
+  return soft_->last_stamp;
+}
+
+uint64_t SimNode::Load() const { return soft_ ? soft_->disk_queue.size() : 0; }
+
+bool SimNode::Busy() const {
+  return soft_ && (!soft_->reliable.empty() || !soft_->deliveries.empty() ||
+                   !soft_->creates.empty() || !soft_->disk_queue.empty());
+}
+
+void SimNode::Boot() {
+  ++incarnation_;
+  cluster::Member self{id_, incarnation_, address_, "n" + std::to_string(index_)};
+  cluster::MembershipOptions mo = world_.options().membership;
+  mo.buckets = world_.options().buckets;
+  soft_ = std::make_unique<Soft>(mo, self, seeds_, world_.rng()(), disk_.lamport_floor, id_,
+                                 mo.buckets);
+  soft_->rng.seed(world_.rng()());
+  soft_->announced.user_map = cluster::UserMap(mo.buckets, 0);
+  soft_->next_gossip = now() + kGossipMs;
+  soft_->membership.Start(now());
+  AfterMembership();
+}
+
+void SimNode::Crash() {
+  soft_.reset();
+  req_to_delivery_.clear();
+  paused_until_ = 0;
+}
+
+void SimNode::Send(NodeId to, Body body) {
+  world_.SendId(index_, to, Envelope{id_, Load(), std::move(body)});
+}
+
+void SimNode::SendAddress(const std::string& address, Body body) {
+  world_.Send(index_, address, Envelope{id_, Load(), std::move(body)});
+}
+
+void SimNode::Receive(const Envelope& e) {
+  if (!soft_) return;
+  ++world_.result().messages;
+  soft_->loads.Update(e.from, e.load, now());
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, cluster::Message>) {
+          soft_->membership.OnMessage(now(), m);
+          AfterMembership();
+        } else if constexpr (std::is_same_v<T, MLookup>) {
+          OnLookup(e.from, m);
+        } else if constexpr (std::is_same_v<T, MLookupRep>) {
+          OnLookupRep(m);
+        } else if constexpr (std::is_same_v<T, MStore>) {
+          OnStore(e.from, m);
+        } else if constexpr (std::is_same_v<T, MStoreRep>) {
+          OnStoreRep(m);
+        } else if constexpr (std::is_same_v<T, MMapUpdate>) {
+          OnMapUpdate(e.from, m);
+        } else if constexpr (std::is_same_v<T, MMapUpdateRep>) {
+          if (m.ok) Ack(m.id);
+        } else if constexpr (std::is_same_v<T, MChunk>) {
+          soft_->state.ApplyRebuild(e.from, m.chunk);
+          Send(e.from, MChunkAck{m.id});
+          RunParked(false);
+        } else if constexpr (std::is_same_v<T, MChunkAck>) {
+          Ack(m.id);
+        } else if constexpr (std::is_same_v<T, MCreate>) {
+          OnCreate(e.from, m);
+        } else if constexpr (std::is_same_v<T, MCreateRep>) {
+          OnCreateRep(m);
+        } else if constexpr (std::is_same_v<T, MProfilePut>) {
+          OnProfilePut(e.from, m);
+        } else if constexpr (std::is_same_v<T, MProfileAck>) {
+          Ack(m.id);
+        }
+      },
+      e.body);
+  world_.Wake(index_, NextWake());
+}
+
+// ---- membership and reconstruction ----------------------------------
+
+void SimNode::AfterMembership() {
+  disk_.lamport_floor = std::max(disk_.lamport_floor, soft_->membership.lamport());
+  for (cluster::Outgoing& out : soft_->membership.TakeOutbox()) {
+    SendAddress(out.address, std::move(out.message));
+  }
+  if (soft_->membership.TakeViewChanged()) OnView();
+}
+
+void SimNode::OnView() {
+  const cluster::View& view = soft_->membership.view();
+  world_.OnInstall(*this, soft_->membership.previous_view(), view);
+  soft_->state.InstallView(view);
+  Announce(view);
+  // Reliable messages to nodes that left are dropped (map updates follow the
+  // user's manager and stay).
+  for (auto it = soft_->reliable.begin(); it != soft_->reliable.end();) {
+    bool fixed = it->second.kind != Reliable::kMapUpdate;
+    it = fixed && !view.Contains(it->second.dest) ? soft_->reliable.erase(it) : std::next(it);
+  }
+  RunParked(false);
+}
+
+void SimNode::Announce(const cluster::View& view) {
+  std::vector<uint32_t> buckets = manager::BucketsToAnnounce(soft_->announced, view, id_);
+  soft_->announced = view;
+  std::vector<bool> want(view.user_map.buckets(), false);
+  for (uint32_t b : buckets) want[b] = true;
+  const uint64_t stamp = Stamp();
+  std::map<uint32_t, manager::BucketAnnouncement> by_bucket;
+  auto entry = [&](const std::string& user) -> manager::Announcement* {
+    uint32_t b = BucketOf(user, view.user_map.buckets());
+    if (!want[b]) return nullptr;
+    manager::BucketAnnouncement& ba = by_bucket[b];
+    ba.bucket = b;
+    ba.entry_epoch = view.user_map.EpochOf(b);
+    ba.stamp = stamp;
+    if (ba.users.empty() || ba.users.back().user != user) {
+      ba.users.push_back({user, false, std::nullopt});
+    }
+    return &ba.users.back();
+  };
+  // Users in key order so one user's facts land in one announcement.
+  std::set<std::string> users;
+  for (const auto& [u, p] : disk_.profiles) users.insert(u);
+  for (const auto& [u, f] : disk_.fragments) users.insert(u);
+  for (const std::string& u : users) {
+    manager::Announcement* a = entry(u);
+    if (!a) continue;
+    auto f = disk_.fragments.find(u);
+    a->has_fragment = f != disk_.fragments.end() && !f->second.empty();
+    Watch(u,
+          fmt::format("announce has={} stamp={:x} view={:x} to {:08x}", a->has_fragment, stamp,
+                      view.epoch, view.user_map.ManagerOf(BucketOf(u, view.user_map.buckets()))));
+    auto p = disk_.profiles.find(u);
+    if (p != disk_.profiles.end()) a->profile = p->second;
+  }
+  std::vector<manager::BucketAnnouncement> list;
+  for (auto& [b, ba] : by_bucket) list.push_back(std::move(ba));
+  auto chunks = manager::MakeChunks(view, std::move(list), world_.options().max_users_per_chunk);
+  for (auto& [manager, set] : chunks) {
+    for (manager::RebuildChunk& c : set) {
+      ++world_.result().rebuild_chunks;
+      if (manager == id_) {
+        soft_->state.ApplyRebuild(id_, c);
+      } else {
+        SendReliable({Reliable::kChunk, manager, 0, MChunk{0, std::move(c)}, nullptr});
+      }
+    }
+  }
+}
+
+uint64_t SimNode::EntryEpoch(const std::string& user) const {
+  const cluster::View& v = soft_->membership.view();
+  return v.user_map.EpochOf(BucketOf(user, v.user_map.buckets()));
+}
+
+NodeId SimNode::ManagerOf(const std::string& user) const {
+  const cluster::View& v = soft_->membership.view();
+  if (v.epoch == 0) return 0;
+  return v.user_map.ManagerOf(BucketOf(user, v.user_map.buckets()));
+}
+
+// ---- reliable messages ------------------------------------------------
+
+void SimNode::SendReliable(Reliable r) {
+  const uint64_t id = NextId();
+  auto [it, inserted] = soft_->reliable.emplace(id, std::move(r));
+  Resend(id, it->second);
+}
+
+void SimNode::Resend(uint64_t id, Reliable& r) {
+  r.next_send = now() + world_.options().retry_ms;
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, MMapUpdate> || std::is_same_v<T, MChunk> ||
+                      std::is_same_v<T, MProfilePut>) {
+          m.id = id;
+        }
+      },
+      r.body);
+  if (r.kind == Reliable::kMapUpdate) {
+    auto& m = std::get<MMapUpdate>(r.body);
+    NodeId manager = ManagerOf(m.user);
+    if (manager == 0) return;
+    m.entry_epoch = EntryEpoch(m.user);
+    if (manager == id_) {
+      bool ok = m.add ? soft_->state.MailMapAdd(m.user, id_, m.stamp, m.entry_epoch)
+                      : soft_->state.MailMapRemove(m.user, id_, m.stamp, m.entry_epoch);
+      if (ok) Ack(id);
+      return;
+    }
+    Send(manager, r.body);
+    return;
+  }
+  Send(r.dest, r.body);
+}
+
+void SimNode::RunReliable() {
+  std::vector<uint64_t> due;
+  for (auto& [id, r] : soft_->reliable) {
+    if (r.next_send <= now()) due.push_back(id);
+  }
+  for (uint64_t id : due) {
+    auto it = soft_->reliable.find(id);
+    if (it != soft_->reliable.end()) Resend(id, it->second);
+  }
+}
+
+void SimNode::Ack(uint64_t id) {
+  auto it = soft_->reliable.find(id);
+  if (it == soft_->reliable.end()) return;
+  std::function<void()> done = std::move(it->second.on_ack);
+  soft_->reliable.erase(it);
+  if (done) done();
+}
+
+// ---- manager role -----------------------------------------------------
+
+bool SimNode::AnswerLookup(NodeId from, const MLookup& m, bool final) {
+  SoftState::Lookup l = soft_->state.Find(m.user, m.entry_epoch);
+  if (l.state == State::kRebuilding && !final) return false;
+  if (l.state == State::kNotFound) world_.OnNotFound(*this, m.user);
+  MLookupRep rep{m.req, l.state, l.mail_map};
+  if (from == id_) {
+    OnLookupRep(rep);
+  } else {
+    Send(from, rep);
+  }
+  return true;
+}
+
+void SimNode::OnLookup(NodeId from, const MLookup& m) {
+  if (!AnswerLookup(from, m, false)) {
+    soft_->parked.push_back({from, m, now() + world_.options().rebuild_wait_ms});
+  }
+}
+
+void SimNode::RunParked(bool force) {
+  std::vector<Parked> keep;
+  std::vector<Parked> parked;
+  parked.swap(soft_->parked);
+  for (Parked& p : parked) {
+    if (!AnswerLookup(p.from, p.lookup, force || now() >= p.deadline)) keep.push_back(p);
+  }
+  if (!soft_) return;
+  for (Parked& p : soft_->parked) keep.push_back(p);  // parked during this pass
+  soft_->parked = std::move(keep);
+}
+
+void SimNode::OnMapUpdate(NodeId from, const MMapUpdate& m) {
+  bool ok = m.add ? soft_->state.MailMapAdd(m.user, from, m.stamp, m.entry_epoch)
+                  : soft_->state.MailMapRemove(m.user, from, m.stamp, m.entry_epoch);
+  Watch(m.user,
+        fmt::format("map update from {:08x} add={} stamp={:x} ok={}", from, m.add, m.stamp, ok));
+  Send(from, MMapUpdateRep{m.id, ok});
+}
+
+void SimNode::OnCreate(NodeId from, const MCreate& m) {
+  SoftState::Lookup l = soft_->state.Find(m.user, m.entry_epoch);
+  CreateResult result = CreateResult::kRetry;
+  if (l.state == State::kFound) result = CreateResult::kExists;
+  if (l.state == State::kNotFound) {
+    store::Profile p;
+    p.set_version(1);
+    p.set_user(m.user);
+    p.set_hlc(Stamp());
+    disk_.profiles[m.user] = p;
+    soft_->state.PutProfile(p, m.entry_epoch);
+    for (const cluster::Member& member : soft_->membership.view().members) {
+      if (member.id == id_) continue;
+      SendReliable({Reliable::kProfile, member.id, 0, MProfilePut{0, p}, nullptr});
+    }
+    result = CreateResult::kCreated;
+  }
+  MCreateRep rep{m.req, result};
+  if (from == id_) {
+    OnCreateRep(rep);
+  } else {
+    Send(from, rep);
+  }
+}
+
+void SimNode::OnProfilePut(NodeId from, const MProfilePut& m) {
+  auto it = disk_.profiles.find(m.profile.user());
+  if (it == disk_.profiles.end() || it->second.hlc() < m.profile.hlc()) {
+    disk_.profiles[m.profile.user()] = m.profile;
+  }
+  // A no-op unless this node manages the user.
+  soft_->state.PutProfile(m.profile, soft_->state.EntryEpochOf(m.profile.user()));
+  Send(from, MProfileAck{m.id});
+}
+
+// ---- fragment role ----------------------------------------------------
+
+void SimNode::OnStore(NodeId from, const MStore& m) {
+  const Epoch at_receipt = soft_->membership.view().epoch;
+  auto op = [this, from, m, at_receipt] {
+    disk_.fragments[m.user].insert(m.msg);
+    Watch(m.user,
+          fmt::format("store msg {} in_map={} proxy_epoch={:x}", m.msg, m.in_map, m.proxy_epoch));
+    const bool announce = !m.in_map || m.proxy_epoch != soft_->membership.view().epoch ||
+                          at_receipt != soft_->membership.view().epoch ||
+                          soft_->announced_empty.erase(m.user) > 0;
+    auto reply = [this, from, req = m.req] {
+      if (from == id_) {
+        OnStoreRep({req});
+      } else {
+        Send(from, MStoreRep{req});
+      }
+    };
+    if (!announce) {
+      reply();
+      return;
+    }
+    // The durable write first, then the manager learns of the fragment, then
+    // the proxy may acknowledge.
+    SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, true, Stamp()}, reply});
+  };
+  if (soft_->disk_queue.empty()) {
+    soft_->disk_done_at = std::max(soft_->disk_done_at, now() + world_.options().disk_ms);
+  }
+  soft_->disk_queue.push_back(op);
+}
+
+void SimNode::DeleteOne(std::string user, uint64_t msg) {
+  if (!soft_) return;
+  auto f = disk_.fragments.find(user);
+  if (f == disk_.fragments.end() || !f->second.erase(msg)) return;
+  ++world_.result().deletes;
+  Watch(user, fmt::format("delete msg {}, {} left", msg, f->second.size()));
+  const uint64_t stamp = Stamp();  // before the emptiness check (manager/soft_state.h)
+  if (f->second.empty()) {
+    disk_.fragments.erase(f);
+    soft_->announced_empty.insert(user);
+    SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, user, false, stamp}, nullptr});
+  }
+  world_.Wake(index_, NextWake());
+}
+
+void SimNode::RunDisk() {
+  while (!soft_->disk_queue.empty() && now() >= soft_->disk_done_at) {
+    std::function<void()> op = std::move(soft_->disk_queue.front());
+    soft_->disk_queue.pop_front();
+    soft_->disk_done_at = now() + world_.options().disk_ms;
+    op();
+    if (!soft_) return;
+  }
+}
+
+// ---- proxy role -------------------------------------------------------
+
+void SimNode::Deliver(const std::string& user, uint64_t msg) {
+  if (!soft_) return;
+  const uint64_t id = NextId();
+  Delivery& d = soft_->deliveries[id];
+  d.user = user;
+  d.msg = msg;
+  d.deadline = now() + world_.options().delivery_deadline_ms;
+  SendLookup(id, d);
+  world_.Wake(index_, NextWake());
+}
+
+void SimNode::SendLookup(uint64_t delivery_id, Delivery& d) {
+  d.retry_at = 0;
+  d.storing = false;
+  d.current_req = NextId();
+  d.reply_by = now() + kReplyTimeoutMs;
+  req_to_delivery_[d.current_req] = delivery_id;
+  NodeId manager = ManagerOf(d.user);
+  if (manager == 0) {
+    d.retry_at = now() + kRetryPauseMs;
+    return;
+  }
+  if (manager == id_) {
+    OnLookup(id_, MLookup{d.current_req, d.user, EntryEpoch(d.user)});
+  } else {
+    Send(manager, MLookup{d.current_req, d.user, EntryEpoch(d.user)});
+  }
+}
+
+void SimNode::OnLookupRep(const MLookupRep& m) {
+  auto r = req_to_delivery_.find(m.req);
+  if (r == req_to_delivery_.end()) return;
+  auto it = soft_->deliveries.find(r->second);
+  req_to_delivery_.erase(r);
+  if (it == soft_->deliveries.end() || it->second.current_req != m.req) return;
+  Delivery& d = it->second;
+  if (m.state == State::kNotFound) {
+    world_.OnDeliveryDone(d.user, d.msg, false);
+    soft_->deliveries.erase(it);
+    return;
+  }
+  if (m.state != State::kFound) {
+    d.retry_at = now() + kRetryPauseMs;
+    return;
+  }
+  const cluster::View& view = soft_->membership.view();
+  cluster::BalancerInput in;
+  in.mail_map = m.mail_map;
+  in.live = view.ids();
+  in.spread = world_.options().spread;
+  in.copies = 1;
+  in.policy = world_.options().policy;
+  in.user_hash = Hash64(d.user);
+  in.load = [this](NodeId n) { return n == id_ ? Load() : soft_->loads.Estimate(n, now()); };
+  std::vector<NodeId> chosen = cluster::ChooseReplicas(in, soft_->rng);
+  if (chosen.empty()) {
+    d.retry_at = now() + kRetryPauseMs;
+    return;
+  }
+  d.storing = true;
+  d.current_req = NextId();
+  d.reply_by = now() + kReplyTimeoutMs * 4;
+  req_to_delivery_[d.current_req] = it->first;
+  MStore store{d.current_req, d.user, d.msg,
+               std::binary_search(m.mail_map.begin(), m.mail_map.end(), chosen.front()),
+               view.epoch};
+  if (chosen.front() == id_) {
+    OnStore(id_, store);
+  } else {
+    Send(chosen.front(), store);
+  }
+}
+
+void SimNode::OnStoreRep(const MStoreRep& m) {
+  auto r = req_to_delivery_.find(m.req);
+  if (r == req_to_delivery_.end()) return;
+  auto it = soft_->deliveries.find(r->second);
+  req_to_delivery_.erase(r);
+  if (it == soft_->deliveries.end() || it->second.current_req != m.req) return;
+  world_.OnDeliveryDone(it->second.user, it->second.msg, true);
+  soft_->deliveries.erase(it);
+}
+
+void SimNode::RunDeliveries() {
+  std::vector<uint64_t> ids;
+  for (auto& [id, d] : soft_->deliveries) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = soft_->deliveries.find(id);
+    if (it == soft_->deliveries.end()) continue;
+    Delivery& d = it->second;
+    if (now() >= d.deadline) {
+      world_.OnDeliveryDone(d.user, d.msg, false);
+      soft_->deliveries.erase(it);
+      continue;
+    }
+    if ((d.retry_at && now() >= d.retry_at) || (!d.retry_at && now() >= d.reply_by)) {
+      // A store that got no answer may have happened; delivering again makes a
+      // duplicate at worst (the client would retry too).
+      SendLookup(id, d);
+    }
+  }
+  std::vector<uint64_t> cids;
+  for (auto& [id, c] : soft_->creates) cids.push_back(id);
+  for (uint64_t id : cids) {
+    auto it = soft_->creates.find(id);
+    if (it == soft_->creates.end()) continue;
+    Create& c = it->second;
+    if (now() >= c.deadline) {
+      soft_->creates.erase(it);
+      continue;
+    }
+    if ((c.retry_at && now() >= c.retry_at) || (!c.retry_at && now() >= c.reply_by)) {
+      SendCreate(id, c);
+    }
+  }
+}
+
+void SimNode::CreateUser(const std::string& user) {
+  if (!soft_) return;
+  const uint64_t id = NextId();
+  Create& c = soft_->creates[id];
+  c.user = user;
+  c.deadline = now() + world_.options().delivery_deadline_ms;
+  SendCreate(id, c);
+  world_.Wake(index_, NextWake());
+}
+
+void SimNode::SendCreate(uint64_t create_id, Create& c) {
+  c.retry_at = 0;
+  c.current_req = NextId();
+  c.reply_by = now() + kReplyTimeoutMs;
+  req_to_delivery_[c.current_req] = create_id;
+  NodeId manager = ManagerOf(c.user);
+  if (manager == 0) {
+    c.retry_at = now() + kRetryPauseMs;
+  } else if (manager == id_) {
+    OnCreate(id_, MCreate{c.current_req, c.user, EntryEpoch(c.user)});
+  } else {
+    Send(manager, MCreate{c.current_req, c.user, EntryEpoch(c.user)});
+  }
+}
+
+void SimNode::OnCreateRep(const MCreateRep& m) {
+  auto r = req_to_delivery_.find(m.req);
+  if (r == req_to_delivery_.end()) return;
+  auto it = soft_->creates.find(r->second);
+  req_to_delivery_.erase(r);
+  if (it == soft_->creates.end() || it->second.current_req != m.req) return;
+  if (m.result == CreateResult::kRetry) {
+    it->second.retry_at = now() + kRetryPauseMs;
+    return;
+  }
+  // kExists after a retry means an earlier attempt created the user.
+  world_.OnUserCreated(it->second.user);
+  soft_->creates.erase(it);
+}
+
+// ---- timers -----------------------------------------------------------
+
+void SimNode::Tick() {
+  if (!soft_ || paused(now())) return;
+  soft_->membership.OnTick(now());
+  AfterMembership();
+  if (!soft_) return;
+  RunDisk();
+  if (!soft_) return;
+  RunReliable();
+  RunDeliveries();
+  RunParked(false);
+  if (now() >= soft_->next_gossip) {
+    soft_->next_gossip = now() + kGossipMs;
+    for (const cluster::Member& m : soft_->membership.view().members) {
+      if (m.id != id_) Send(m.id, MGossip{});
+    }
+  }
+  world_.Wake(index_, NextWake());
+}
+
+int64_t SimNode::NextWake() const {
+  if (!soft_) return INT64_MAX;
+  int64_t t = std::min(soft_->membership.NextTimerMs(), soft_->next_gossip);
+  for (const auto& [id, r] : soft_->reliable) t = std::min(t, r.next_send);
+  for (const auto& [id, d] : soft_->deliveries) {
+    t = std::min({t, d.deadline, d.retry_at ? d.retry_at : d.reply_by});
+  }
+  for (const auto& [id, c] : soft_->creates) {
+    t = std::min({t, c.deadline, c.retry_at ? c.retry_at : c.reply_by});
+  }
+  for (const Parked& p : soft_->parked) t = std::min(t, p.deadline);
+  if (!soft_->disk_queue.empty()) t = std::min(t, soft_->disk_done_at);
+  return std::max(t, now());
+}
+
+}  // namespace porcupine::sim
