@@ -141,39 +141,24 @@ void SimNode::OnView() {
 void SimNode::Announce(const cluster::View& view) {
   std::vector<uint32_t> buckets = manager::BucketsToAnnounce(soft_->announced, view, id_);
   soft_->announced = view;
-  std::vector<bool> want(view.user_map.buckets(), false);
-  for (uint32_t b : buckets) want[b] = true;
-  const uint64_t stamp = Stamp();
-  std::map<uint32_t, manager::BucketAnnouncement> by_bucket;
-  auto entry = [&](const std::string& user) -> manager::Announcement* {
-    uint32_t b = BucketOf(user, view.user_map.buckets());
-    if (!want[b]) return nullptr;
-    manager::BucketAnnouncement& ba = by_bucket[b];
-    ba.bucket = b;
-    ba.entry_epoch = view.user_map.EpochOf(b);
-    ba.stamp = stamp;
-    if (ba.users.empty() || ba.users.back().user != user) {
-      ba.users.push_back({user, false, std::nullopt});
-    }
-    return &ba.users.back();
-  };
+  manager::AnnouncementBuilder builder(view, buckets, Stamp());
   // Users in key order so one user's facts land in one announcement.
   std::set<std::string> users;
   for (const auto& [u, p] : disk_.profiles) users.insert(u);
   for (const auto& [u, f] : disk_.fragments) users.insert(u);
-  for (const std::string& u : users) {
-    manager::Announcement* a = entry(u);
-    if (!a) continue;
-    auto f = disk_.fragments.find(u);
-    a->has_fragment = f != disk_.fragments.end() && !f->second.empty();
-    Watch(u,
-          fmt::format("announce has={} stamp={:x} view={:x} to {:08x}", a->has_fragment, stamp,
-                      view.epoch, view.user_map.ManagerOf(BucketOf(u, view.user_map.buckets()))));
-    auto p = disk_.profiles.find(u);
-    if (p != disk_.profiles.end()) a->profile = p->second;
+  std::map<uint32_t, std::vector<std::string>> by_bucket;
+  for (const std::string& u : users) by_bucket[BucketOf(u, view.user_map.buckets())].push_back(u);
+  for (const auto& [b, list] : by_bucket) {
+    for (const std::string& u : list) {
+      auto f = disk_.fragments.find(u);
+      const bool has = f != disk_.fragments.end() && !f->second.empty();
+      auto p = disk_.profiles.find(u);
+      Watch(u, fmt::format("announce has={} view={:x} to {:08x}", has, view.epoch,
+                           view.user_map.ManagerOf(b)));
+      builder.Add(b, u, has, p == disk_.profiles.end() ? nullptr : &p->second);
+    }
   }
-  std::vector<manager::BucketAnnouncement> list;
-  for (auto& [b, ba] : by_bucket) list.push_back(std::move(ba));
+  std::vector<manager::BucketAnnouncement> list = builder.Take();
   auto chunks = manager::MakeChunks(view, std::move(list), world_.options().max_users_per_chunk);
   for (auto& [manager, set] : chunks) {
     for (manager::RebuildChunk& c : set) {

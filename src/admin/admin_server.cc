@@ -95,7 +95,20 @@ void AdminServer::Routes() {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
   s.Get("/v1/users", [this](const httplib::Request&, httplib::Response& res) {
-    Reply(res, 200, {{"users", backend_.ListUsers()}});
+    Result<std::vector<std::string>> users = backend_.ListUsers();
+    if (!users.ok()) {
+      ReplyStatus(res, users.status(), 200);
+      return;
+    }
+    Reply(res, 200, {{"users", *users}});
+  });
+  s.Get("/v1/cluster", [this](const httplib::Request&, httplib::Response& res) {
+    Reply(res, 200, backend_.ClusterStatus());
+  });
+  s.Post("/v1/cluster/remove", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req, res);
+    if (!body) return;
+    ReplyStatus(res, backend_.RemoveNode(StringField(*body, "node")), 200);
   });
   s.Post("/v1/users", [this](const httplib::Request& req, httplib::Response& res) {
     auto body = JsonBody(req, res);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,7 +31,13 @@ class AdminBackend {
   virtual Status AddUser(const std::string& address, const std::string& password) = 0;
   virtual Status DeleteUser(const std::string& address) = 0;
   virtual Status SetPassword(const std::string& address, const std::string& password) = 0;
-  virtual std::vector<std::string> ListUsers() = 0;
+  // Every user of the cluster; Unavailable when a member cannot answer.
+  virtual Result<std::vector<std::string>> ListUsers() = 0;
+  // The view as this node sees it (docs/admin-api.md, GET /v1/cluster).
+  virtual nlohmann::json ClusterStatus() = 0;
+  // Takes a node out of the cluster for good (by name or id). NotFound for
+  // an unknown node, InvalidArgument for the node serving this call.
+  virtual Status RemoveNode(const std::string& name_or_id) = 0;
 };
 
 struct AdminOptions {

@@ -29,7 +29,24 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   store_batches = gauge("porcupine_store_batches_total", "Write batches committed");
   store_last_group = gauge("porcupine_store_last_group_batches", "Batches in the latest sync");
   store_pending = gauge("porcupine_store_pending_batches", "Batches waiting for their sync");
-  users = gauge("porcupine_users", "Users known to this node's manager");
+  users = gauge("porcupine_users", "Users of the buckets this node manages");
+  view_epoch = gauge("porcupine_view_epoch", "Epoch of the installed view (0: none)");
+  view_members = gauge("porcupine_view_members", "Members of the installed view");
+  views_installed = gauge("porcupine_views_installed_total", "Views installed since start");
+  buckets_managed = gauge("porcupine_buckets_managed", "User-map buckets this node manages");
+  buckets_rebuilding =
+      gauge("porcupine_buckets_rebuilding", "Managed buckets still waiting for announcements");
+  rpc_calls = gauge("porcupine_rpc_calls_total", "Inter-node calls made");
+  rpc_failures = gauge("porcupine_rpc_failures_total", "Inter-node calls that failed to arrive");
+  rpc_refused = gauge("porcupine_rpc_refused_total",
+                      "Inter-node calls refused (bad cluster secret or wire version)");
+  announcements_sent =
+      gauge("porcupine_rebuild_chunks_sent_total", "Reconstruction messages delivered");
+  announcements_retried =
+      gauge("porcupine_rebuild_chunks_retried_total", "Reconstruction messages sent again");
+  profile_copies_failed = gauge("porcupine_profile_copies_failed_total",
+                                "Profile replica writes that did not reach a member");
+  node_load = gauge("porcupine_load", "Pending disk-bound operations (the balancer's load)");
   prometheus::Histogram::BucketBoundaries bounds;
   for (int i = 0; i < 13; ++i) bounds.push_back(static_cast<double>(1 << i));  // 1 .. 4096
   store_group_batches = &prometheus::BuildHistogram()

@@ -44,6 +44,19 @@ class Metrics {
   prometheus::Gauge* store_last_group;
   prometheus::Gauge* store_pending;
   prometheus::Gauge* users;
+  // Cluster (refreshed at scrape time).
+  prometheus::Gauge* view_epoch;
+  prometheus::Gauge* view_members;
+  prometheus::Gauge* views_installed;
+  prometheus::Gauge* buckets_managed;
+  prometheus::Gauge* buckets_rebuilding;
+  prometheus::Gauge* rpc_calls;
+  prometheus::Gauge* rpc_failures;
+  prometheus::Gauge* rpc_refused;
+  prometheus::Gauge* announcements_sent;
+  prometheus::Gauge* announcements_retried;
+  prometheus::Gauge* profile_copies_failed;
+  prometheus::Gauge* node_load;
   // Batches per WAL sync; fed from the store's cumulative bucket counts.
   prometheus::Histogram* store_group_batches;
   // Adds the groups counted since the last call. cumulative[i] counts groups

@@ -91,11 +91,13 @@ void Membership::Learn(const Member& m) {
 
 void Membership::Start(int64_t now_ms) {
   started_ = true;
+  next_probe_ms_ = now_ms + options_.probe_interval_ms;
   for (const auto& [address, id] : known_) Send(address, id, Probe{});
   // Leave a running cluster time to answer the probes with a round that
   // includes us; if none comes, coordinate (alone, or with whoever answers).
-  round_at_ms_ = now_ms + options_.accept_window_ms + Jitter();
-  next_probe_ms_ = now_ms + options_.probe_interval_ms;
+  // With nobody to ask, start at once.
+  round_at_ms_ = known_.empty() ? now_ms : now_ms + options_.accept_window_ms + Jitter();
+  if (known_.empty()) OnTick(now_ms);
 }
 
 bool Membership::InRound() const { return coordinating_ || accepted_ > view_.epoch; }
@@ -123,8 +125,10 @@ void Membership::BeginRound(int64_t now_ms) {
   coordinating_ = true;
   acceptors_.clear();
   acceptors_[self_.id] = {self_, view_};
-  commit_at_ms_ = now_ms + options_.accept_window_ms;
-  for (const std::string& address : ProposeTargets()) {
+  const std::vector<std::string> targets = ProposeTargets();
+  // Nobody to hear from: commit at once (a lone node's first view).
+  commit_at_ms_ = targets.empty() ? now_ms : now_ms + options_.accept_window_ms;
+  for (const std::string& address : targets) {
     auto it = known_.find(address);
     Send(address, it == known_.end() ? 0 : it->second, Propose{accepted_});
   }

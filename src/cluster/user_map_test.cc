@@ -112,5 +112,92 @@ TEST(UserMap, RandomViewChangesStayBalancedWithMinimalMoves) {
   }
 }
 
+TEST(UserMap, RequiredMovesEqualsTheManagerChangesRecomputeMakes) {
+  std::mt19937_64 rng(20240607);
+  for (uint32_t buckets : {1u, 2u, 7u, 64u, 256u}) {
+    for (int trial = 0; trial < 300; ++trial) {
+      SCOPED_TRACE("buckets " + std::to_string(buckets) + " trial " + std::to_string(trial));
+      // An arbitrary (not necessarily balanced) map over nodes 1..10, some of
+      // which are not live any more, and a live set over 1..12.
+      UserMap prev(buckets, 0);
+      const uint32_t owners = static_cast<uint32_t>(rng() % 10 + 1);
+      for (uint32_t b = 0; b < buckets; ++b) {
+        prev.Set(b, static_cast<NodeId>(rng() % owners + 1), rng() % 5);
+      }
+      std::vector<NodeId> live;
+      for (NodeId n = 1; n <= 12; ++n)
+        if (rng() % 3 == 0) live.push_back(n);
+      if (live.empty()) live.push_back(static_cast<NodeId>(rng() % 12 + 1));
+      const UserMap next = UserMap::Recompute(prev, live, 99);
+      EXPECT_EQ(UserMap::RequiredMoves(prev, live), static_cast<uint32_t>(Moves(prev, next)));
+      ExpectBalanced(next, live);
+      for (uint32_t b = 0; b < buckets; ++b) {
+        const bool moved = next.ManagerOf(b) != prev.ManagerOf(b);
+        EXPECT_EQ(next.EpochOf(b), moved ? 99u : prev.EpochOf(b)) << "bucket " << b;
+      }
+    }
+  }
+}
+
+TEST(UserMap, RequiredMovesCases) {
+  UserMap two(8, 1);
+  for (uint32_t b = 4; b < 8; ++b) two.Set(b, 2, 0);  // 1: 0-3, 2: 4-7
+  struct Case {
+    const char* name;
+    std::vector<NodeId> live;
+    uint32_t want;
+  };
+  const Case cases[] = {
+      {"unchanged", {1, 2}, 0},      {"one leaves", {1}, 4},
+      {"both leave", {3}, 8},        {"one joins", {1, 2, 3}, 2},  // 3,3,2: the joiner takes ⌊8/3⌋
+      {"swap one", {1, 3}, 4},                                     // 2's buckets are orphaned
+      {"two join", {1, 2, 3, 4}, 4},                               // 2 each
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(UserMap::RequiredMoves(two, c.live), c.want);
+    EXPECT_EQ(Moves(two, UserMap::Recompute(two, c.live, 1)), static_cast<int>(c.want));
+  }
+}
+
+TEST(UserMap, SetChangesOneEntry) {
+  UserMap m(4, 1, 10);
+  m.Set(2, 7, 20);
+  EXPECT_EQ(m.ManagerOf(2), 7u);
+  EXPECT_EQ(m.EpochOf(2), 20u);
+  for (uint32_t b : {0u, 1u, 3u}) {
+    EXPECT_EQ(m.ManagerOf(b), 1u);
+    EXPECT_EQ(m.EpochOf(b), 10u);
+  }
+  EXPECT_EQ(m.CountOf(1), 3u);
+  EXPECT_EQ(m.CountOf(7), 1u);
+  EXPECT_EQ(m.CountOf(9), 0u);
+}
+
+TEST(UserMap, EntryDiffersComparesManagerAndEpoch) {
+  const UserMap base(4, 1, 10);
+  struct Case {
+    const char* name;
+    NodeId manager;
+    uint64_t epoch;
+    bool differs;
+  };
+  const Case cases[] = {
+      {"same entry", 1, 10, false},
+      {"other manager", 2, 10, true},
+      {"restamped", 1, 11, true},
+      {"both", 2, 11, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    UserMap other = base;
+    other.Set(1, c.manager, c.epoch);
+    EXPECT_EQ(base.EntryDiffers(other, 1), c.differs);
+    EXPECT_EQ(other.EntryDiffers(base, 1), c.differs);
+    EXPECT_FALSE(base.EntryDiffers(other, 0)) << "another bucket";
+    EXPECT_EQ(base == other, !c.differs);
+  }
+}
+
 }  // namespace
 }  // namespace porcupine::cluster

@@ -3,7 +3,10 @@
 
 #include <asio.hpp>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
+#include <vector>
 
 namespace porcupine {
 
@@ -37,6 +40,40 @@ auto RunOn(asio::any_io_executor pool, Fn fn) -> asio::awaitable<decltype(fn())>
   return AwaitCallback<T>([pool, fn = std::move(fn)](auto done) mutable {
     asio::post(pool, [fn = std::move(fn), done = std::move(done)]() mutable { done(fn()); });
   });
+}
+
+// Runs every task concurrently on the caller's executor and resumes with
+// their results in the tasks' order once all have finished. T must be
+// default-constructible and copyable; tasks must not throw.
+template <typename T>
+asio::awaitable<std::vector<T>> WhenAll(std::vector<asio::awaitable<T>> tasks) {
+  if (tasks.empty()) co_return std::vector<T>{};
+  auto ex = co_await asio::this_coro::executor;
+  struct Gather {
+    std::mutex mu;
+    std::vector<T> results;
+    size_t left = 0;
+  };
+  auto g = std::make_shared<Gather>();
+  g->results.resize(tasks.size());
+  g->left = tasks.size();
+  auto owned = std::make_shared<std::vector<asio::awaitable<T>>>(std::move(tasks));
+  auto start = [ex, g, owned](auto done) mutable {
+    auto shared_done = std::make_shared<decltype(done)>(std::move(done));
+    for (size_t i = 0; i < owned->size(); ++i) {
+      auto finish = [g, i, shared_done](std::exception_ptr, T value) {
+        std::unique_lock lock(g->mu);
+        g->results[i] = std::move(value);
+        if (--g->left == 0) {
+          std::vector<T> all = std::move(g->results);
+          lock.unlock();
+          (*shared_done)(std::move(all));
+        }
+      };
+      asio::co_spawn(ex, std::move((*owned)[i]), std::move(finish));
+    }
+  };
+  co_return co_await AwaitCallback<std::vector<T>>(std::move(start));
 }
 
 }  // namespace porcupine

@@ -18,6 +18,8 @@ std::string_view CodeName(Code code) {
       return "resource_exhausted";
     case Code::kUnavailable:
       return "unavailable";
+    case Code::kAborted:
+      return "aborted";
     case Code::kIoError:
       return "io_error";
     case Code::kCorruption:

@@ -10,18 +10,23 @@
 
 namespace porcupine {
 
+// The numbers travel in inter-node replies (rpc/cluster.proto): never
+// renumber, only add.
 enum class Code {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is malformed
-  kNotFound,           // the named object does not exist
-  kAlreadyExists,      // creating something that exists
-  kPermissionDenied,   // bad credentials, refused policy
-  kResourceExhausted,  // a limit or quota was hit
-  kUnavailable,        // transient: retry later (peer down, shutting down)
-  kIoError,            // the environment failed (disk, socket)
-  kCorruption,         // stored or received data is damaged
-  kInternal,           // a broken invariant
+  kInvalidArgument = 1,    // the caller's input is malformed
+  kNotFound = 2,           // the named object does not exist
+  kAlreadyExists = 3,      // creating something that exists
+  kPermissionDenied = 4,   // bad credentials, refused policy
+  kResourceExhausted = 5,  // a limit or quota was hit
+  kUnavailable = 6,        // transient: retry later (peer down, shutting down)
+  kIoError = 7,            // the environment failed (disk, socket)
+  kCorruption = 8,         // stored or received data is damaged
+  kInternal = 9,           // a broken invariant
+  kAborted = 10,           // refused because caller and callee are in different views: retry
+                           // once the views agree (the cluster's "wrong manager")
 };
+inline constexpr Code kLastCode = Code::kAborted;
 
 // Names a code in lower case ("not_found"); for logs and JSON.
 std::string_view CodeName(Code code);
@@ -40,6 +45,7 @@ class [[nodiscard]] Status {
     return {Code::kResourceExhausted, std::move(m)};
   }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
   static Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }

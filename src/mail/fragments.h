@@ -1,16 +1,20 @@
 // Fragments: the part of users' mail stored on one node (DESIGN.md §2). The
-// mail flows reach a node's fragments through this interface, locally or
-// (cluster issue) over RPC.
+// mail flows reach a node's fragments through FragmentStore, locally
+// (LocalFragments) or over RPC (node/remote.h).
 #pragma once
 
 #include <asio.hpp>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
-#include "cluster/user_map.h"
+#include "cluster/membership.h"
 #include "core/hlc.h"
 #include "core/status.h"
+#include "manager/router.h"
 #include "store/store.h"
 
 namespace porcupine::mail {
@@ -21,51 +25,72 @@ using cluster::NodeId;
 struct NewMessage {
   std::string user;
   store::MessageMeta meta;
+  bool in_map = false;  // the proxy's mail map for the user already lists the target node
 };
 
 class FragmentStore {
  public:
   virtual ~FragmentStore() = default;
-  // Durably stores every message (one shared body) in one commit.
+  // Durably stores every message (one shared body) in one commit; then makes
+  // sure the user's manager lists this node in the mail map (DESIGN.md §6
+  // step 5) before answering OK. `proxy_epoch` is the view the proxy chose
+  // the node in.
   virtual asio::awaitable<Status> Store(std::vector<NewMessage> messages,
-                                        std::shared_ptr<const std::string> body) = 0;
+                                        std::shared_ptr<const std::string> body,
+                                        cluster::Epoch proxy_epoch) = 0;
   // The user's live INBOX messages held here, ordered by message id.
   virtual asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) = 0;
+  // NotFound when the message is not held here (or deleted).
   virtual asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) = 0;
   // Durably tombstones the listed messages held here; ids not held are ignored.
   virtual asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) = 0;
-  // Pending disk-bound operations (load).
-  virtual uint64_t Load() const = 0;
 };
 
-// Finds the fragment store of a node and the live nodes of the view.
+// Finds the fragment store of a node and the balancer's view of loads.
 class NodeDirectory {
  public:
   virtual ~NodeDirectory() = default;
   virtual NodeId self() const = 0;
-  virtual std::vector<NodeId> LiveNodes() const = 0;  // sorted
-  // nullptr when the node is unknown or down.
+  // nullptr when the node is not a member of the current view.
   virtual FragmentStore* FragmentsOn(NodeId node) = 0;
+  // The node's load as the balancer sees it (cluster/load_table.h).
+  virtual uint64_t LoadOf(NodeId node) = 0;
 };
 
 // Fragments in this node's own store.
+//
+// Thread-safe.
 class LocalFragments : public FragmentStore {
  public:
-  // hlc stamps tombstones. store and hlc must outlive this object.
-  LocalFragments(store::Store& store, Hlc& hlc, uint32_t buckets)
-      : store_(store), hlc_(hlc), buckets_(buckets) {}
+  // Every reference must outlive this object.
+  LocalFragments(store::Store& store, Hlc& hlc, NodeId self, manager::ManagerRouter& managers,
+                 manager::ViewSource& views);
 
   asio::awaitable<Status> Store(std::vector<NewMessage> messages,
-                                std::shared_ptr<const std::string> body) override;
+                                std::shared_ptr<const std::string> body,
+                                cluster::Epoch proxy_epoch) override;
   asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) override;
   asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) override;
-  uint64_t Load() const override { return store_.pending(); }
+
+  // Pending disk-bound operations: requests being served plus batches queued
+  // for commit (the load of DESIGN.md §6).
+  uint64_t Load() const { return inflight_.load() + store_.pending(); }
 
  private:
+  store::Bucket BucketOfUser(const std::string& user) const;
+
   store::Store& store_;
   Hlc& hlc_;
-  uint32_t buckets_;
+  const NodeId self_;
+  const uint32_t buckets_;
+  manager::ManagerRouter& managers_;
+  manager::ViewSource& views_;
+  std::atomic<uint64_t> inflight_{0};
+  std::mutex mu_;
+  // Users whose fragment here emptied and for whom MailMapRemove went out:
+  // the next store for them announces itself whatever the proxy's map said.
+  std::unordered_set<std::string> emptied_;  // guarded by mu_
 };
 
 }  // namespace porcupine::mail

@@ -3,24 +3,22 @@
 #include <algorithm>
 #include <map>
 
-#include "cluster/balancer.h"
 #include "core/address.h"
+#include "core/async.h"
 #include "core/hash.h"
 
 namespace porcupine::mail {
 
-MailService::MailService(const MailServiceOptions& options, const cluster::UserMap& user_map,
-                         manager::ManagerDirectory& managers, NodeDirectory& nodes, Hlc& hlc)
+MailService::MailService(const MailServiceOptions& options, manager::ManagerRouter& managers,
+                         manager::ViewSource& views, NodeDirectory& nodes,
+                         manager::Credentials& credentials, Hlc& hlc)
     : options_(options),
-      user_map_(user_map),
       managers_(managers),
+      views_(views),
       nodes_(nodes),
+      credentials_(credentials),
       hlc_(hlc),
       rng_(std::random_device{}()) {}
-
-manager::UserManager* MailService::ManagerOf(const std::string& user) {
-  return managers_.ManagerOn(user_map_.ManagerOf(BucketOf(user, user_map_.buckets())));
-}
 
 std::optional<std::string> MailService::RecipientAddress(std::string_view address) const {
   // RFC 5321 §4.5.1: a bare "postmaster" must be accepted; it is the
@@ -37,9 +35,7 @@ asio::awaitable<RecipientCheck> MailService::CheckRecipient(std::string address)
   std::optional<std::string> user = RecipientAddress(address);
   if (!user) co_return RecipientCheck::kBadAddress;
   if (!IsLocalDomain(DomainOf(*user))) co_return RecipientCheck::kNotLocalDomain;
-  manager::UserManager* m = ManagerOf(*user);
-  if (!m) co_return RecipientCheck::kTempFail;
-  Result<manager::UserInfo> info = co_await m->LookupUser(*user);
+  Result<manager::UserInfo> info = co_await managers_.LookupUser(*user);
   if (info.ok()) co_return RecipientCheck::kLocalUser;
   co_return info.status().code() == Code::kNotFound ? RecipientCheck::kUnknownUser
                                                     : RecipientCheck::kTempFail;
@@ -50,82 +46,116 @@ store::MessageId MailService::NewMessageId() {
   return store::MessageId{hlc_.Now(), nodes_.self(), ++id_counter_};
 }
 
-std::vector<NodeId> MailService::ChooseNodes(const std::vector<NodeId>& mail_map) {
+std::vector<NodeId> MailService::ChooseNodes(const std::string& user,
+                                             const std::vector<NodeId>& mail_map,
+                                             const std::vector<NodeId>& exclude) {
+  std::shared_ptr<const cluster::View> view = views_.Current();
   cluster::BalancerInput in;
+  for (NodeId n : view->ids()) {
+    if (std::find(exclude.begin(), exclude.end(), n) == exclude.end()) in.live.push_back(n);
+  }
   in.mail_map = mail_map;
-  in.live = nodes_.LiveNodes();
   in.spread = options_.spread;
-  in.copies = options_.replication;
-  in.load = [this](NodeId n) -> uint64_t {
-    FragmentStore* f = nodes_.FragmentsOn(n);
-    return f ? f->Load() : UINT64_MAX;
-  };
+  in.copies = options_.copies;
+  in.policy = options_.policy;
+  in.user_hash = Hash64(user);
+  in.load = [this](NodeId n) { return nodes_.LoadOf(n); };
   std::lock_guard lock(mu_);
   return cluster::ChooseReplicas(in, rng_);
+}
+
+asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> batch,
+                                             std::shared_ptr<const std::string> body) {
+  std::vector<NodeId> failed;
+  Status st;
+  // The chosen node may have just died: choose again without it (the soft
+  // spread limit gives way), at most twice.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    FragmentStore* f = nodes_.FragmentsOn(node);
+    std::vector<NewMessage> messages;
+    for (Pending& p : batch) {
+      p.message.in_map = std::binary_search(p.mail_map.begin(), p.mail_map.end(), node);
+      messages.push_back(p.message);
+    }
+    const size_t count = messages.size();
+    st = Status::Unavailable("fragment node left the view");
+    if (f) st = co_await f->Store(std::move(messages), body, views_.Current()->epoch);
+    if (st.ok()) {
+      std::lock_guard lock(mu_);
+      stats_.messages_stored += count;
+      stats_.bytes_stored += count * body->size();
+      co_return st;
+    }
+    if (st.code() != Code::kUnavailable) co_return st;
+    failed.push_back(node);
+    std::vector<NodeId> again =
+        ChooseNodes(batch.front().message.user, batch.front().mail_map, failed);
+    if (again.empty()) co_return st;
+    node = again.front();
+  }
+  co_return st;
 }
 
 asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients,
                                              std::string message) {
   auto body = std::make_shared<const std::string>(std::move(message));
-  std::map<NodeId, std::vector<NewMessage>> per_node;
-  std::vector<std::pair<std::string, NodeId>> new_fragments;
+  std::map<NodeId, std::vector<Pending>> per_node;
   const int64_t now_ms = Hlc::PhysicalMs(hlc_.Now());
   for (const std::string& rcpt : recipients) {
     std::optional<std::string> user = RecipientAddress(rcpt);
     if (!user) co_return Status::InvalidArgument("bad recipient " + rcpt);
-    manager::UserManager* m = ManagerOf(*user);
-    if (!m) co_return Status::Unavailable("no manager for " + *user);
-    Result<manager::UserInfo> info = co_await m->LookupUser(*user);
+    Result<manager::UserInfo> info = co_await managers_.LookupUser(*user);
     if (!info.ok()) co_return info.status();
-    std::vector<NodeId> chosen = ChooseNodes(info->mail_map);
+    std::vector<NodeId> chosen = ChooseNodes(*user, info->mail_map, {});
     if (chosen.empty()) co_return Status::Unavailable("no live node to store mail");
-    NewMessage msg{*user, {}};
+    Pending p{{*user, {}, false}, info->mail_map};
     store::MessageId id = NewMessageId();
-    msg.meta.set_version(1);
-    msg.meta.set_id(id.ToBytes());
-    msg.meta.set_folder(store::kInboxFolder);
-    msg.meta.set_internal_date_ms(now_ms);
-    msg.meta.set_size(body->size());
-    msg.meta.set_hlc(id.hlc);
-    for (NodeId n : chosen) msg.meta.add_replicas(n);
+    store::MessageMeta& meta = p.message.meta;
+    meta.set_version(1);
+    meta.set_id(id.ToBytes());
+    meta.set_folder(store::kInboxFolder);
+    meta.set_internal_date_ms(now_ms);
+    meta.set_size(body->size());
+    meta.set_hlc(id.hlc);
+    for (NodeId n : chosen) meta.add_replicas(n);
     // The first replica stores; copying to the others is the replication
     // manager's job (replication issue).
-    per_node[chosen.front()].push_back(std::move(msg));
-    if (!std::binary_search(info->mail_map.begin(), info->mail_map.end(), chosen.front())) {
-      new_fragments.emplace_back(*user, chosen.front());
-    }
+    per_node[chosen.front()].push_back(std::move(p));
   }
-  for (auto& [node, messages] : per_node) {
-    FragmentStore* f = nodes_.FragmentsOn(node);
-    if (!f) co_return Status::Unavailable("fragment node down");
-    size_t count = messages.size();
-    PORCUPINE_CO_RETURN_IF_ERROR(co_await f->Store(std::move(messages), body));
-    std::lock_guard lock(mu_);
-    stats_.messages_stored += count;
-    stats_.bytes_stored += count * body->size();
-  }
-  // The mail is durable now; a lost MailMapAdd is repaired by reconstruction.
-  for (auto& [user, node] : new_fragments) {
-    if (manager::UserManager* m = ManagerOf(user)) (void)co_await m->MailMapAdd(user, node);
-  }
+  std::vector<asio::awaitable<Status>> stores;
+  for (auto& [node, batch] : per_node) stores.push_back(StoreOn(node, std::move(batch), body));
+  std::vector<Status> stored = co_await WhenAll(std::move(stores));
+  for (const Status& st : stored) PORCUPINE_CO_RETURN_IF_ERROR(st);
   co_return Status::Ok();
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> MailService::ListEverywhere(
-    const std::string& user, const std::vector<NodeId>& nodes) {
-  std::map<store::MessageId, store::MessageMeta> merged;  // de-duplicates replicas
-  for (NodeId n : nodes) {
-    FragmentStore* f = nodes_.FragmentsOn(n);
-    if (!f) continue;  // a down node gives a partial mailbox, not an error
-    Result<std::vector<store::MessageMeta>> part = co_await f->List(user);
-    if (!part.ok()) continue;
-    for (store::MessageMeta& m : *part) {
-      if (auto id = store::MessageId::FromBytes(m.id())) merged.emplace(*id, std::move(m));
+asio::awaitable<Result<std::vector<store::MessageMeta>>> MailService::ListOn(NodeId node,
+                                                                             std::string user) {
+  FragmentStore* f = nodes_.FragmentsOn(node);
+  if (!f) co_return Status::Unavailable("not a member");
+  co_return co_await f->List(std::move(user));
+}
+
+asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(std::string user,
+                                                                       std::vector<NodeId> nodes) {
+  std::vector<asio::awaitable<Result<std::vector<store::MessageMeta>>>> lists;
+  for (NodeId n : nodes) lists.push_back(ListOn(n, user));
+  std::vector<Result<std::vector<store::MessageMeta>>> parts = co_await WhenAll(std::move(lists));
+  std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].ok()) continue;  // a down node gives a partial mailbox, not an error
+    for (const store::MessageMeta& m : *parts[i]) {
+      std::optional<store::MessageId> id = store::MessageId::FromBytes(m.id());
+      if (!id) continue;
+      MailboxEntry& e = merged[*id];
+      e.id = *id;
+      e.size = m.size();
+      e.holders.push_back(nodes[i]);
     }
   }
-  std::vector<store::MessageMeta> out;
+  std::vector<MailboxEntry> out;
   out.reserve(merged.size());
-  for (auto& [id, m] : merged) out.push_back(std::move(m));
+  for (auto& [id, e] : merged) out.push_back(std::move(e));
   co_return out;
 }
 
@@ -135,62 +165,58 @@ asio::awaitable<Result<std::vector<MailboxEntry>>> MailService::OpenMailbox(std:
   const Status denied = Status::PermissionDenied("invalid credentials");
   std::optional<std::string> user =
       LoginToAddress(login, options_.domains.empty() ? "" : options_.domains.front());
-  if (!user) co_return denied;
-  manager::UserManager* m = ManagerOf(*user);
-  if (!m) co_return Status::Unavailable("user manager unreachable");
-  PORCUPINE_CO_RETURN_IF_ERROR(co_await m->Authenticate(*user, password));
-  Result<manager::UserInfo> info = co_await m->LookupUser(*user);
-  if (!info.ok()) co_return info.status();
-  Result<std::vector<store::MessageMeta>> metas = co_await ListEverywhere(*user, info->mail_map);
-  if (!metas.ok()) co_return metas.status();
-  std::vector<MailboxEntry> out;
-  for (const store::MessageMeta& meta : *metas) {
-    out.push_back({*store::MessageId::FromBytes(meta.id()), meta.size()});
-  }
+  if (!user || !IsLocalDomain(DomainOf(*user))) co_return denied;
+  Result<manager::UserInfo> info = co_await managers_.LookupUser(*user, true);
+  if (!info.ok()) co_return info.status().code() == Code::kNotFound ? denied : info.status();
+  if (!co_await credentials_.Check(*user, password, info->password_hash)) co_return denied;
   *user_out = *user;
-  co_return out;
+  co_return co_await ListEverywhere(*user, info->mail_map);
 }
 
 asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
-                                                              store::MessageId id) {
-  manager::UserManager* m = ManagerOf(user);
-  if (!m) co_return Status::Unavailable("user manager unreachable");
-  Result<manager::UserInfo> info = co_await m->LookupUser(user);
-  if (!info.ok()) co_return info.status();
-  for (NodeId n : info->mail_map) {
+                                                              MailboxEntry entry) {
+  std::vector<NodeId> holders = entry.holders;
+  const NodeId self = nodes_.self();
+  std::stable_sort(holders.begin(), holders.end(), [&](NodeId a, NodeId b) {
+    if ((a == self) != (b == self)) return a == self;
+    return nodes_.LoadOf(a) < nodes_.LoadOf(b);
+  });
+  Status last = Status::NotFound("no such message");
+  for (NodeId n : holders) {
     FragmentStore* f = nodes_.FragmentsOn(n);
-    if (!f) continue;
-    Result<std::string> body = co_await f->Fetch(user, id);
-    if (body.ok() || body.status().code() != Code::kNotFound) co_return body;
+    if (!f) {
+      last = Status::Unavailable("the node holding the message left");
+      continue;
+    }
+    Result<std::string> body = co_await f->Fetch(user, entry.id);
+    if (body.ok()) co_return body;
+    last = body.status();
   }
-  co_return Status::NotFound("no such message");
+  co_return last;
 }
 
 asio::awaitable<Status> MailService::DeleteMessages(std::string user,
-                                                    std::vector<store::MessageId> ids) {
-  manager::UserManager* m = ManagerOf(user);
-  if (!m) co_return Status::Unavailable("user manager unreachable");
-  Result<manager::UserInfo> info = co_await m->LookupUser(user);
-  if (!info.ok()) co_return info.status();
-  for (NodeId n : info->mail_map) {
-    FragmentStore* f = nodes_.FragmentsOn(n);
-    if (!f) co_return Status::Unavailable("a fragment node is down; deletion deferred");
-    PORCUPINE_CO_RETURN_IF_ERROR(co_await f->Delete(user, ids));
+                                                    std::vector<MailboxEntry> entries) {
+  std::map<NodeId, std::vector<store::MessageId>> per_node;
+  for (const MailboxEntry& e : entries) {
+    for (NodeId n : e.holders) per_node[n].push_back(e.id);
   }
+  std::vector<asio::awaitable<Status>> deletes;
+  for (auto& [node, ids] : per_node) {
+    FragmentStore* f = nodes_.FragmentsOn(node);
+    if (!f) co_return Status::Unavailable("a node holding the messages left; deletion deferred");
+    deletes.push_back(f->Delete(user, std::move(ids)));
+  }
+  std::vector<Status> deleted = co_await WhenAll(std::move(deletes));
+  for (const Status& st : deleted) PORCUPINE_CO_RETURN_IF_ERROR(st);
   co_return Status::Ok();
 }
 
 asio::awaitable<Status> MailService::DeleteAllMail(std::string user) {
-  manager::UserManager* m = ManagerOf(user);
-  if (!m) co_return Status::Unavailable("user manager unreachable");
-  Result<manager::UserInfo> info = co_await m->LookupUser(user);
+  Result<manager::UserInfo> info = co_await managers_.LookupUser(user);
   if (!info.ok()) co_return info.status();
-  Result<std::vector<store::MessageMeta>> metas = co_await ListEverywhere(user, info->mail_map);
-  if (!metas.ok()) co_return metas.status();
-  std::vector<store::MessageId> ids;
-  for (const store::MessageMeta& meta : *metas)
-    ids.push_back(*store::MessageId::FromBytes(meta.id()));
-  co_return co_await DeleteMessages(user, std::move(ids));
+  std::vector<MailboxEntry> entries = co_await ListEverywhere(user, info->mail_map);
+  co_return co_await DeleteMessages(user, std::move(entries));
 }
 
 MailService::Stats MailService::stats() const {

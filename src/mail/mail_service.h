@@ -1,8 +1,9 @@
 // The mail service (DESIGN.md §3, §6): delivery and retrieval flows over the
-// user map, the managers, the balancer and the fragment stores. Protocol
-// sessions reach it through the node glue; it knows no protocol.
+// user managers (manager/router.h), the load balancer and the fragment
+// stores. Protocol sessions reach it through the node glue; it knows no
+// protocol.
 //
-// Thread-safety: all methods may be called concurrently.
+// Thread-safe: all methods may be called concurrently.
 #pragma once
 
 #include <asio.hpp>
@@ -12,58 +13,65 @@
 #include <string>
 #include <vector>
 
-#include "cluster/user_map.h"
+#include "cluster/balancer.h"
 #include "core/hlc.h"
 #include "core/status.h"
 #include "mail/fragments.h"
-#include "manager/user_manager.h"
+#include "manager/credentials.h"
+#include "manager/router.h"
 
 namespace porcupine::mail {
 
 struct MailServiceOptions {
   std::vector<std::string> domains;  // local domains, lower case
-  int spread = 2;
-  int replication = 1;  // copies stored per message (one node: 1)
+  int spread = 2;                    // soft limit on nodes holding one user's mail
+  int copies = 1;                    // nodes a new message is stored on
+  cluster::Policy policy = cluster::Policy::kDynamic;
 };
 
 enum class RecipientCheck {
   kLocalUser,       // deliverable
   kUnknownUser,     // local domain, no such user
   kNotLocalDomain,  // we are not a relay
-  kTempFail,        // the user's manager is unreachable
+  kTempFail,        // the user's manager is unreachable or still rebuilding
   kBadAddress,      // not a mailbox
 };
 
+// One message of an open mailbox and the nodes that listed it.
 struct MailboxEntry {
   store::MessageId id;
   uint64_t size = 0;
+  std::vector<NodeId> holders;
 };
 
 class MailService {
  public:
-  // Every reference must outlive the service; the user map is read on each call.
-  MailService(const MailServiceOptions& options, const cluster::UserMap& user_map,
-              manager::ManagerDirectory& managers, NodeDirectory& nodes, Hlc& hlc);
+  // Every reference must outlive the service.
+  MailService(const MailServiceOptions& options, manager::ManagerRouter& managers,
+              manager::ViewSource& views, NodeDirectory& nodes, manager::Credentials& credentials,
+              Hlc& hlc);
 
   // Classifies an RCPT address.
   asio::awaitable<RecipientCheck> CheckRecipient(std::string address);
 
   // Stores `message` for every recipient (canonical or raw addresses already
-  // accepted by CheckRecipient). OK only when every copy is durable; on any
-  // error nothing is acknowledged and the client must retry (duplicates are
-  // possible then, loss is not).
+  // accepted by CheckRecipient). OK only when every copy is durable and
+  // findable; on any error the client must retry (duplicates are possible
+  // then, loss is not). Unavailable when no node can take the mail now.
   asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message);
 
   // Authenticates `login` (an address, or a local part of the first domain)
-  // and lists the user's mailbox, merged over every fragment node,
-  // de-duplicated by message id, oldest first. Nodes that fail are skipped.
-  // PermissionDenied on bad credentials; *user_out gets the canonical address.
+  // and lists the user's mailbox, merged over every fragment node in
+  // parallel, de-duplicated by message id, oldest first. Nodes that fail are
+  // skipped (a partial mailbox, never an error). PermissionDenied on bad
+  // credentials or an unknown user; *user_out gets the canonical address.
   asio::awaitable<Result<std::vector<MailboxEntry>>> OpenMailbox(std::string login,
                                                                  std::string password,
                                                                  std::string* user_out);
-  asio::awaitable<Result<std::string>> ReadMessage(std::string user, store::MessageId id);
-  // Durably deletes the messages wherever they are held.
-  asio::awaitable<Status> DeleteMessages(std::string user, std::vector<store::MessageId> ids);
+  // The message body from the least loaded holder that has it.
+  asio::awaitable<Result<std::string>> ReadMessage(std::string user, MailboxEntry entry);
+  // Durably deletes the messages on every node that holds them.
+  asio::awaitable<Status> DeleteMessages(std::string user, std::vector<MailboxEntry> entries);
   // Deletes every message of the user (admin "user del").
   asio::awaitable<Status> DeleteAllMail(std::string user);
 
@@ -75,18 +83,26 @@ class MailService {
   Stats stats() const;
 
  private:
-  manager::UserManager* ManagerOf(const std::string& user);
+  struct Pending {
+    NewMessage message;
+    std::vector<NodeId> mail_map;
+  };
   bool IsLocalDomain(std::string_view domain) const;
   std::optional<std::string> RecipientAddress(std::string_view address) const;
-  std::vector<NodeId> ChooseNodes(const std::vector<NodeId>& mail_map);
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> ListEverywhere(
-      const std::string& user, const std::vector<NodeId>& nodes);
+  std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
+                                  const std::vector<NodeId>& exclude);
+  asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
+                                  std::shared_ptr<const std::string> body);
+  asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(std::string user,
+                                                            std::vector<NodeId> nodes);
+  asio::awaitable<Result<std::vector<store::MessageMeta>>> ListOn(NodeId node, std::string user);
   store::MessageId NewMessageId();
 
   const MailServiceOptions options_;
-  const cluster::UserMap& user_map_;
-  manager::ManagerDirectory& managers_;
+  manager::ManagerRouter& managers_;
+  manager::ViewSource& views_;
   NodeDirectory& nodes_;
+  manager::Credentials& credentials_;
   Hlc& hlc_;
 
   mutable std::mutex mu_;

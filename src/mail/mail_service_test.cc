@@ -1,4 +1,5 @@
-// The delivery and retrieval flows on one node with a real store.
+// The delivery and retrieval flows on a one-node cluster with a real store:
+// the production manager, router and fragments, with a fixed view.
 #include "mail/mail_service.h"
 
 #include <gtest/gtest.h>
@@ -7,7 +8,10 @@
 #include <filesystem>
 
 #include "core/async.h"
+#include "core/hash.h"
+#include "core/password.h"
 #include "manager/local_manager.h"
+#include "manager/rebuild.h"
 
 namespace porcupine::mail {
 namespace {
@@ -15,17 +19,45 @@ namespace {
 constexpr NodeId kSelf = 7;
 constexpr uint32_t kBuckets = 16;
 
-class OneNode : public manager::ManagerDirectory, public NodeDirectory {
+// This node alone, in a view installed once.
+class OneNode : public manager::ManagerDirectory, public NodeDirectory, public manager::ViewSource {
  public:
-  OneNode(manager::UserManager& m, FragmentStore& f) : m_(m), f_(f) {}
-  manager::UserManager* ManagerOn(NodeId n) override { return n == kSelf ? &m_ : nullptr; }
+  OneNode() {
+    cluster::View v;
+    v.epoch = cluster::MakeEpoch(1, kSelf);
+    v.members = {{kSelf, 1, "127.0.0.1:1", "n1"}};
+    v.user_map = cluster::UserMap(kBuckets, kSelf, v.epoch);
+    v.joined = {kSelf};
+    view_ = std::make_shared<const cluster::View>(v);
+  }
+  void Set(manager::UserManager* m, FragmentStore* f) {
+    m_ = m;
+    f_ = f;
+  }
+  manager::UserManager* ManagerOn(NodeId n) override { return n == kSelf ? m_ : nullptr; }
   NodeId self() const override { return kSelf; }
-  std::vector<NodeId> LiveNodes() const override { return {kSelf}; }
-  FragmentStore* FragmentsOn(NodeId n) override { return n == kSelf ? &f_ : nullptr; }
+  FragmentStore* FragmentsOn(NodeId n) override { return n == kSelf ? f_ : nullptr; }
+  uint64_t LoadOf(NodeId) override { return 0; }
+  std::shared_ptr<const cluster::View> Current() const override { return view_; }
+  asio::awaitable<void> WaitNewer(cluster::Epoch, std::chrono::milliseconds) override { co_return; }
 
  private:
-  manager::UserManager& m_;
-  FragmentStore& f_;
+  std::shared_ptr<const cluster::View> view_;
+  manager::UserManager* m_ = nullptr;
+  FragmentStore* f_ = nullptr;
+};
+
+class StoreWriter : public manager::ProfileWriter {
+ public:
+  explicit StoreWriter(store::Store& s) : s_(s) {}
+  asio::awaitable<Status> Write(store::Profile p) override {
+    store::Batch b;
+    b.PutProfile(BucketOf(p.user(), kBuckets), p);
+    co_return s_.Commit(std::move(b));
+  }
+
+ private:
+  store::Store& s_;
 };
 
 class MailServiceTest : public testing::Test {
@@ -41,6 +73,7 @@ class MailServiceTest : public testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // Opens the store and rebuilds the soft state from it, as a restarted node.
   void Open() {
     store::Options so;
     so.data_dir = dir_;
@@ -50,23 +83,33 @@ class MailServiceTest : public testing::Test {
     auto s = store::Store::Open(so, init);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
+    writer_ = std::make_unique<StoreWriter>(*store_);
     manager::LocalManagerOptions mo;
     mo.self = kSelf;
     mo.buckets = kBuckets;
-    mo.password_cost = {1, 8};
-    manager_ = std::make_unique<manager::LocalManager>(mo, *store_, pool_.get_executor());
-    ASSERT_TRUE(manager_->Rebuild().ok());
-    fragments_ = std::make_unique<LocalFragments>(*store_, hlc_, kBuckets);
-    dir_objs_ = std::make_unique<OneNode>(*manager_, *fragments_);
+    manager_ = std::make_unique<manager::LocalManager>(mo, *writer_, hlc_);
+    const cluster::View& view = *node_.Current();
+    manager_->InstallView(view);
+    std::vector<uint32_t> all = manager::BucketsToAnnounce({}, view, kSelf);
+    auto scanned = manager::ScanAnnouncements(*store_, view, all, hlc_.Now());
+    ASSERT_TRUE(scanned.ok()) << scanned.status().ToString();
+    for (auto& [to, chunks] : manager::MakeChunks(view, std::move(*scanned), 100)) {
+      for (const manager::RebuildChunk& c : chunks) manager_->ApplyRebuild(to, c);
+    }
+    ASSERT_TRUE(manager_->Ready());
+    router_ = std::make_unique<manager::ManagerRouter>(manager::RouterOptions{}, node_, node_);
+    fragments_ = std::make_unique<LocalFragments>(*store_, hlc_, kSelf, *router_, node_);
+    node_.Set(manager_.get(), fragments_.get());
     MailServiceOptions o;
     o.domains = {"example.test"};
-    mail_ = std::make_unique<MailService>(o, map_, *dir_objs_, *dir_objs_, hlc_);
+    mail_ = std::make_unique<MailService>(o, *router_, node_, node_, credentials_, hlc_);
   }
   void Close() {
     mail_.reset();
-    dir_objs_.reset();
     fragments_.reset();
+    router_.reset();
     manager_.reset();
+    writer_.reset();
     store_.reset();
   }
 
@@ -82,33 +125,45 @@ class MailServiceTest : public testing::Test {
     return f.get();
   }
 
+  Status Manage(manager::UserOpKind kind, const std::string& user, const std::string& password) {
+    std::string hash;
+    if (!password.empty()) hash = *HashPassword(password, {1, 8});
+    return Run(router_->ManageUser(kind, user, hash));
+  }
+  Status Create(const std::string& user, const std::string& password) {
+    return Manage(manager::UserOpKind::kCreate, user, password);
+  }
+  std::vector<std::string> Users() { return *Run(router_->ListUsers()); }
+
   std::string dir_;
   asio::io_context io_;
   asio::thread_pool pool_{1};
   Hlc hlc_{SystemNowMs};
-  cluster::UserMap map_{kBuckets, kSelf};
+  OneNode node_;
+  manager::Credentials credentials_{pool_.get_executor(), 100};
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<manager::LocalManager> manager_;
+  std::unique_ptr<manager::ManagerRouter> router_;
   std::unique_ptr<LocalFragments> fragments_;
-  std::unique_ptr<OneNode> dir_objs_;
   std::unique_ptr<MailService> mail_;
 };
 
 TEST_F(MailServiceTest, ClassifiesRecipients) {
-  ASSERT_TRUE(Run(manager_->CreateUser("alice@example.test", "pw")).ok());
+  ASSERT_TRUE(Create("alice@example.test", "pw").ok());
   EXPECT_EQ(Run(mail_->CheckRecipient("Alice@Example.Test")), RecipientCheck::kLocalUser);
   EXPECT_EQ(Run(mail_->CheckRecipient("bob@example.test")), RecipientCheck::kUnknownUser);
   EXPECT_EQ(Run(mail_->CheckRecipient("alice@elsewhere.test")), RecipientCheck::kNotLocalDomain);
   EXPECT_EQ(Run(mail_->CheckRecipient("bad address@example.test")), RecipientCheck::kBadAddress);
   // A bare local part (RFC 5321 "postmaster") means the first local domain.
   EXPECT_EQ(Run(mail_->CheckRecipient("postmaster")), RecipientCheck::kUnknownUser);
-  ASSERT_TRUE(Run(manager_->CreateUser("postmaster@example.test", "pw")).ok());
+  ASSERT_TRUE(Create("postmaster@example.test", "pw").ok());
   EXPECT_EQ(Run(mail_->CheckRecipient("Postmaster")), RecipientCheck::kLocalUser);
 }
 
 TEST_F(MailServiceTest, DeliverListReadDeleteSurvivesReopen) {
-  ASSERT_TRUE(Run(manager_->CreateUser("alice@example.test", "pw")).ok());
-  ASSERT_TRUE(Run(manager_->CreateUser("bob@example.test", "pw2")).ok());
+  ASSERT_TRUE(Create("alice@example.test", "pw").ok());
+  ASSERT_TRUE(Create("bob@example.test", "pw2").ok());
   ASSERT_TRUE(Run(mail_->Deliver({"alice@example.test", "bob@example.test"}, "one\r\n")).ok());
   ASSERT_TRUE(Run(mail_->Deliver({"alice@example.test"}, "two\r\n")).ok());
   EXPECT_EQ(mail_->stats().messages_stored, 3u);
@@ -119,44 +174,45 @@ TEST_F(MailServiceTest, DeliverListReadDeleteSurvivesReopen) {
   EXPECT_EQ(user, "alice@example.test");
   ASSERT_EQ(box->size(), 2u);
   EXPECT_LT((*box)[0].id, (*box)[1].id);
-  EXPECT_EQ(*Run(mail_->ReadMessage(user, (*box)[0].id)), "one\r\n");
-  EXPECT_EQ(*Run(mail_->ReadMessage(user, (*box)[1].id)), "two\r\n");
+  EXPECT_EQ((*box)[0].holders, std::vector<NodeId>{kSelf});
+  EXPECT_EQ(*Run(mail_->ReadMessage(user, (*box)[0])), "one\r\n");
+  EXPECT_EQ(*Run(mail_->ReadMessage(user, (*box)[1])), "two\r\n");
   EXPECT_EQ(Run(mail_->OpenMailbox("alice", "wrong", &user)).status().code(),
             Code::kPermissionDenied);
   EXPECT_EQ(Run(mail_->OpenMailbox("nobody", "pw", &user)).status().code(),
             Code::kPermissionDenied);
 
-  ASSERT_TRUE(Run(mail_->DeleteMessages("alice@example.test", {(*box)[0].id})).ok());
+  ASSERT_TRUE(Run(mail_->DeleteMessages("alice@example.test", {(*box)[0]})).ok());
   Close();
   Open();  // soft state is rebuilt from the store
   auto again = Run(mail_->OpenMailbox("alice", "pw", &user));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].id, (*box)[1].id);
-  EXPECT_EQ(Run(mail_->ReadMessage(user, (*box)[0].id)).status().code(), Code::kNotFound);
+  EXPECT_EQ(Run(mail_->ReadMessage(user, (*box)[0])).status().code(), Code::kNotFound);
   auto bobs = Run(mail_->OpenMailbox("bob@example.test", "pw2", &user));
   ASSERT_TRUE(bobs.ok());
   EXPECT_EQ(bobs->size(), 1u);
 }
 
 TEST_F(MailServiceTest, UserAdministration) {
-  ASSERT_TRUE(Run(manager_->CreateUser("carol@example.test", "a")).ok());
-  EXPECT_EQ(Run(manager_->CreateUser("carol@example.test", "b")).code(), Code::kAlreadyExists);
+  ASSERT_TRUE(Create("carol@example.test", "a").ok());
+  EXPECT_EQ(Create("carol@example.test", "b").code(), Code::kAlreadyExists);
   ASSERT_TRUE(Run(mail_->Deliver({"carol@example.test"}, "x\r\n")).ok());
-  ASSERT_TRUE(Run(manager_->SetPassword("carol@example.test", "new")).ok());
+  ASSERT_TRUE(Manage(manager::UserOpKind::kSetPassword, "carol@example.test", "new").ok());
   std::string user;
   EXPECT_FALSE(Run(mail_->OpenMailbox("carol", "a", &user)).ok());
   EXPECT_TRUE(Run(mail_->OpenMailbox("carol", "new", &user)).ok());
-  EXPECT_EQ(manager_->ListUsers(), std::vector<std::string>{"carol@example.test"});
+  EXPECT_EQ(Users(), std::vector<std::string>{"carol@example.test"});
   ASSERT_TRUE(Run(mail_->DeleteAllMail("carol@example.test")).ok());
-  ASSERT_TRUE(Run(manager_->DeleteUser("carol@example.test")).ok());
-  EXPECT_EQ(Run(manager_->DeleteUser("carol@example.test")).code(), Code::kNotFound);
+  ASSERT_TRUE(Manage(manager::UserOpKind::kDelete, "carol@example.test", "").ok());
+  EXPECT_EQ(Manage(manager::UserOpKind::kDelete, "carol@example.test", "").code(), Code::kNotFound);
   Close();
   Open();
-  EXPECT_TRUE(manager_->ListUsers().empty());
+  EXPECT_TRUE(Users().empty());
   EXPECT_EQ(Run(mail_->CheckRecipient("carol@example.test")), RecipientCheck::kUnknownUser);
   // Re-creating a deleted user starts with an empty mailbox.
-  ASSERT_TRUE(Run(manager_->CreateUser("carol@example.test", "z")).ok());
+  ASSERT_TRUE(Create("carol@example.test", "z").ok());
   auto box = Run(mail_->OpenMailbox("carol", "z", &user));
   ASSERT_TRUE(box.ok());
   EXPECT_TRUE(box->empty());

@@ -1,77 +1,89 @@
-// The manager role as it runs on this node: soft state for the buckets this
-// node manages, rebuilt from the store (reconstruction) and kept current by
-// deliveries and user administration.
+// The manager role as it runs on this node: SoftState (manager/soft_state.h)
+// for the buckets this node manages, fed by the view changes and rebuild
+// announcements the node receives, answering lookups with a bounded wait
+// while a bucket is rebuilt, and serializing profile changes.
 //
-// Thread-safety: all methods may run concurrently; state is behind one mutex.
+// Thread-safe: all methods may run concurrently; state is behind one mutex.
 #pragma once
 
-#include <array>
-#include <map>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <string>
-#include <unordered_map>
 
-#include "core/password.h"
+#include "core/hlc.h"
+#include "manager/soft_state.h"
 #include "manager/user_manager.h"
-#include "store/store.h"
+#include "store/records.pb.h"
 
 namespace porcupine::manager {
+
+// Writes a profile to its replicas (every node keeps every profile, so that
+// each side of a partition knows every user). OK once the write is durable on
+// this node; copies that cannot be written now are reported, not fatal.
+class ProfileWriter {
+ public:
+  virtual ~ProfileWriter() = default;
+  virtual asio::awaitable<Status> Write(store::Profile profile) = 0;
+};
 
 struct LocalManagerOptions {
   NodeId self = 0;
   uint32_t buckets = 256;
-  PasswordCost password_cost;
-  // Successful logins remembered (keyed BLAKE2b of the password, in memory
-  // only) so repeated POP3 logins skip argon2; 0 disables the cache.
-  size_t auth_cache_entries = 100000;
+  // A lookup of a user not (yet) known in a bucket still being rebuilt waits
+  // this long for the rebuild before answering Unavailable (never a false
+  // "no such user").
+  std::chrono::milliseconds rebuild_wait{1000};
+  SoftStateOptions soft_state;
 };
 
 class LocalManager : public UserManager {
  public:
-  // store: this node's store (profiles live there until replication lands).
-  // cpu: executor for password hashing. Both must outlive the manager.
-  LocalManager(const LocalManagerOptions& options, store::Store& store, asio::any_io_executor cpu);
+  // writer and hlc must outlive the manager.
+  LocalManager(const LocalManagerOptions& options, ProfileWriter& writer, Hlc& hlc);
 
-  // Reconstruction: rebuilds profiles and mail maps of every bucket from the
-  // local store. Call before serving.
-  Status Rebuild();
+  // Inputs from the cluster driver.
+  void InstallView(const cluster::View& view);
+  void ApplyRebuild(NodeId from, const RebuildChunk& chunk);
+  // A profile replica written here by another node's manager: kept if this
+  // node manages the user (newest wins).
+  void OfferProfile(const store::Profile& profile);
 
-  asio::awaitable<Result<UserInfo>> LookupUser(std::string user) override;
-  asio::awaitable<Status> Authenticate(std::string user, std::string password) override;
-  asio::awaitable<Status> MailMapAdd(std::string user, NodeId node) override;
-  asio::awaitable<Status> MailMapRemove(std::string user, NodeId node) override;
+  asio::awaitable<Result<UserInfo>> LookupUser(std::string user, uint64_t entry_epoch,
+                                               bool with_credentials) override;
+  asio::awaitable<Status> UpdateMailMap(std::string user, NodeId node, bool add, uint64_t stamp,
+                                        uint64_t entry_epoch) override;
+  asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, std::string password_hash,
+                                     uint64_t entry_epoch) override;
+  asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
 
-  // User administration (admin API). Addresses are canonical.
-  // AlreadyExists / NotFound as the names say; durable when OK.
-  asio::awaitable<Status> CreateUser(std::string user, std::string password);
-  asio::awaitable<Status> DeleteUser(std::string user);
-  asio::awaitable<Status> SetPassword(std::string user, std::string password);
-  // Every known user, sorted.
-  std::vector<std::string> ListUsers();
-  size_t user_count();
+  struct Stats {
+    size_t users = 0;
+    uint32_t buckets_managed = 0;
+    uint32_t buckets_rebuilding = 0;
+    cluster::Epoch view_epoch = 0;
+  };
+  Stats stats();
+  // True when a view is installed and every bucket this node manages is
+  // rebuilt (/readyz).
+  bool Ready();
 
  private:
-  struct Entry {
-    store::Profile profile;
-    bool has_profile = false;
-    std::set<NodeId> mail_map;
+  // Find with the bounded wait for a rebuilding bucket. Copies the profile.
+  struct Found {
+    SoftState::State state;
+    std::optional<store::Profile> profile;
+    std::vector<NodeId> mail_map;
   };
-  using Digest = std::array<unsigned char, 32>;
-
-  Digest PasswordDigest(const std::string& user, const std::string& password) const;
-  bool CachedLogin(const std::string& user, const Digest& d);
-  void ForgetLogin(const std::string& user);
-  asio::awaitable<Status> CommitProfile(const store::Profile& profile);
+  asio::awaitable<Found> FindWaiting(const std::string& user, uint64_t entry_epoch);
+  static Status ErrorOf(SoftState::State state, const std::string& user);
 
   const LocalManagerOptions options_;
-  store::Store& store_;
-  asio::any_io_executor cpu_;
-  std::array<unsigned char, 32> cache_key_;
-
+  ProfileWriter& writer_;
+  Hlc& hlc_;
   std::mutex mu_;
-  std::unordered_map<std::string, Entry> users_;    // guarded by mu_
-  std::unordered_map<std::string, Digest> logins_;  // guarded by mu_
+  SoftState state_;                 // guarded by mu_
+  std::set<std::string> changing_;  // users with a profile change in flight; guarded by mu_
 };
 
 }  // namespace porcupine::manager

@@ -59,14 +59,18 @@ asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Login login) {
   user_ = user;
   std::vector<pop3::MessageEntry> entries;
   entries.reserve(box->size());
-  for (const mail::MailboxEntry& e : *box) entries.push_back({e.id.ToHex(), e.size});
+  for (mail::MailboxEntry& e : *box) {
+    std::string uid = e.id.ToHex();
+    entries.push_back({uid, e.size});
+    entries_[uid] = std::move(e);
+  }
   co_return pop3::LoginResult(std::move(entries));
 }
 
 asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Retrieve retrieve) {
-  auto id = store::MessageId::FromHex(retrieve.uid);
-  if (!id) co_return pop3::RetrieveResult(Status::NotFound("no such message"));
-  auto body = co_await mail_.ReadMessage(user_, *id);
+  auto it = entries_.find(retrieve.uid);
+  if (it == entries_.end()) co_return pop3::RetrieveResult(Status::NotFound("no such message"));
+  auto body = co_await mail_.ReadMessage(user_, it->second);
   if (!body.ok() && body.status().code() != Code::kNotFound) {
     metrics_.pop3().backend_errors->Increment();
   }
@@ -74,13 +78,15 @@ asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Retrieve retrieve) {
 }
 
 asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Commit commit) {
-  std::vector<store::MessageId> ids;
+  std::vector<mail::MailboxEntry> doomed;
   for (const std::string& uid : commit.uids) {
-    if (auto id = store::MessageId::FromHex(uid)) ids.push_back(*id);
+    auto it = entries_.find(uid);
+    if (it != entries_.end()) doomed.push_back(it->second);
   }
-  Status st = co_await mail_.DeleteMessages(user_, ids);
+  const size_t count = doomed.size();
+  Status st = co_await mail_.DeleteMessages(user_, std::move(doomed));
   if (st.ok()) {
-    metrics_.messages_deleted->Increment(static_cast<double>(ids.size()));
+    metrics_.messages_deleted->Increment(static_cast<double>(count));
   } else {
     metrics_.pop3().backend_errors->Increment();
   }

@@ -37,6 +37,7 @@ class Pop3Backend {
   mail::MailService& mail_;
   admin::Metrics& metrics_;
   std::string user_;  // canonical address after a successful Login
+  std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by UIDL, from Login
 };
 
 // "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <type_traits>
 
+#include "cluster/balancer.h"
+
 namespace porcupine::node {
 namespace {
 
@@ -164,6 +166,10 @@ const std::vector<Key>& Keys() {
           [](Config& c) -> S& { return c.listen.cluster; }, CheckHostPort),
       Field<std::vector<S>>("cluster", "seeds", "Cluster addresses of other nodes to join.",
                             [](Config& c) -> std::vector<S>& { return c.cluster.seeds; }),
+      Field<S>(
+          "cluster", "advertise",
+          "host:port other nodes reach this one at (\"\" = the bound listen.cluster).",
+          [](Config& c) -> S& { return c.cluster.advertise; }, CheckHostPort),
       Field<int>(
           "cluster", "replication", "Copies of every message and profile.",
           [](Config& c) -> int& { return c.cluster.replication; }, AtLeast(1)),
@@ -177,6 +183,43 @@ const std::vector<Key>& Keys() {
           })),
       Field<S>("cluster", "secret", "Shared secret that authenticates cluster traffic.",
                [](Config& c) -> S& { return c.cluster.secret; }),
+      Field<S>(
+          "cluster", "policy", "Delivery load balancing: dynamic, static or random.",
+          [](Config& c) -> S& { return c.cluster.policy; }, Check<S>([](const S& v) {
+            return cluster::ParsePolicy(v) ? "" : "must be dynamic, static or random";
+          })),
+      Duration<ms>("cluster", "ping_interval_ms", "Ring ping period.",
+                   [](Config& c) -> ms& { return c.cluster.ping_interval; }),
+      Duration<ms>("cluster", "ping_timeout_ms", "No ping answer this long: the node is suspect.",
+                   [](Config& c) -> ms& { return c.cluster.ping_timeout; }),
+      Duration<ms>("cluster", "probe_interval_ms", "Probes to seeds and departed nodes.",
+                   [](Config& c) -> ms& { return c.cluster.probe_interval; }),
+      Duration<ms>("cluster", "accept_window_ms", "A membership round collects answers this long.",
+                   [](Config& c) -> ms& { return c.cluster.accept_window; }),
+      Duration<ms>("cluster", "round_timeout_ms", "A round without a commit this long is redone.",
+                   [](Config& c) -> ms& { return c.cluster.round_timeout; }),
+      Duration<ms>("cluster", "max_jitter_ms", "Random delay before coordinating a round.",
+                   [](Config& c) -> ms& { return c.cluster.max_jitter; }),
+      Duration<ms>("cluster", "membership_rpc_timeout_ms", "Deadline of a membership message.",
+                   [](Config& c) -> ms& { return c.cluster.membership_rpc_timeout; }),
+      Duration<ms>("cluster", "rpc_timeout_ms", "Deadline of every data-path call to a node.",
+                   [](Config& c) -> ms& { return c.cluster.rpc_timeout; }),
+      Duration<ms>("cluster", "rebuild_wait_ms", "Lookups wait this long for a rebuilding bucket.",
+                   [](Config& c) -> ms& { return c.cluster.rebuild_wait; }),
+      Duration<ms>("cluster", "retry_budget_ms", "A call is retried across view changes this long.",
+                   [](Config& c) -> ms& { return c.cluster.retry_budget; }),
+      Duration<ms>("cluster", "gossip_interval_ms", "Load gossip period.",
+                   [](Config& c) -> ms& { return c.cluster.gossip_interval; }),
+      Duration<ms>("cluster", "load_stale_ms", "Load reports older than this count as unknown.",
+                   [](Config& c) -> ms& { return c.cluster.load_stale; }),
+      Field<size_t>(
+          "cluster", "rebuild_chunk_users", "Users per reconstruction message.",
+          [](Config& c) -> size_t& { return c.cluster.rebuild_chunk_users; }, AtLeast<size_t>(1)),
+      Field<size_t>(
+          "cluster", "max_rpc_message_mib", "Largest inter-node message, MiB.",
+          [](Config& c) -> size_t& { return c.cluster.max_rpc_message_mib; },
+          Check<size_t>(
+              [](const size_t& v) { return v < 1 || v > 1024 ? "must be from 1 to 1024" : ""; })),
       Field<std::vector<S>>(
           "mail", "domains", "Local mail domains; all others are refused.",
           [](Config& c) -> std::vector<S>& { return c.mail.domains; }, CheckDomains),
@@ -263,6 +306,13 @@ Status Finish(Config& c) {
   if (c.smtp.hard_error_limit <= c.smtp.soft_error_limit) {
     return Status::InvalidArgument(
         "limits.smtp_hard_error_limit: must be larger than smtp_soft_error_limit");
+  }
+  if ((c.cluster.max_rpc_message_mib << 20) < c.smtp.max_message_bytes + (1u << 20)) {
+    return Status::InvalidArgument(
+        "cluster.max_rpc_message_mib: must exceed limits.smtp_max_message_bytes by 1 MiB");
+  }
+  if (c.cluster.ping_timeout <= c.cluster.ping_interval) {
+    return Status::InvalidArgument("cluster.ping_timeout_ms: must be larger than ping_interval_ms");
   }
   if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
     return Status::InvalidArgument(

@@ -33,10 +33,27 @@ struct Config {
 
   struct Cluster {
     std::vector<std::string> seeds;  // host:port of other nodes' cluster listeners
-    int replication = 2;             // copies of every message and profile
+    std::string advertise;           // host:port others reach us at; "" = the bound listen.cluster
+    int replication = 2;             // copies of every message (replication issue; 1 stored today)
     int spread = 2;                  // soft limit on nodes holding one user's mail
     int buckets = 256;               // user-map buckets; fixed for a cluster's life
     std::string secret;              // shared cluster secret
+    std::string policy = "dynamic";  // load balancing: dynamic, static or random
+    // Failure detection and membership rounds (cluster/membership.h).
+    std::chrono::milliseconds ping_interval{250};
+    std::chrono::milliseconds ping_timeout{1000};
+    std::chrono::milliseconds probe_interval{1000};
+    std::chrono::milliseconds accept_window{300};
+    std::chrono::milliseconds round_timeout{1500};
+    std::chrono::milliseconds max_jitter{100};
+    std::chrono::milliseconds membership_rpc_timeout{500};  // deadline of a membership message
+    std::chrono::milliseconds rpc_timeout{2000};            // deadline of every data-path call
+    std::chrono::milliseconds rebuild_wait{1000};  // lookups wait this long for a rebuilding bucket
+    std::chrono::milliseconds retry_budget{3000};  // a call retries across view changes this long
+    std::chrono::milliseconds gossip_interval{1000};  // load gossip to every member
+    std::chrono::milliseconds load_stale{5000};       // older load reports count as unknown
+    size_t rebuild_chunk_users = 5000;                // users per reconstruction message
+    size_t max_rpc_message_mib = 64;                  // largest inter-node message
   } cluster;
 
   struct Mail {

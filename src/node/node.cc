@@ -12,11 +12,20 @@
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
 #include "core/address.h"
+#include "core/async.h"
+#include "core/password.h"
 #include "mail/mail_service.h"
+#include "manager/credentials.h"
 #include "manager/local_manager.h"
+#include "manager/router.h"
 #include "net/listener.h"
 #include "node/backends.h"
+#include "node/cluster_runtime.h"
+#include "node/cluster_service.h"
+#include "node/directory.h"
 #include "node/session_driver.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
 
 namespace porcupine::node {
 
@@ -24,31 +33,17 @@ using cluster::NodeId;
 
 namespace {
 
-// The foundation's view: this node alone, managing every bucket.
-class SingleNodeDirectory : public manager::ManagerDirectory, public mail::NodeDirectory {
- public:
-  SingleNodeDirectory(NodeId self, manager::UserManager& manager, mail::FragmentStore& fragments)
-      : self_(self), manager_(manager), fragments_(fragments) {}
-  manager::UserManager* ManagerOn(NodeId node) override {
-    return node == self_ ? &manager_ : nullptr;
-  }
-  NodeId self() const override { return self_; }
-  std::vector<NodeId> LiveNodes() const override { return {self_}; }
-  mail::FragmentStore* FragmentsOn(NodeId node) override {
-    return node == self_ ? &fragments_ : nullptr;
-  }
-
- private:
-  NodeId self_;
-  manager::UserManager& manager_;
-  mail::FragmentStore& fragments_;
-};
-
 uint32_t RandomNodeId() {
   if (sodium_init() < 0) return 1;
   uint32_t id = 0;
   while (id == 0) id = randombytes_random();
   return id;
+}
+
+uint64_t RandomIncarnation() {
+  uint64_t v = 0;
+  if (sodium_init() >= 0) randombytes_buf(&v, sizeof v);
+  return v;
 }
 
 }  // namespace
@@ -62,11 +57,19 @@ struct Node::Impl : admin::AdminBackend {
   admin::Metrics metrics;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<Hlc> hlc;
-  std::unique_ptr<cluster::UserMap> user_map;
+  NodeId self = 0;
+  uint32_t buckets = 0;
+  std::unique_ptr<rpc::Client> rpc_client;
+  std::unique_ptr<ProfileReplicas> profiles;
   std::unique_ptr<manager::LocalManager> manager;
+  std::unique_ptr<ClusterRuntime> runtime;
+  std::unique_ptr<ClusterDirectory> directory;
+  std::unique_ptr<manager::ManagerRouter> router;
   std::unique_ptr<mail::LocalFragments> fragments;
-  std::unique_ptr<SingleNodeDirectory> directory;
+  std::unique_ptr<manager::Credentials> credentials;
   std::unique_ptr<mail::MailService> mail;
+  std::unique_ptr<ClusterService> cluster_service;
+  std::unique_ptr<rpc::Server> rpc_server;
   std::vector<std::unique_ptr<net::Listener>> listeners;
   std::unique_ptr<admin::AdminServer> admin_server;
   std::unique_ptr<asio::signal_set> signals;
@@ -79,6 +82,9 @@ struct Node::Impl : admin::AdminBackend {
   asio::io_context io;
 
   Status OpenStore();
+  Status StartCluster(nlohmann::json& bound);
+  void BuildServices();
+  void AddMetrics();
   // One coroutine per connection. Parameters are taken by value: a
   // lambda-coroutine's captures would die with the accept loop.
   asio::awaitable<void> ServeSmtp(net::tcp::socket socket, DriverOptions opt);
@@ -100,14 +106,29 @@ struct Node::Impl : admin::AdminBackend {
     return f.get();
   }
 
+  // Runs a Result-returning operation the same way.
+  template <typename T>
+  Result<T> BlockResult(asio::awaitable<Result<T>> op) {
+    if (stopping) return Status::Unavailable("node is shutting down");
+    auto f = asio::co_spawn(io, std::move(op), asio::use_future);
+    if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      return Status::Unavailable("timed out");
+    }
+    return f.get();
+  }
+
   // admin::AdminBackend
-  bool Ready() override { return ready.load(); }
+  bool Ready() override { return ready.load() && !runtime->removed() && manager->Ready(); }
   Status AddUser(const std::string& address, const std::string& password) override;
   Status DeleteUser(const std::string& address) override;
   Status SetPassword(const std::string& address, const std::string& password) override;
-  std::vector<std::string> ListUsers() override { return manager->ListUsers(); }
+  Result<std::vector<std::string>> ListUsers() override { return BlockResult(router->ListUsers()); }
+  nlohmann::json ClusterStatus() override;
+  Status RemoveNode(const std::string& name_or_id) override;
 
   Result<std::string> LocalUser(const std::string& address);
+  asio::awaitable<Status> ChangeUser(manager::UserOpKind kind, std::string user,
+                                     std::string password);
 };
 
 Result<std::string> Node::Impl::LocalUser(const std::string& address) {
@@ -120,25 +141,66 @@ Result<std::string> Node::Impl::LocalUser(const std::string& address) {
   return *user;
 }
 
+asio::awaitable<Status> Node::Impl::ChangeUser(manager::UserOpKind kind, std::string user,
+                                               std::string password) {
+  std::string hash;
+  if (kind != manager::UserOpKind::kDelete) {
+    PasswordCost cost{config.auth.argon2_opslimit, config.auth.argon2_memlimit_kib};
+    auto work = [password, cost] { return HashPassword(password, cost); };
+    Result<std::string> h = co_await RunOn(cpu.get_executor(), std::move(work));
+    if (!h.ok()) co_return h.status();
+    hash = std::move(*h);
+  } else {
+    PORCUPINE_CO_RETURN_IF_ERROR(co_await mail->DeleteAllMail(user));
+  }
+  co_return co_await router->ManageUser(kind, std::move(user), std::move(hash));
+}
+
 Status Node::Impl::AddUser(const std::string& address, const std::string& password) {
   Result<std::string> user = LocalUser(address);
   if (!user.ok()) return user.status();
   if (password.empty()) return Status::InvalidArgument("password must not be empty");
-  return Block(manager->CreateUser(*user, password));
+  return Block(ChangeUser(manager::UserOpKind::kCreate, *user, password));
 }
 
 Status Node::Impl::DeleteUser(const std::string& address) {
   Result<std::string> user = LocalUser(address);
   if (!user.ok()) return user.status();
-  PORCUPINE_RETURN_IF_ERROR(Block(mail->DeleteAllMail(*user)));
-  return Block(manager->DeleteUser(*user));
+  return Block(ChangeUser(manager::UserOpKind::kDelete, *user, ""));
 }
 
 Status Node::Impl::SetPassword(const std::string& address, const std::string& password) {
   Result<std::string> user = LocalUser(address);
   if (!user.ok()) return user.status();
   if (password.empty()) return Status::InvalidArgument("password must not be empty");
-  return Block(manager->SetPassword(*user, password));
+  return Block(ChangeUser(manager::UserOpKind::kSetPassword, *user, password));
+}
+
+nlohmann::json Node::Impl::ClusterStatus() {
+  ClusterRuntime::Status_ st = runtime->status();
+  nlohmann::json members = nlohmann::json::array();
+  for (const ClusterRuntime::MemberStatus& m : st.members) {
+    nlohmann::json j = {{"name", m.member.name},       {"id", fmt::format("{:08x}", m.member.id)},
+                        {"address", m.member.address}, {"state", m.state},
+                        {"buckets", m.buckets},        {"self", m.member.id == st.self}};
+    j["load"] = m.load ? nlohmann::json(*m.load) : nlohmann::json(nullptr);
+    members.push_back(std::move(j));
+  }
+  manager::LocalManager::Stats ms = manager->stats();
+  return {{"epoch", fmt::format("{:x}", st.epoch)},
+          {"buckets", st.buckets},
+          {"self", fmt::format("{:08x}", st.self)},
+          {"removed", st.removed},
+          {"ready", Ready()},
+          {"buckets_rebuilding", ms.buckets_rebuilding},
+          {"views_installed", st.views_installed},
+          {"members", std::move(members)}};
+}
+
+Status Node::Impl::RemoveNode(const std::string& name_or_id) {
+  std::optional<NodeId> id = runtime->Resolve(name_or_id);
+  if (!id) return Status::NotFound("no node named " + name_or_id);
+  return runtime->Remove(*id);
 }
 
 Status Node::Impl::OpenStore() {
@@ -160,24 +222,65 @@ Status Node::Impl::OpenStore() {
         "cluster.buckets: this data directory was created with {} buckets, config says {}",
         meta.buckets(), config.cluster.buckets));
   }
-  const NodeId self = meta.node_id();
+  self = meta.node_id();
+  buckets = meta.buckets();
   hlc = std::make_unique<Hlc>(SystemNowMs);
-  user_map = std::make_unique<cluster::UserMap>(meta.buckets(), self);
+  spdlog::info("node {} (id {:08x}) store open at {}", meta.name(), self, config.node.data_dir);
+  return Status::Ok();
+}
+
+void Node::Impl::BuildServices() {
+  const Config::Cluster& cc = config.cluster;
+  rpc::ClientOptions co;
+  co.secret = cc.secret;
+  co.max_message_bytes = cc.max_rpc_message_mib << 20;
+  rpc_client = std::make_unique<rpc::Client>(co);
+
   manager::LocalManagerOptions mo;
   mo.self = self;
-  mo.buckets = meta.buckets();
-  mo.password_cost = {config.auth.argon2_opslimit, config.auth.argon2_memlimit_kib};
-  manager = std::make_unique<manager::LocalManager>(mo, *store, cpu.get_executor());
-  fragments = std::make_unique<mail::LocalFragments>(*store, *hlc, meta.buckets());
-  directory = std::make_unique<SingleNodeDirectory>(self, *manager, *fragments);
+  mo.buckets = buckets;
+  mo.rebuild_wait = cc.rebuild_wait;
+
+  ClusterRuntimeOptions ro;
+  ro.membership.buckets = buckets;
+  ro.membership.ping_interval_ms = cc.ping_interval.count();
+  ro.membership.ping_timeout_ms = cc.ping_timeout.count();
+  ro.membership.probe_interval_ms = cc.probe_interval.count();
+  ro.membership.accept_window_ms = cc.accept_window.count();
+  ro.membership.round_timeout_ms = cc.round_timeout.count();
+  ro.membership.max_jitter_ms = cc.max_jitter.count();
+  ro.seeds = cc.seeds;
+  ro.membership_rpc_timeout = cc.membership_rpc_timeout;
+  ro.rpc_timeout = cc.rpc_timeout;
+  ro.gossip_interval = cc.gossip_interval;
+  ro.load_stale = cc.load_stale;
+  ro.rebuild_chunk_users = cc.rebuild_chunk_users;
+
+  profiles = std::make_unique<ProfileReplicas>(*store);
+  manager = std::make_unique<manager::LocalManager>(mo, *profiles, *hlc);
+  cluster::Member me{self, 0, "", config.node.name};
+  runtime = std::make_unique<ClusterRuntime>(ro, io, me, *store, *rpc_client, *manager, *hlc,
+                                             [this] { return fragments ? fragments->Load() : 0; });
+  directory = std::make_unique<ClusterDirectory>(*runtime, *manager);
+  profiles->Attach(runtime.get(), directory.get());
+  manager::RouterOptions rto;
+  rto.retry_budget = cc.retry_budget;
+  router = std::make_unique<manager::ManagerRouter>(rto, *runtime, *directory);
+  fragments = std::make_unique<mail::LocalFragments>(*store, *hlc, self, *router, *runtime);
+  directory->SetLocalFragments(fragments.get());
+  credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), 100000);
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
-  mso.spread = config.cluster.spread;
-  mso.replication = 1;  // one node: one copy (replication issue)
-  mail = std::make_unique<mail::MailService>(mso, *user_map, *directory, *directory, *hlc);
-  PORCUPINE_RETURN_IF_ERROR(manager->Rebuild());
-  spdlog::info("node {} (id {:08x}) store open at {}, {} users", meta.name(), self,
-               config.node.data_dir, manager->user_count());
+  mso.spread = cc.spread;
+  mso.copies = 1;  // one copy until the replication issue lands
+  mso.policy = *cluster::ParsePolicy(cc.policy);
+  mail =
+      std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
+  cluster_service =
+      std::make_unique<ClusterService>(*runtime, *manager, *fragments, *profiles, buckets);
+}
+
+void Node::Impl::AddMetrics() {
   metrics.AddRefresher([this] {
     store::Store::Stats s = store->stats();
     metrics.store_syncs->Set(static_cast<double>(s.syncs));
@@ -185,9 +288,24 @@ Status Node::Impl::OpenStore() {
     metrics.store_last_group->Set(static_cast<double>(s.last_group));
     metrics.ObserveGroups({s.group_sizes.begin(), s.group_sizes.end()}, s.batches);
     metrics.store_pending->Set(static_cast<double>(store->pending()));
-    metrics.users->Set(static_cast<double>(manager->user_count()));
+    manager::LocalManager::Stats ms = manager->stats();
+    metrics.users->Set(static_cast<double>(ms.users));
+    metrics.buckets_managed->Set(ms.buckets_managed);
+    metrics.buckets_rebuilding->Set(ms.buckets_rebuilding);
+    ClusterRuntime::Status_ cs = runtime->status();
+    metrics.view_epoch->Set(static_cast<double>(cs.epoch));
+    size_t up = 0;
+    for (const auto& m : cs.members) up += m.state == "up";
+    metrics.view_members->Set(static_cast<double>(up));
+    metrics.views_installed->Set(static_cast<double>(cs.views_installed));
+    metrics.announcements_sent->Set(static_cast<double>(cs.announcements_sent));
+    metrics.announcements_retried->Set(static_cast<double>(cs.announcements_failed));
+    metrics.rpc_calls->Set(static_cast<double>(rpc_client->calls()));
+    metrics.rpc_failures->Set(static_cast<double>(rpc_client->failures()));
+    metrics.rpc_refused->Set(static_cast<double>(rpc_server ? rpc_server->refused() : 0));
+    metrics.profile_copies_failed->Set(static_cast<double>(profiles->copies_failed()));
+    metrics.node_load->Set(static_cast<double>(fragments->Load()));
   });
-  return Status::Ok();
 }
 
 namespace {
@@ -212,8 +330,39 @@ std::string PeerIp(const net::tcp::socket& s) {
 
 }  // namespace
 
+Status Node::Impl::StartCluster(nlohmann::json& bound) {
+  auto ep = net::ParseEndpoint(config.listen.cluster);
+  if (!ep.ok()) return Status::InvalidArgument("listen.cluster: " + ep.status().message());
+  BuildServices();
+  AddMetrics();
+  rpc::ServerOptions so;
+  so.address = config.listen.cluster;
+  so.secret = config.cluster.secret;
+  so.max_message_bytes = config.cluster.max_rpc_message_mib << 20;
+  rpc_server = std::make_unique<rpc::Server>(so, *cluster_service, io);
+  Result<int> port = rpc_server->Start();
+  if (!port.ok()) return Status::IoError("listen.cluster: " + port.status().message());
+  const std::string host = ep->address().to_string();
+  const std::string listen_addr =
+      fmt::format("{}:{}", ep->address().is_v6() ? "[" + host + "]" : host, *port);
+  bound["cluster"] = listen_addr;
+  std::string advertise = config.cluster.advertise;
+  if (advertise.empty()) {
+    if (ep->address().is_unspecified()) {
+      return Status::InvalidArgument(
+          "cluster.advertise: required when listen.cluster binds all addresses");
+    }
+    advertise = listen_addr;
+  }
+  if (config.cluster.secret.empty() && !ep->address().is_loopback()) {
+    spdlog::warn("cluster.secret is empty: cluster traffic is not authenticated");
+  }
+  return runtime->Start(advertise, RandomIncarnation());
+}
+
 Status Node::Impl::BindAll() {
   nlohmann::json bound = nlohmann::json::object();
+  PORCUPINE_RETURN_IF_ERROR(StartCluster(bound));
   DriverOptions base;
   base.idle_timeout = config.server.idle_timeout;
   base.write_timeout = config.server.write_timeout;
@@ -325,6 +474,20 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
     co_await t.async_wait(asio::use_awaitable);
   }
   if (registry.live() > 0) spdlog::warn("{} sessions still open at shutdown", registry.live());
+  // Inter-node calls in flight finish on this loop: stop the RPC server from
+  // another thread while the loop still runs.
+  if (runtime) runtime->Stop();
+  if (rpc_server) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread([this, done] {
+      rpc_server->Shutdown(2000);
+      *done = true;
+    }).detach();
+    while (!*done) {
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }
   io.stop();
 }
 
@@ -357,6 +520,9 @@ void Node::Run() {
   impl_->io.run();
   for (auto& t : pool) t.join();
   if (impl_->admin_server) impl_->admin_server->Stop();
+  // Nothing may complete onto the stopped loop after this.
+  if (impl_->runtime) impl_->runtime->Join();
+  if (impl_->rpc_client) impl_->rpc_client->Shutdown();
   impl_->store->Close();
   spdlog::info("stopped");
 }

@@ -1,5 +1,6 @@
 #include "store/scan.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -127,6 +128,41 @@ Status ScanUsersIn(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* msg,
     if (take_a) a = msgs.Next();
     if (take_b) b = profiles.Next();
   }
+}
+
+Status ScanBucketsIn(
+    rocksdb::DB& db, rocksdb::ColumnFamilyHandle* msg, rocksdb::ColumnFamilyHandle* profile,
+    const std::vector<uint16_t>& buckets,
+    const std::function<void(uint16_t, const std::string&, bool, const Profile*)>& fn) {
+  rocksdb::ManagedSnapshot snapshot(&db);
+  struct Entry {
+    bool live = false;
+    std::optional<Profile> profile;
+  };
+  for (uint16_t bucket : buckets) {
+    // Keyed by the user prefix, whose byte order is the key order.
+    std::map<std::string, Entry> users;
+    UserCursor msgs(db, msg, snapshot.snapshot(), keys::Cf::kMsg, bucket, bucket);
+    for (;;) {
+      Result<std::optional<std::string>> next = msgs.Next();
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) break;
+      users[**next].live = true;
+    }
+    PORCUPINE_RETURN_IF_ERROR(
+        ForEachWithPrefix(db, profile, snapshot.snapshot(), keys::BucketPrefix(bucket),
+                          [&](std::string_view key, std::string_view value) -> Status {
+                            Result<Profile> p = DecodeProfileAt(key, value);
+                            if (!p.ok()) return p.status();
+                            users[std::string(key)].profile = std::move(*p);
+                            return Status::Ok();
+                          }));
+    for (const auto& [prefix, e] : users) {
+      const keys::UserKey k = *keys::ParseUserKey(prefix);
+      fn(bucket, std::string(k.user), e.live, e.profile ? &*e.profile : nullptr);
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace porcupine::store

@@ -6,8 +6,10 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
+#include "store/records.pb.h"
 
 namespace porcupine::store {
 
@@ -25,5 +27,11 @@ Status ForEachWithPrefix(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf,
 Status ScanUsersIn(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* msg,
                    rocksdb::ColumnFamilyHandle* profile, uint16_t first, uint16_t last,
                    const std::function<void(uint16_t, const std::string&)>& fn);
+
+// Store::ScanForRebuild over the msg and profile families, from one snapshot.
+Status ScanBucketsIn(
+    rocksdb::DB& db, rocksdb::ColumnFamilyHandle* msg, rocksdb::ColumnFamilyHandle* profile,
+    const std::vector<uint16_t>& buckets,
+    const std::function<void(uint16_t, const std::string&, bool, const Profile*)>& fn);
 
 }  // namespace porcupine::store

@@ -214,6 +214,26 @@ Status Store::ScanProfiles(const std::function<void(Bucket, const Profile&)>& fn
                            });
 }
 
+Status Store::ScanForRebuild(
+    const std::vector<Bucket>& buckets,
+    const std::function<void(Bucket, const std::string&, bool, const Profile*)>& fn) {
+  return ScanBucketsIn(*impl_->db, impl_->cf(keys::Cf::kMsg), impl_->cf(keys::Cf::kProfile),
+                       buckets, fn);
+}
+
+Status Store::PutMeta(const std::string& name, const std::string& value) {
+  if (name.empty() || name == keys::kNodeMetaKey) {
+    return Status::InvalidArgument("store: reserved or empty meta name");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync;
+  return FromRocks(impl_->db->Put(wo, impl_->cf(keys::Cf::kMeta), name, value), "write meta");
+}
+
+Result<std::optional<std::string>> Store::GetMeta(const std::string& name) {
+  return impl_->Get(keys::Cf::kMeta, name);
+}
+
 Store::Stats Store::stats() const {
   const GroupCommitter::Stats g = impl_->committer->stats();
   Stats s;

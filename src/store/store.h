@@ -135,6 +135,21 @@ class Store {
                    const std::function<void(Bucket, const std::string&)>& fn);
   // Calls fn for every stored profile (including tombstoned ones).
   Status ScanProfiles(const std::function<void(Bucket, const Profile&)>& fn);
+  // Reconstruction scan (manager/rebuild.h): for each of `buckets` in the
+  // given order, calls fn(bucket, user, has_live_message, profile) once per
+  // user that has a live message or a profile record there (profile null
+  // when none; tombstoned profiles are passed too), in key order, all from
+  // one snapshot.
+  Status ScanForRebuild(
+      const std::vector<Bucket>& buckets,
+      const std::function<void(Bucket, const std::string&, bool, const Profile*)>& fn);
+
+  // Small durable values of the node in the meta family (e.g. the membership
+  // Lamport floor), written with a synced write of their own, outside group
+  // commit. InvalidArgument for the reserved name "node" or an empty name.
+  Status PutMeta(const std::string& name, const std::string& value);
+  // nullopt when never written.
+  Result<std::optional<std::string>> GetMeta(const std::string& name);
 
   // Statistics for metrics.
   struct Stats {

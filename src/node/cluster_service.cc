@@ -1,0 +1,139 @@
+#include "node/cluster_service.h"
+
+#include "rpc/convert.h"
+
+namespace porcupine::node {
+
+asio::awaitable<void> ClusterService::Membership(const rpc::MembershipMessage& req, rpc::Ack* rep) {
+  Heard(req.header());
+  Result<cluster::Message> m = rpc::FromProto(req, buckets_);
+  if (m.ok()) runtime_.OnMessage(std::move(*m));
+  runtime_.FillReply(m.status(), rep->mutable_header());
+  co_return;
+}
+
+asio::awaitable<void> ClusterService::Gossip(const rpc::GossipRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  runtime_.FillReply(Status::Ok(), rep->mutable_header());
+  co_return;
+}
+
+asio::awaitable<void> ClusterService::LookupUser(const rpc::LookupRequest& req,
+                                                 rpc::LookupReply* rep) {
+  Heard(req.header());
+  Result<manager::UserInfo> info =
+      co_await manager_.LookupUser(req.user(), req.header().entry_epoch(), req.with_credentials());
+  if (info.ok()) {
+    for (NodeId n : info->mail_map) rep->add_mail_map(n);
+    rep->set_password_hash(info->password_hash);
+  }
+  runtime_.FillReply(info.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::UpdateMailMap(const rpc::MailMapUpdate& req, rpc::Ack* rep) {
+  Heard(req.header());
+  // A node reports its own fragments only.
+  Status st = Status::InvalidArgument("mail-map update for another node");
+  if (req.node() == req.header().from()) {
+    st = co_await manager_.UpdateMailMap(req.user(), req.node(), req.add(), req.stamp(),
+                                         req.header().entry_epoch());
+  }
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::ManageUser(const rpc::UserOp& req, rpc::Ack* rep) {
+  Heard(req.header());
+  manager::UserOpKind kind = manager::UserOpKind::kCreate;
+  if (req.kind() == rpc::UserOp::SET_PASSWORD) kind = manager::UserOpKind::kSetPassword;
+  if (req.kind() == rpc::UserOp::DELETE) kind = manager::UserOpKind::kDelete;
+  Status st = Status::InvalidArgument("no user");
+  if (!req.user().empty()) {
+    st = co_await manager_.ManageUser(kind, req.user(), req.password_hash(),
+                                      req.header().entry_epoch());
+  }
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::ListUsers(const rpc::ListUsersRequest& req,
+                                                rpc::ListUsersReply* rep) {
+  Heard(req.header());
+  Result<std::vector<std::string>> users = co_await manager_.ListUsers();
+  if (users.ok()) {
+    for (std::string& u : *users) rep->add_users(std::move(u));
+  }
+  runtime_.FillReply(users.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::PutProfile(const rpc::PutProfileRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  Status st = Status::InvalidArgument("profile without a user");
+  if (!req.profile().user().empty()) st = co_await profiles_.WriteLocal(req.profile());
+  if (st.ok()) manager_.OfferProfile(req.profile());
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::Rebuild(const rpc::RebuildChunkP& req, rpc::Ack* rep) {
+  Heard(req.header());
+  Result<manager::RebuildChunk> chunk = rpc::FromProto(req, buckets_);
+  if (chunk.ok()) manager_.ApplyRebuild(req.header().from(), *chunk);
+  runtime_.FillReply(chunk.status(), rep->mutable_header());
+  co_return;
+}
+
+asio::awaitable<void> ClusterService::StoreMessages(const rpc::StoreRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  std::vector<mail::NewMessage> messages;
+  Status st;
+  for (const rpc::NewMessageP& m : req.messages()) {
+    if (m.user().empty() || !store::MessageId::FromBytes(m.meta().id()) ||
+        m.meta().size() != req.body().size()) {
+      st = Status::InvalidArgument("malformed message");
+      break;
+    }
+    messages.push_back({m.user(), m.meta(), m.in_map()});
+  }
+  if (st.ok() && !messages.empty()) {
+    st = co_await fragments_.Store(std::move(messages),
+                                   std::make_shared<const std::string>(req.body()),
+                                   req.header().view_epoch());
+  }
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::ListFragment(const rpc::ListRequest& req,
+                                                   rpc::ListReply* rep) {
+  Heard(req.header());
+  Result<std::vector<store::MessageMeta>> list = co_await fragments_.List(req.user());
+  if (list.ok()) {
+    for (store::MessageMeta& m : *list) *rep->add_messages() = std::move(m);
+  }
+  runtime_.FillReply(list.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::FetchMessage(const rpc::FetchRequest& req,
+                                                   rpc::FetchReply* rep) {
+  Heard(req.header());
+  std::optional<store::MessageId> id = store::MessageId::FromBytes(req.id());
+  Result<std::string> body = Status::InvalidArgument("bad message id");
+  if (id) body = co_await fragments_.Fetch(req.user(), *id);
+  if (body.ok()) rep->set_body(std::move(*body));
+  runtime_.FillReply(body.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  std::vector<store::MessageId> ids;
+  Status st;
+  for (const std::string& raw : req.ids()) {
+    std::optional<store::MessageId> id = store::MessageId::FromBytes(raw);
+    if (!id) {
+      st = Status::InvalidArgument("bad message id");
+      break;
+    }
+    ids.push_back(*id);
+  }
+  if (st.ok()) st = co_await fragments_.Delete(req.user(), std::move(ids));
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+}  // namespace porcupine::node

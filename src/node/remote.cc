@@ -1,0 +1,131 @@
+#include "node/remote.h"
+
+#include "rpc/convert.h"
+
+namespace porcupine::node {
+
+RemotePeer::RemotePeer(ClusterRuntime& runtime, NodeId id, std::string address)
+    : runtime_(runtime), id_(id), address_(std::move(address)) {}
+
+void RemotePeer::SetAddress(const std::string& address) {
+  std::lock_guard lock(mu_);
+  address_ = address;
+}
+
+std::string RemotePeer::address() const {
+  std::lock_guard lock(mu_);
+  return address_;
+}
+
+template <typename Req, typename Rep>
+asio::awaitable<Result<Rep>> RemotePeer::Call(Req req, rpc::AsyncMethod<Req, Rep> method,
+                                              uint64_t entry_epoch) {
+  *req.mutable_header() = runtime_.Header(entry_epoch);
+  Result<Rep> r = co_await runtime_.client().Call(address(), runtime_.rpc_timeout().count(),
+                                                  std::move(req), method);
+  if (!r.ok()) {
+    if (r.status().code() == Code::kUnavailable) runtime_.Unreachable(id_);
+    co_return r.status();
+  }
+  runtime_.ObserveLoad(id_, r->header().load());
+  Status st = rpc::StatusOf(r->header());
+  if (!st.ok()) co_return st;
+  co_return r;
+}
+
+asio::awaitable<Result<manager::UserInfo>> RemotePeer::LookupUser(std::string user,
+                                                                  uint64_t entry_epoch,
+                                                                  bool with_credentials) {
+  rpc::LookupRequest req;
+  req.set_user(user);
+  req.set_with_credentials(with_credentials);
+  Result<rpc::LookupReply> r =
+      co_await Call(std::move(req), &rpc::AsyncStub::LookupUser, entry_epoch);
+  if (!r.ok()) co_return r.status();
+  manager::UserInfo info{
+      std::move(user), {r->mail_map().begin(), r->mail_map().end()}, r->password_hash()};
+  co_return info;
+}
+
+asio::awaitable<Status> RemotePeer::UpdateMailMap(std::string user, NodeId node, bool add,
+                                                  uint64_t stamp, uint64_t entry_epoch) {
+  rpc::MailMapUpdate req;
+  req.set_user(std::move(user));
+  req.set_node(node);
+  req.set_add(add);
+  req.set_stamp(stamp);
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::UpdateMailMap, entry_epoch)).status();
+}
+
+asio::awaitable<Status> RemotePeer::ManageUser(manager::UserOpKind kind, std::string user,
+                                               std::string password_hash, uint64_t entry_epoch) {
+  rpc::UserOp req;
+  switch (kind) {
+    case manager::UserOpKind::kCreate:
+      req.set_kind(rpc::UserOp::CREATE);
+      break;
+    case manager::UserOpKind::kSetPassword:
+      req.set_kind(rpc::UserOp::SET_PASSWORD);
+      break;
+    case manager::UserOpKind::kDelete:
+      req.set_kind(rpc::UserOp::DELETE);
+      break;
+  }
+  req.set_user(std::move(user));
+  req.set_password_hash(std::move(password_hash));
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::ManageUser, entry_epoch)).status();
+}
+
+asio::awaitable<Result<std::vector<std::string>>> RemotePeer::ListUsers() {
+  Result<rpc::ListUsersReply> r =
+      co_await Call(rpc::ListUsersRequest{}, &rpc::AsyncStub::ListUsers);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<std::string>(r->users().begin(), r->users().end());
+}
+
+asio::awaitable<Status> RemotePeer::Store(std::vector<mail::NewMessage> messages,
+                                          std::shared_ptr<const std::string> body,
+                                          cluster::Epoch proxy_epoch) {
+  rpc::StoreRequest req;
+  for (mail::NewMessage& m : messages) {
+    rpc::NewMessageP* p = req.add_messages();
+    p->set_user(std::move(m.user));
+    *p->mutable_meta() = std::move(m.meta);
+    p->set_in_map(m.in_map);
+  }
+  req.set_body(*body);
+  (void)proxy_epoch;  // the header carries the view this node chose the target in
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::StoreMessages)).status();
+}
+
+asio::awaitable<Result<std::vector<store::MessageMeta>>> RemotePeer::List(std::string user) {
+  rpc::ListRequest req;
+  req.set_user(std::move(user));
+  Result<rpc::ListReply> r = co_await Call(std::move(req), &rpc::AsyncStub::ListFragment);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<store::MessageMeta>(r->messages().begin(), r->messages().end());
+}
+
+asio::awaitable<Result<std::string>> RemotePeer::Fetch(std::string user, store::MessageId id) {
+  rpc::FetchRequest req;
+  req.set_user(std::move(user));
+  req.set_id(id.ToBytes());
+  Result<rpc::FetchReply> r = co_await Call(std::move(req), &rpc::AsyncStub::FetchMessage);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_body());
+}
+
+asio::awaitable<Status> RemotePeer::Delete(std::string user, std::vector<store::MessageId> ids) {
+  rpc::DeleteRequest req;
+  req.set_user(std::move(user));
+  for (const store::MessageId& id : ids) req.add_ids(id.ToBytes());
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::DeleteMessages)).status();
+}
+
+asio::awaitable<Status> RemotePeer::PutProfile(store::Profile profile) {
+  rpc::PutProfileRequest req;
+  *req.mutable_profile() = std::move(profile);
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::PutProfile)).status();
+}
+
+}  // namespace porcupine::node

@@ -1,0 +1,62 @@
+// Another node as the data path sees it: its manager role and its fragments,
+// reached over RPC (rpc/cluster.proto). Every call carries this node's
+// header; every reply's load goes to the load table; a call that cannot
+// reach the node tells membership (an RPC timeout is a failure signal,
+// PAPER.md §5.1).
+//
+// Thread-safe.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "mail/fragments.h"
+#include "manager/user_manager.h"
+#include "node/cluster_runtime.h"
+
+namespace porcupine::node {
+
+class RemotePeer : public manager::UserManager, public mail::FragmentStore {
+ public:
+  // runtime must outlive the peer.
+  RemotePeer(ClusterRuntime& runtime, NodeId id, std::string address);
+
+  NodeId id() const { return id_; }
+  // The node moved (restarted on another port): later calls go there.
+  void SetAddress(const std::string& address);
+
+  // manager::UserManager
+  asio::awaitable<Result<manager::UserInfo>> LookupUser(std::string user, uint64_t entry_epoch,
+                                                        bool with_credentials) override;
+  asio::awaitable<Status> UpdateMailMap(std::string user, NodeId node, bool add, uint64_t stamp,
+                                        uint64_t entry_epoch) override;
+  asio::awaitable<Status> ManageUser(manager::UserOpKind kind, std::string user,
+                                     std::string password_hash, uint64_t entry_epoch) override;
+  asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
+
+  // mail::FragmentStore
+  asio::awaitable<Status> Store(std::vector<mail::NewMessage> messages,
+                                std::shared_ptr<const std::string> body,
+                                cluster::Epoch proxy_epoch) override;
+  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) override;
+  asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) override;
+  asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) override;
+
+  // Writes a profile replica there.
+  asio::awaitable<Status> PutProfile(store::Profile profile);
+
+ private:
+  std::string address() const;
+  // Calls the method and turns the outcome into a Status: transport errors
+  // (reported to membership) or the callee's own status.
+  template <typename Req, typename Rep>
+  asio::awaitable<Result<Rep>> Call(Req req, rpc::AsyncMethod<Req, Rep> method,
+                                    uint64_t entry_epoch = 0);
+
+  ClusterRuntime& runtime_;
+  const NodeId id_;
+  mutable std::mutex mu_;
+  std::string address_;  // guarded by mu_
+};
+
+}  // namespace porcupine::node

@@ -1,0 +1,194 @@
+#include "rpc/convert.h"
+
+#include <algorithm>
+
+namespace porcupine::rpc {
+namespace {
+
+void ToProto(const cluster::Member& m, MemberP* out) {
+  out->set_id(m.id);
+  out->set_incarnation(m.incarnation);
+  out->set_address(m.address);
+  out->set_name(m.name);
+}
+
+cluster::Member FromProto(const MemberP& p) {
+  return {p.id(), p.incarnation(), p.address(), p.name()};
+}
+
+}  // namespace
+
+void ToProto(const cluster::View& v, ViewP* out) {
+  out->set_epoch(v.epoch);
+  out->set_base_epoch(v.base_epoch);
+  for (const cluster::Member& m : v.members) ToProto(m, out->add_members());
+  UserMapP* map = out->mutable_user_map();
+  for (uint32_t b = 0; b < v.user_map.buckets(); ++b) {
+    map->add_managers(v.user_map.ManagerOf(b));
+    map->add_epochs(v.user_map.EpochOf(b));
+  }
+  for (cluster::NodeId id : v.removed) out->add_removed(id);
+  for (cluster::NodeId id : v.joined) out->add_joined(id);
+}
+
+Result<cluster::View> FromProto(const ViewP& p, uint32_t buckets) {
+  cluster::View v;
+  v.epoch = p.epoch();
+  v.base_epoch = p.base_epoch();
+  for (const MemberP& m : p.members()) {
+    if (m.id() == 0 || m.address().empty()) return Status::InvalidArgument("view: bad member");
+    if (!v.members.empty() && v.members.back().id >= m.id()) {
+      return Status::InvalidArgument("view: members not sorted");
+    }
+    v.members.push_back(FromProto(m));
+  }
+  v.user_map = cluster::UserMap(buckets, 0);
+  if (v.epoch != 0) {
+    const UserMapP& map = p.user_map();
+    if (static_cast<uint32_t>(map.managers_size()) != buckets ||
+        static_cast<uint32_t>(map.epochs_size()) != buckets) {
+      return Status::InvalidArgument("view: user map has the wrong bucket count");
+    }
+    for (uint32_t b = 0; b < buckets; ++b) {
+      if (!v.Contains(map.managers(static_cast<int>(b)))) {
+        return Status::InvalidArgument("view: a bucket's manager is not a member");
+      }
+      v.user_map.Set(b, map.managers(static_cast<int>(b)), map.epochs(static_cast<int>(b)));
+    }
+  }
+  v.removed.insert(p.removed().begin(), p.removed().end());
+  v.joined.assign(p.joined().begin(), p.joined().end());
+  std::sort(v.joined.begin(), v.joined.end());
+  return v;
+}
+
+void ToProto(const cluster::Message& m, MembershipMessage* out) {
+  ToProto(m.from, out->mutable_from());
+  out->set_view_epoch(m.view_epoch);
+  std::visit(
+      [&](const auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, cluster::Ping>) out->mutable_ping();
+        if constexpr (std::is_same_v<T, cluster::PingAck>) out->mutable_ping_ack();
+        if constexpr (std::is_same_v<T, cluster::Probe>) out->mutable_probe();
+        if constexpr (std::is_same_v<T, cluster::ProbeAck>) out->mutable_probe_ack();
+        if constexpr (std::is_same_v<T, cluster::Propose>) out->set_propose(b.proposal);
+        if constexpr (std::is_same_v<T, cluster::Accept>) {
+          out->mutable_accept()->set_proposal(b.proposal);
+          ToProto(b.view, out->mutable_accept()->mutable_view());
+        }
+        if constexpr (std::is_same_v<T, cluster::Reject>) {
+          RejectP* r = out->mutable_reject();
+          r->set_proposal(b.proposal);
+          r->set_seen(b.seen);
+          r->set_in_round(b.in_round);
+        }
+        if constexpr (std::is_same_v<T, cluster::Commit>) ToProto(b.view, out->mutable_commit());
+        if constexpr (std::is_same_v<T, cluster::Removed>) out->mutable_removed();
+      },
+      m.body);
+}
+
+Result<cluster::Message> FromProto(const MembershipMessage& p, uint32_t buckets) {
+  cluster::Message m;
+  m.from = FromProto(p.from());
+  if (m.from.id == 0 || m.from.address.empty()) {
+    return Status::InvalidArgument("membership: no sender");
+  }
+  m.view_epoch = p.view_epoch();
+  switch (p.body_case()) {
+    case MembershipMessage::kPing:
+      m.body = cluster::Ping{};
+      break;
+    case MembershipMessage::kPingAck:
+      m.body = cluster::PingAck{};
+      break;
+    case MembershipMessage::kProbe:
+      m.body = cluster::Probe{};
+      break;
+    case MembershipMessage::kProbeAck:
+      m.body = cluster::ProbeAck{};
+      break;
+    case MembershipMessage::kPropose:
+      m.body = cluster::Propose{p.propose()};
+      break;
+    case MembershipMessage::kAccept: {
+      Result<cluster::View> v = FromProto(p.accept().view(), buckets);
+      if (!v.ok()) return v.status();
+      m.body = cluster::Accept{p.accept().proposal(), std::move(*v)};
+      break;
+    }
+    case MembershipMessage::kReject:
+      m.body = cluster::Reject{p.reject().proposal(), p.reject().seen(), p.reject().in_round()};
+      break;
+    case MembershipMessage::kCommit: {
+      Result<cluster::View> v = FromProto(p.commit(), buckets);
+      if (!v.ok()) return v.status();
+      if (v->epoch == 0 || v->members.empty()) return Status::InvalidArgument("empty commit");
+      m.body = cluster::Commit{std::move(*v)};
+      break;
+    }
+    case MembershipMessage::kRemoved:
+      m.body = cluster::Removed{};
+      break;
+    default:
+      return Status::InvalidArgument("membership: no body");
+  }
+  return m;
+}
+
+void ToProto(const manager::RebuildChunk& c, RebuildChunkP* out) {
+  out->set_view_epoch(c.view_epoch);
+  out->set_seq(c.seq);
+  out->set_total(c.total);
+  for (const manager::BucketAnnouncement& ba : c.buckets) {
+    BucketAnnouncementP* b = out->add_buckets();
+    b->set_bucket(ba.bucket);
+    b->set_entry_epoch(ba.entry_epoch);
+    b->set_stamp(ba.stamp);
+    for (const manager::Announcement& a : ba.users) {
+      AnnouncementP* u = b->add_users();
+      u->set_user(a.user);
+      u->set_has_fragment(a.has_fragment);
+      if (a.profile) *u->mutable_profile() = *a.profile;
+    }
+  }
+}
+
+Result<manager::RebuildChunk> FromProto(const RebuildChunkP& p, uint32_t buckets) {
+  manager::RebuildChunk c;
+  c.view_epoch = p.view_epoch();
+  c.seq = p.seq();
+  c.total = p.total();
+  if (c.total == 0 || c.seq >= c.total) return Status::InvalidArgument("rebuild: bad seq/total");
+  for (const BucketAnnouncementP& b : p.buckets()) {
+    if (b.bucket() >= buckets) return Status::InvalidArgument("rebuild: bucket out of range");
+    manager::BucketAnnouncement ba{b.bucket(), b.entry_epoch(), b.stamp(), {}};
+    for (const AnnouncementP& u : b.users()) {
+      if (u.user().empty()) return Status::InvalidArgument("rebuild: empty user");
+      manager::Announcement a{u.user(), u.has_fragment(), std::nullopt};
+      if (u.has_profile()) {
+        if (u.profile().user() != u.user()) return Status::InvalidArgument("rebuild: profile");
+        a.profile = u.profile();
+      }
+      ba.users.push_back(std::move(a));
+    }
+    c.buckets.push_back(std::move(ba));
+  }
+  return c;
+}
+
+void SetStatus(const Status& s, ReplyHeader* h) {
+  h->set_code(static_cast<int32_t>(s.code()));
+  if (!s.ok()) h->set_message(s.message());
+}
+
+Status StatusOf(const ReplyHeader& h) {
+  if (h.code() == 0) return Status::Ok();
+  if (h.code() < 0 || h.code() > static_cast<int32_t>(kLastCode)) {
+    return Status::Internal("peer sent unknown status " + std::to_string(h.code()));
+  }
+  return Status(static_cast<Code>(h.code()), h.message());
+}
+
+}  // namespace porcupine::rpc
