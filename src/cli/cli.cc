@@ -96,6 +96,37 @@ int UserList(const UserArgs& a) {
   return 0;
 }
 
+int ClusterStatus(const UserArgs& a) {
+  auto r = AdminClient(a.admin, a.token).Call("GET", "/v1/cluster");
+  if (!r.ok() || r->status != 200) return Fail(r, "cluster status");
+  const nlohmann::json& j = r->body;
+  if (a.json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("view %s, %d buckets%s%s\n", j.value("epoch", "?").c_str(), j.value("buckets", 0),
+              j.value("ready", false) ? "" : " (not ready)",
+              j.value("removed", false) ? " — this node was REMOVED" : "");
+  std::printf("%-16s %-10s %-22s %-8s %6s %8s\n", "NAME", "ID", "ADDRESS", "STATE", "LOAD",
+              "BUCKETS");
+  for (const auto& m : j["members"]) {
+    std::string load = m["load"].is_null() ? "-" : std::to_string(m["load"].get<uint64_t>());
+    std::printf("%-16s %-10s %-22s %-8s %6s %8d%s\n", m.value("name", "").c_str(),
+                m.value("id", "").c_str(), m.value("address", "").c_str(),
+                m.value("state", "").c_str(), load.c_str(), m.value("buckets", 0),
+                m.value("self", false) ? "  (this node)" : "");
+  }
+  return 0;
+}
+
+int ClusterRemove(const UserArgs& a) {
+  nlohmann::json body = {{"node", a.address}};
+  auto r = AdminClient(a.admin, a.token).Call("POST", "/v1/cluster/remove", &body);
+  if (!r.ok() || r->status != 200) return Fail(r, "cluster remove " + a.address);
+  std::printf("removed %s; its buckets move to the other nodes\n", a.address.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -127,6 +158,17 @@ int Main(int argc, char** argv) {
   CLI::App* list = user_cmd->add_subcommand("list", "list users");
   list->add_flag("--json", ua.json, "print JSON");
   AddAdminOptions(list, ua);
+
+  UserArgs ca;
+  CLI::App* cluster_cmd = app.add_subcommand("cluster", "inspect and change the cluster");
+  cluster_cmd->require_subcommand(1);
+  CLI::App* status = cluster_cmd->add_subcommand("status", "show the view as a node sees it");
+  status->add_flag("--json", ca.json, "print JSON");
+  AddAdminOptions(status, ca);
+  CLI::App* remove = cluster_cmd->add_subcommand(
+      "remove", "take a node out of the cluster for good (ask any other node)");
+  remove->add_option("node", ca.address, "node name or id")->required();
+  AddAdminOptions(remove, ca);
 
   DemoOptions demo;
   CLI::App* demo_cmd = app.add_subcommand("demo", "run a local demo cluster on loopback");
@@ -160,6 +202,8 @@ int Main(int argc, char** argv) {
   if (del->parsed()) return UserDel(ua);
   if (passwd->parsed()) return UserPasswd(ua);
   if (list->parsed()) return UserList(ua);
+  if (status->parsed()) return ClusterStatus(ca);
+  if (remove->parsed()) return ClusterRemove(ca);
   if (demo_cmd->parsed()) return RunDemo(demo, argv[0]);
   if (bench_cmd->parsed()) return bench::Run(bench_opts);
   return 2;

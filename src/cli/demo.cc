@@ -35,7 +35,8 @@ struct NodeProc {
   pid_t pid = -1;
 };
 
-std::string NodeConfig(const NodeProc& n, const std::vector<NodeProc>& all) {
+std::string NodeConfig(const NodeProc& n, const std::vector<NodeProc>& all,
+                       const std::string& secret) {
   std::string seeds;
   for (const NodeProc& o : all)
     if (o.name != n.name)
@@ -52,13 +53,14 @@ cluster = "127.0.0.1:{}"
 
 [cluster]
 seeds = [{}]
+secret = "{}"
 
 [mail]
 domains = ["example.test"]
 hostname = "{}.example.test"
 )",
                      n.name, (n.dir / "data").string(), n.smtp, n.pop3, n.admin, n.cluster, seeds,
-                     n.name);
+                     secret, n.name);
 }
 
 pid_t Spawn(const char* self, const fs::path& config, const fs::path& log) {
@@ -81,6 +83,21 @@ bool WaitReady(const NodeProc& n, Clock::duration timeout) {
     if (waitpid(n.pid, &status, WNOHANG) == n.pid) return false;
     auto r = client.Call("GET", "/readyz");
     if (r.ok() && r->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// True once the node's view holds `want` members, all of them ready.
+bool WaitMembers(AdminClient& admin, size_t want, Clock::duration timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto r = admin.Call("GET", "/v1/cluster");
+    if (r.ok() && r->status == 200 && r->body.value("ready", false)) {
+      size_t up = 0;
+      for (const auto& m : r->body["members"]) up += m.value("state", "") == "up";
+      if (up == want) return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
@@ -123,8 +140,10 @@ void PrintWelcome(const std::vector<NodeProc>& nodes, const fs::path& dir) {
       " p.pass_('alice-secret'); print(p.stat())\"\n"
       "  curl -s http://127.0.0.1:%d/metrics | grep porcupine_\n"
       "  porcupine user add dave@example.test --password dave-secret --admin 127.0.0.1:%d\n"
-      "\nlogs: %s/<node>/node.log    Ctrl-C stops the demo.\n",
-      n.smtp, n.pop3, n.admin, n.admin, dir.c_str());
+      "  porcupine cluster status --admin 127.0.0.1:%d\n"
+      "\nMail sent through any node is readable through every other one.\n"
+      "logs: %s/<node>/node.log    Ctrl-C stops the demo.\n",
+      n.smtp, nodes.back().pop3, n.admin, n.admin, n.admin, dir.c_str());
   std::fflush(stdout);
 }
 
@@ -147,6 +166,20 @@ int RunDemo(const DemoOptions& options, const char* self_arg) {
     }
     dir = tmpl;
   }
+  // One secret for the demo cluster, kept with its data (a restarted demo on
+  // the same --dir reuses it).
+  std::string secret;
+  {
+    std::ifstream in(dir / "cluster-secret");
+    std::getline(in, secret);
+  }
+  if (secret.empty()) {
+    unsigned char raw[16];
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    urandom.read(reinterpret_cast<char*>(raw), sizeof raw);
+    for (unsigned char c : raw) secret += fmt::format("{:02x}", c);
+    std::ofstream(dir / "cluster-secret") << secret << "\n";
+  }
   std::vector<NodeProc> nodes;
   for (int i = 0; i < options.nodes; ++i) {
     int base = options.base_port + 10 * i;
@@ -162,7 +195,7 @@ int RunDemo(const DemoOptions& options, const char* self_arg) {
 
   for (NodeProc& n : nodes) {
     fs::create_directories(n.dir);
-    std::ofstream(n.dir / "porcupine.toml") << NodeConfig(n, nodes);
+    std::ofstream(n.dir / "porcupine.toml") << NodeConfig(n, nodes, secret);
     n.pid = Spawn(self.c_str(), n.dir / "porcupine.toml", n.dir / "node.log");
   }
   for (NodeProc& n : nodes) {
@@ -174,6 +207,12 @@ int RunDemo(const DemoOptions& options, const char* self_arg) {
     }
   }
   AdminClient admin(fmt::format("127.0.0.1:{}", nodes.front().admin), "");
+  if (!WaitMembers(admin, nodes.size(), std::chrono::seconds(30))) {
+    std::fprintf(stderr, "porcupine demo: the nodes did not form one cluster; see the logs in %s\n",
+                 dir.c_str());
+    StopAll(nodes);
+    return 1;
+  }
   for (const DemoUser& u : kUsers) {
     nlohmann::json body = {{"address", u.address}, {"password", u.password}};
     auto r = admin.Call("POST", "/v1/users", &body);

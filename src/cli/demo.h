@@ -7,7 +7,7 @@
 namespace porcupine::cli {
 
 struct DemoOptions {
-  int nodes = 1;         // node processes to start
+  int nodes = 3;         // node processes to start
   int base_port = 2525;  // node 1: SMTP base, POP3 base+1, admin base+2, cluster base+3
   std::string dir;       // data directory; "" = a new one under /tmp
 };
