@@ -1,10 +1,12 @@
 // porcupine-sim: runs the deterministic cluster simulation (sim/sim.h).
 //
 //   porcupine-sim --nodes 10 --seed 7            one run, exit 1 on a violation
-//   porcupine-sim --nodes 10 --seeds 200         seeds 1..200, prints the failing ones
+//   porcupine-sim --nodes 10 --seeds 200         200 seeds from a random one, prints failures
+//   porcupine-sim --nodes 10 --seeds 200 --seed 1  seeds 1..200
 //   porcupine-sim --nodes 10 --seed 7 --trace    replay one seed with every fault and view
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <random>
 
 #include "sim/sim.h"
 
@@ -15,7 +17,9 @@ int main(int argc, char** argv) {
   bool no_partitions = false;
   CLI::App app{"porcupine-sim: deterministic simulation of a porcupine cluster"};
   app.add_option("--nodes", o.nodes, "nodes")->capture_default_str();
-  app.add_option("--seed", o.seed, "seed (the first one with --seeds)")->capture_default_str();
+  auto* seed_opt = app.add_option("--seed", o.seed,
+                                  "seed (the first one with --seeds; default with --seeds: "
+                                  "a random one, printed)");
   app.add_option("--seeds", seeds, "run this many consecutive seeds");
   app.add_option("--users", o.users, "users")->capture_default_str();
   app.add_option("--buckets", o.buckets, "user-map buckets")->capture_default_str();
@@ -41,6 +45,11 @@ int main(int argc, char** argv) {
   }
   o.policy = *p;
   o.partitions = !no_partitions;
+  if (seeds > 0 && seed_opt->count() == 0) {
+    o.seed = std::random_device{}() % 1000000000 + 1;
+    std::printf("seeds %llu..%llu\n", (unsigned long long)o.seed,
+                (unsigned long long)(o.seed + static_cast<uint64_t>(seeds) - 1));
+  }
   const uint64_t first = o.seed;
   const uint64_t count = seeds > 0 ? static_cast<uint64_t>(seeds) : 1;
   int failed = 0;

@@ -212,7 +212,9 @@ int World::PickAlive() {
 void World::ScheduleWorkload() {
   auto every = [this](double rate, std::function<void()> action) {
     if (rate <= 0) return;
-    auto loop = std::make_shared<std::function<void()>>();
+    // The loop lives in the world; events hold copies that point at it.
+    loops_.push_back(std::make_unique<std::function<void()>>());
+    std::function<void()>* loop = loops_.back().get();
     *loop = [this, rate, action, loop] {
       if (!chaos_) return;
       action();

@@ -295,6 +295,7 @@ class World {
   std::set<std::string> existing_;        // users acknowledged as created
   std::set<std::string> initial_;         // users present on every disk from the start
   std::map<Epoch, cluster::View> views_;  // every committed view, by epoch
+  std::vector<std::unique_ptr<std::function<void()>>> loops_;  // workload generators
   uint64_t next_msg_ = 0;
   int next_user_ = 0;
 };

@@ -137,10 +137,15 @@ void Membership::BeginRound(int64_t now_ms) {
 View Membership::ComputeView(Epoch epoch) const {
   View v;
   v.epoch = epoch;
+  // Removals any acceptor knows of hold, whoever coordinates: otherwise a
+  // merge coordinated by a node that never heard of one would let the
+  // removed node back in.
   v.removed = removed_;
+  for (const auto& [id, a] : acceptors_)
+    v.removed.insert(a.view.removed.begin(), a.view.removed.end());
   const View* base = nullptr;
   for (const auto& [id, a] : acceptors_) {
-    if (!removed_.count(id)) v.members.push_back(a.member);
+    if (!v.removed.count(id)) v.members.push_back(a.member);
     if (!base || a.view.epoch > base->epoch) base = &a.view;
   }
   v.base_epoch = base ? base->epoch : 0;
@@ -253,7 +258,8 @@ void Membership::OnCommit(int64_t now_ms, const Message& m, const View& v) {
 void Membership::OnMessage(int64_t now_ms, const Message& m) {
   if (!started_ || self_removed_ || m.from.id == self_.id) return;
   if (std::holds_alternative<Removed>(m.body)) {
-    // Only believe it from a member of our view or a node in a newer view.
+    // Cluster traffic is authenticated (the shared secret): any member may
+    // tell us.
     self_removed_ = true;
     coordinating_ = false;
     round_at_ms_.reset();

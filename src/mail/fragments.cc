@@ -39,6 +39,12 @@ LocalFragments::LocalFragments(store::Store& store, Hlc& hlc, NodeId self,
       managers_(managers),
       views_(views) {}
 
+asio::awaitable<void> LocalFragments::DebugDelay() {
+  if (debug_delay_.count() == 0) co_return;
+  asio::steady_timer t(co_await asio::this_coro::executor, debug_delay_);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
 store::Bucket LocalFragments::BucketOfUser(const std::string& user) const {
   return BucketOf(user, buckets_);
 }
@@ -47,6 +53,7 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
                                               std::shared_ptr<const std::string> body,
                                               cluster::Epoch proxy_epoch) {
   InFlight counted(inflight_);
+  co_await DebugDelay();
   const cluster::Epoch before = views_.Current()->epoch;
   store::Batch batch;
   for (const NewMessage& m : messages) {
@@ -80,11 +87,13 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
 
 asio::awaitable<Result<std::vector<store::MessageMeta>>> LocalFragments::List(std::string user) {
   InFlight counted(inflight_);
+  co_await DebugDelay();
   co_return store_.ListMessages(BucketOfUser(user), user, store::kInboxFolder);
 }
 
 asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, store::MessageId id) {
   InFlight counted(inflight_);
+  co_await DebugDelay();
   Result<std::optional<store::MessageMeta>> meta =
       store_.GetMessage(BucketOfUser(user), user, store::kInboxFolder, id);
   if (!meta.ok()) co_return meta.status();
@@ -95,6 +104,7 @@ asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, sto
 asio::awaitable<Status> LocalFragments::Delete(std::string user,
                                                std::vector<store::MessageId> ids) {
   InFlight counted(inflight_);
+  co_await DebugDelay();
   const store::Bucket bucket = BucketOfUser(user);
   store::Batch batch;
   for (const store::MessageId& id : ids) {

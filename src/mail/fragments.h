@@ -77,8 +77,13 @@ class LocalFragments : public FragmentStore {
   // for commit (the load of DESIGN.md §6).
   uint64_t Load() const { return inflight_.load() + store_.pending(); }
 
+  // Test only (store.debug_op_delay_ms): every operation takes this much
+  // longer, as on a slower disk, for the load-balancing experiments.
+  void SetDebugDelay(std::chrono::milliseconds d) { debug_delay_ = d; }
+
  private:
   store::Bucket BucketOfUser(const std::string& user) const;
+  asio::awaitable<void> DebugDelay();
 
   store::Store& store_;
   Hlc& hlc_;
@@ -87,6 +92,7 @@ class LocalFragments : public FragmentStore {
   manager::ManagerRouter& managers_;
   manager::ViewSource& views_;
   std::atomic<uint64_t> inflight_{0};
+  std::chrono::milliseconds debug_delay_{0};
   std::mutex mu_;
   // Users whose fragment here emptied and for whom MailMapRemove went out:
   // the next store for them announces itself whatever the proxy's map said.

@@ -55,7 +55,12 @@ void SoftState::InstallView(const cluster::View& view) {
   for (auto it = progress_.begin(); it != progress_.end();) {
     it = members.count(it->first) ? std::next(it) : progress_.erase(it);
   }
-  for (NodeId j : view_.joined) {
+  // A view not computed from our previous one: we missed views, in which
+  // members may have been dropped and re-added (restarted) without our
+  // noticing. Count only announcement sets from now on, from everyone.
+  std::vector<NodeId> reset = view_.joined;
+  if (old.epoch != 0 && view_.base_epoch != old.epoch) reset = view_.ids();
+  for (NodeId j : reset) {
     Progress& p = progress_[j];
     p.min_epoch = view_.epoch;
     for (auto it = p.partial.begin(); it != p.partial.end();) {

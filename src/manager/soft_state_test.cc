@@ -327,6 +327,14 @@ TEST_F(SoftStateTest, ChunksForBucketsNotManagedAreDropped) {
   EXPECT_TRUE(s_.Users().empty());
 }
 
+TEST_F(SoftStateTest, ChunksFromNonMembersAreIgnored) {
+  s_.InstallView(v1_);
+  const std::string u = UserIn(b_);
+  s_.ApplyRebuild(4, Chunk(10, {{b_, 10, 5, {{u, true, MakeProfile(u, 1)}}}}));
+  EXPECT_EQ(s_.Find(u).state, State::kRebuilding);
+  EXPECT_TRUE(s_.Users().empty());
+}
+
 // ---- Find ----------------------------------------------------------------------
 
 TEST_F(SoftStateTest, FindStates) {

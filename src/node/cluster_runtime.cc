@@ -36,7 +36,6 @@ ClusterRuntime::ClusterRuntime(const ClusterRuntimeOptions& options, asio::io_co
       hlc_(hlc),
       self_load_(std::move(self_load)),
       origin_(std::chrono::steady_clock::now()),
-      timer_(strand_),
       loads_(options.load_stale.count()) {
   auto empty = std::make_shared<cluster::View>();
   empty->user_map = cluster::UserMap(options_.membership.buckets, 0);
@@ -83,21 +82,30 @@ Status ClusterRuntime::Start(const std::string& address, uint64_t incarnation) {
 
 void ClusterRuntime::Stop() {
   if (stopped_.exchange(true)) return;
-  asio::post(strand_, [this] { timer_.cancel(); });
+  asio::post(strand_, [this] { Nudge(); });
   scan_pool_.stop();
 }
 
+void ClusterRuntime::Nudge() {
+  if (timer_) timer_->cancel();
+}
+
 asio::awaitable<void> ClusterRuntime::TimerLoop() {
+  // The timer lives in this frame, which the io_context destroys with its
+  // pending work: no io object outlives the io_context.
+  asio::steady_timer timer(strand_);
+  timer_ = &timer;
   while (!stopped_) {
     const int64_t now = NowMs();
     const int64_t next = std::min(membership_->NextTimerMs(), now + 1000);
-    timer_.expires_at(origin_ + std::chrono::milliseconds(std::max(next, now)));
+    timer.expires_at(origin_ + std::chrono::milliseconds(std::max(next, now)));
     asio::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopped_) break;
     membership_->OnTick(NowMs());
     Flush();
   }
+  timer_ = nullptr;
 }
 
 void ClusterRuntime::OnMessage(cluster::Message message) {
@@ -109,7 +117,7 @@ void ClusterRuntime::OnMessage(cluster::Message message) {
     if (stopped_ || !membership_) return;
     membership_->OnMessage(NowMs(), m);
     Flush();
-    timer_.cancel();  // the next timer may be earlier now
+    Nudge();  // the next timer may be earlier now
   });
 }
 
@@ -118,7 +126,7 @@ void ClusterRuntime::Unreachable(NodeId node) {
     if (stopped_ || !membership_) return;
     membership_->OnUnreachable(NowMs(), node);
     Flush();
-    timer_.cancel();
+    Nudge();
   });
 }
 
@@ -130,7 +138,7 @@ Status ClusterRuntime::Remove(NodeId node) {
     if (stopped_ || !membership_) return;
     membership_->Remove(NowMs(), node);
     Flush();
-    timer_.cancel();
+    Nudge();
   });
   return Status::Ok();
 }

@@ -109,6 +109,7 @@ class ClusterRuntime : public manager::ViewSource {
   int64_t NowMs() const;
   // Strand-only below.
   asio::awaitable<void> TimerLoop();
+  void Nudge();  // wakes TimerLoop (its next timer may be earlier)
   asio::awaitable<void> GossipLoop();
   void Flush();
   void Persist();
@@ -131,7 +132,7 @@ class ClusterRuntime : public manager::ViewSource {
 
   std::optional<cluster::Membership> membership_;  // strand only; set by Start
   uint32_t persisted_lamport_ = 0;                 // strand only
-  asio::steady_timer timer_;                       // strand only
+  asio::steady_timer* timer_ = nullptr;            // TimerLoop's timer; strand only
   std::atomic<bool> stopped_{false};
   std::atomic<bool> removed_{false};
 

@@ -91,12 +91,13 @@ Key Field(std::string section, std::string name, std::string doc, Get get, Check
 
 // Durations are whole seconds or milliseconds in the file.
 template <typename D, typename Get>
-Key Duration(std::string section, std::string name, std::string doc, Get get) {
+Key Duration(std::string section, std::string name, std::string doc, Get get,
+             bool allow_zero = false) {
   Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
-  k.set = [get](const toml::node& n, Config& c) -> Status {
+  k.set = [get, allow_zero](const toml::node& n, Config& c) -> Status {
     Result<int64_t> v = Read<int64_t>(n);
     if (!v.ok()) return v.status();
-    if (*v == 0) return Status::InvalidArgument("must be positive");
+    if (*v == 0 && !allow_zero) return Status::InvalidArgument("must be positive");
     get(c) = D(*v);
     return Status::Ok();
   };
@@ -236,6 +237,10 @@ const std::vector<Key>& Keys() {
                   [](Config& c) -> bool& { return c.store.sync; }),
       Field<size_t>("store", "block_cache_mib", "RocksDB block cache size in MiB.",
                     [](Config& c) -> size_t& { return c.store.block_cache_mib; }),
+      Duration<ms>(
+          "store", "debug_op_delay_ms",
+          "Test only: each disk-bound operation takes this much longer (experiments).",
+          [](Config& c) -> ms& { return c.store.debug_op_delay; }, /*allow_zero=*/true),
       Field<uint64_t>(
           "auth", "argon2_opslimit", "argon2id passes for new password hashes.",
           [](Config& c) -> uint64_t& { return c.auth.argon2_opslimit; }, AtLeast<uint64_t>(1)),

@@ -70,6 +70,7 @@ struct Config {
   struct Store {
     bool sync = true;  // fsync the WAL per commit group; false only for CPU benchmarks
     size_t block_cache_mib = 64;
+    std::chrono::milliseconds debug_op_delay{0};  // test only: slower disk-bound operations
   } store;
 
   struct Auth {

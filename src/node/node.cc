@@ -13,6 +13,7 @@
 #include "admin/metrics.h"
 #include "core/address.h"
 #include "core/async.h"
+#include "core/hash.h"
 #include "core/password.h"
 #include "mail/mail_service.h"
 #include "manager/credentials.h"
@@ -33,11 +34,12 @@ using cluster::NodeId;
 
 namespace {
 
-uint32_t RandomNodeId() {
-  if (sodium_init() < 0) return 1;
-  uint32_t id = 0;
-  while (id == 0) id = randombytes_random();
-  return id;
+// A new data directory's node id comes from the node name, so that a node
+// whose disk was replaced (or wiped) comes back as itself and its peers give
+// it back its replicas. Names must be unique in a cluster (docs/config.md).
+uint32_t NodeIdFor(const std::string& name) {
+  uint32_t id = static_cast<uint32_t>(Hash64("porcupine-node:" + name));
+  return id == 0 ? 1 : id;
 }
 
 uint64_t RandomIncarnation() {
@@ -124,6 +126,7 @@ struct Node::Impl : admin::AdminBackend {
   Status SetPassword(const std::string& address, const std::string& password) override;
   Result<std::vector<std::string>> ListUsers() override { return BlockResult(router->ListUsers()); }
   nlohmann::json ClusterStatus() override;
+  Result<nlohmann::json> UserInfo(const std::string& address) override;
   Status RemoveNode(const std::string& name_or_id) override;
 
   Result<std::string> LocalUser(const std::string& address);
@@ -197,6 +200,25 @@ nlohmann::json Node::Impl::ClusterStatus() {
           {"members", std::move(members)}};
 }
 
+Result<nlohmann::json> Node::Impl::UserInfo(const std::string& address) {
+  Result<std::string> user = LocalUser(address);
+  if (!user.ok()) return user.status();
+  Result<manager::UserInfo> info = BlockResult(router->LookupUser(*user));
+  if (!info.ok()) return info.status();
+  std::shared_ptr<const cluster::View> view = runtime->Current();
+  auto name = [&](NodeId id) {
+    const cluster::Member* m = view->Find(id);
+    return m ? m->name : fmt::format("{:08x}", id);
+  };
+  const uint32_t bucket = BucketOf(*user, view->user_map.buckets());
+  nlohmann::json map = nlohmann::json::array();
+  for (NodeId n : info->mail_map) map.push_back(name(n));
+  return nlohmann::json{{"address", *user},
+                        {"bucket", bucket},
+                        {"manager", name(view->user_map.ManagerOf(bucket))},
+                        {"mail_map", std::move(map)}};
+}
+
 Status Node::Impl::RemoveNode(const std::string& name_or_id) {
   std::optional<NodeId> id = runtime->Resolve(name_or_id);
   if (!id) return Status::NotFound("no node named " + name_or_id);
@@ -210,7 +232,7 @@ Status Node::Impl::OpenStore() {
   options.block_cache_bytes = config.store.block_cache_mib << 20;
   store::NodeMeta init;
   init.set_version(1);
-  init.set_node_id(RandomNodeId());
+  init.set_node_id(NodeIdFor(config.node.name));
   init.set_name(config.node.name);
   init.set_buckets(static_cast<uint32_t>(config.cluster.buckets));
   auto opened = store::Store::Open(options, init);
@@ -268,6 +290,11 @@ void Node::Impl::BuildServices() {
   router = std::make_unique<manager::ManagerRouter>(rto, *runtime, *directory);
   fragments = std::make_unique<mail::LocalFragments>(*store, *hlc, self, *router, *runtime);
   directory->SetLocalFragments(fragments.get());
+  if (config.store.debug_op_delay.count() > 0) {
+    spdlog::warn("store.debug_op_delay_ms = {}: every disk-bound operation is slowed (test only)",
+                 config.store.debug_op_delay.count());
+    fragments->SetDebugDelay(config.store.debug_op_delay);
+  }
   credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), 100000);
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
