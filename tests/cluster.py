@@ -130,6 +130,7 @@ class Node:
         self.addrs = {}
         self.starts = 0
         self.final_log = None
+        self.netns = None  # a network namespace name: spawn runs `ip netns exec NS porcupine`
 
     # ---- process control -------------------------------------------------
 
@@ -149,8 +150,10 @@ class Node:
         log.write(("\n===== start #%d =====\n" % self.starts).encode())
         log.flush()
         try:
+            # `ip netns exec` execs the node in place: same pid, signals reach it.
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
             self.proc = subprocess.Popen(
-                [porcupine_bin(), "node", "--config", self.config_path, *extra_args],
+                prefix + [porcupine_bin(), "node", "--config", self.config_path, *extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -215,6 +218,18 @@ class Node:
             self.proc.send_signal(sig)
             if sig == signal.SIGKILL:
                 self.proc.wait(timeout=STOP_DEADLINE_S)
+
+    def pause(self):
+        """SIGSTOP: the process stays, silent. Undo with resume()."""
+        assert self.alive(), "node %s is not running" % self.name
+        self.expect_dead = True  # a stopped process must not fail the test on its own
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        """SIGCONT after pause(); the node is expected to live again."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+            self.expect_dead = False
 
     def wait_exit(self, timeout=STOP_DEADLINE_S):
         try:
@@ -385,6 +400,8 @@ class NodeSet:
                 problems.append("node %s died unexpectedly with status %s" % (node.name, rc))
             elif rc is None:
                 # Every test ends with a clean shutdown: SIGTERM must give status 0.
+                # SIGCONT first, in case the test left the node stopped (SIGSTOP).
+                node.proc.send_signal(signal.SIGCONT)
                 node.proc.send_signal(signal.SIGTERM)
                 try:
                     rc = node.proc.wait(timeout=STOP_DEADLINE_S)

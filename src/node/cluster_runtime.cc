@@ -157,8 +157,14 @@ void ClusterRuntime::Flush() {
   for (cluster::Outgoing& out : membership_->TakeOutbox()) Send(std::move(out));
   if (membership_->removed() && !removed_.exchange(true)) {
     spdlog::error("this node was removed from the cluster by the operator; it serves no mail");
+    // No view any more: every request on this node answers "try later", and
+    // clients go to the nodes still in the cluster.
+    auto none = std::make_shared<cluster::View>();
+    none->user_map = cluster::UserMap(options_.membership.buckets, 0);
+    std::lock_guard lock(mu_);
+    view_ = none;
   }
-  if (membership_->TakeViewChanged()) Publish(membership_->view());
+  if (membership_->TakeViewChanged() && !removed_) Publish(membership_->view());
 }
 
 void ClusterRuntime::Send(cluster::Outgoing out) {

@@ -50,8 +50,20 @@ uint64_t RandomIncarnation() {
 
 }  // namespace
 
+// An io_context whose pending handlers (suspended coroutines) can be
+// destroyed while everything they reference is still alive. Its services —
+// which timers and strands need when they are destroyed — live on until the
+// io_context itself goes, last of all.
+class IoContext : public asio::io_context {
+ public:
+  void DestroyHandlers() { shutdown(); }
+};
+
 struct Node::Impl : admin::AdminBackend {
   explicit Impl(Config c) : config(std::move(c)), registry(config.server.max_connections) {}
+
+  // First member, so it is destroyed last; ~Node destroys its handlers first.
+  IoContext io;
 
   Config config;
   asio::thread_pool cpu{2};
@@ -78,11 +90,6 @@ struct Node::Impl : admin::AdminBackend {
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> session_ids{0};
-  // Last member, so it is destroyed first: destroying it destroys suspended
-  // session coroutines, whose destructors still use the members above.
-  // (~Node releases the listeners and signals before that.)
-  asio::io_context io;
-
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   void BuildServices();
@@ -522,9 +529,23 @@ Node::Node(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 
 Node::~Node() {
   if (impl_->admin_server) impl_->admin_server->Stop();
+  if (impl_->runtime) impl_->runtime->Join();
+  if (impl_->rpc_client) impl_->rpc_client->Shutdown();
   impl_->signals.reset();
   impl_->listeners.clear();
   impl_->cpu.join();
+  if (impl_->rpc_server) {
+    // Still serving (Start failed after the RPC listener came up): calls in
+    // flight finish on the loop, so run it while the server stops.
+    impl_->io.restart();
+    std::thread loop([this] { impl_->io.run_for(std::chrono::seconds(3)); });
+    impl_->rpc_server->Shutdown(1000);
+    impl_->io.stop();
+    loop.join();
+  }
+  // Suspended sessions and cluster coroutines go now, while the objects they
+  // use exist; the members go after, and the io_context's services last.
+  impl_->io.DestroyHandlers();
   if (impl_->store) impl_->store->Close();
 }
 
