@@ -184,9 +184,11 @@ def test_paused_node_declared_dead_then_rejoins(nodes):
 
 @pytest.mark.slow
 def test_node_added_at_runtime_takes_buckets_and_new_mail(nodes):
-    first = start_cluster(nodes, 4)
+    # One copy per message, so that mail stored only on n5 shows where it went.
+    one_copy = {"replication": 1}
+    first = start_cluster(nodes, 4, cluster_extra=one_copy)
     n5 = make_node(nodes, "n5", "127.0.0.1", free_port(), [first[0].cluster_addr],
-                   first[0].config["cluster"]["secret"])
+                   first[0].config["cluster"]["secret"], cluster_extra=one_copy)
     n5.start()
     ns = first + [n5]
     views = wait_view(ns, NAMES5, 10)

@@ -47,6 +47,25 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   profile_copies_failed = gauge("porcupine_profile_copies_failed_total",
                                 "Profile replica writes that did not reach a member");
   node_load = gauge("porcupine_load", "Pending disk-bound operations (the balancer's load)");
+  replication_unretired = gauge("porcupine_replication_unretired",
+                                "Updates not yet on every replica (under-replicated objects)");
+  replication_pushes = gauge("porcupine_replication_pushes_total", "Replica pushes sent");
+  replication_push_failures =
+      gauge("porcupine_replication_push_failures_total", "Replica pushes that did not arrive");
+  below_ack_copies = gauge("porcupine_replication_below_ack_copies_total",
+                           "Acknowledged stores and deletes with fewer than ack_copies copies");
+  backlog_entries_ = &prometheus::BuildGauge()
+                          .Name("porcupine_replication_backlog_entries")
+                          .Help("Updates waiting for one peer")
+                          .Register(*registry_);
+  backlog_bytes_ = &prometheus::BuildGauge()
+                        .Name("porcupine_replication_backlog_bytes")
+                        .Help("Bytes of the updates waiting for one peer")
+                        .Register(*registry_);
+  backlog_age_ = &prometheus::BuildGauge()
+                      .Name("porcupine_replication_backlog_oldest_seconds")
+                      .Help("Age of the oldest update waiting for one peer")
+                      .Register(*registry_);
   prometheus::Histogram::BucketBoundaries bounds;
   for (int i = 0; i < 13; ++i) bounds.push_back(static_cast<double>(1 << i));  // 1 .. 4096
   store_group_batches = &prometheus::BuildHistogram()
@@ -102,6 +121,21 @@ void Metrics::ObserveGroups(const std::vector<uint64_t>& cumulative, uint64_t to
                                        static_cast<double>(total_batches - seen_batches_));
   seen_groups_ = cumulative;
   seen_batches_ = total_batches;
+}
+
+void Metrics::SetBacklog(const std::map<std::string, Backlog>& peers) {
+  for (const std::string& p : backlog_peers_) {
+    if (peers.count(p)) continue;
+    backlog_entries_->Add({{"peer", p}}).Set(0);
+    backlog_bytes_->Add({{"peer", p}}).Set(0);
+    backlog_age_->Add({{"peer", p}}).Set(0);
+  }
+  for (const auto& [p, b] : peers) {
+    backlog_peers_.insert(p);
+    backlog_entries_->Add({{"peer", p}}).Set(b.entries);
+    backlog_bytes_->Add({{"peer", p}}).Set(b.bytes);
+    backlog_age_->Add({{"peer", p}}).Set(b.oldest_age_s);
+  }
 }
 
 std::string Metrics::Render() {

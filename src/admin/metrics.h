@@ -9,8 +9,10 @@
 #include <prometheus/registry.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,18 @@ class Metrics {
   prometheus::Gauge* announcements_retried;
   prometheus::Gauge* profile_copies_failed;
   prometheus::Gauge* node_load;
+  // Replication.
+  prometheus::Gauge* replication_unretired;
+  prometheus::Gauge* replication_pushes;
+  prometheus::Gauge* replication_push_failures;
+  prometheus::Gauge* below_ack_copies;
+  struct Backlog {
+    double entries = 0;
+    double bytes = 0;
+    double oldest_age_s = 0;
+  };
+  // Per peer (by name); peers no longer listed are set to zero.
+  void SetBacklog(const std::map<std::string, Backlog>& peers);
   // Batches per WAL sync; fed from the store's cumulative bucket counts.
   prometheus::Histogram* store_group_batches;
   // Adds the groups counted since the last call. cumulative[i] counts groups
@@ -77,6 +91,10 @@ class Metrics {
   std::vector<std::function<void()>> refreshers_;
   std::mutex render_mu_;               // one scrape at a time refreshes the values below
   std::vector<uint64_t> seen_groups_;  // last cumulative counts passed to ObserveGroups
+  prometheus::Family<prometheus::Gauge>* backlog_entries_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* backlog_bytes_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* backlog_age_ = nullptr;
+  std::set<std::string> backlog_peers_;  // every peer label set so far
   uint64_t seen_batches_ = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include "core/async.h"
 #include "core/hash.h"
+#include "replication/log_record.h"
 
 namespace porcupine::mail {
 namespace {
@@ -30,9 +31,11 @@ class InFlight {
 
 }  // namespace
 
-LocalFragments::LocalFragments(store::Store& store, Hlc& hlc, NodeId self,
-                               manager::ManagerRouter& managers, manager::ViewSource& views)
-    : store_(store),
+LocalFragments::LocalFragments(const FragmentOptions& options, store::Store& store, Hlc& hlc,
+                               NodeId self, manager::ManagerRouter& managers,
+                               manager::ViewSource& views)
+    : options_(options),
+      store_(store),
       hlc_(hlc),
       self_(self),
       buckets_(store.node_meta().buckets()),
@@ -49,6 +52,40 @@ store::Bucket LocalFragments::BucketOfUser(const std::string& user) const {
   return BucketOf(user, buckets_);
 }
 
+namespace {
+
+// The log entry of an update of `meta` made here: every other replica.
+replication::Update UpdateOf(const std::string& user, const store::MessageMeta& meta, NodeId self,
+                             uint64_t bytes, std::vector<NodeId> mail_map) {
+  replication::Update u;
+  u.entry.object = {replication::ObjectRef::Kind::kMessage, user, meta.folder(), meta.id()};
+  u.entry.hlc = meta.hlc();
+  for (uint32_t r : meta.replicas()) {
+    if (r != self) u.entry.remaining.insert(r);
+  }
+  u.entry.created_ms = Hlc::PhysicalMs(meta.hlc());
+  u.entry.bytes = bytes;
+  u.mail_map = std::move(mail_map);
+  return u;
+}
+
+}  // namespace
+
+asio::awaitable<Status> LocalFragments::Announce(const std::string& user) {
+  co_return co_await managers_.UpdateMailMap(user, self_, true, hlc_.Now());
+}
+
+asio::awaitable<void> LocalFragments::Replicate(std::vector<replication::Update> updates,
+                                                const std::vector<size_t>& copies_wanted) {
+  if (updates.empty() || !replication_) co_return;
+  std::vector<size_t> acked = co_await replication_->Replicate(std::move(updates));
+  for (size_t i = 0; i < acked.size(); ++i) {
+    // Availability first: accepted anyway; the backlog brings the missing
+    // copies later (docs/replication.md).
+    if (1 + acked[i] < copies_wanted[i]) below_ack_copies_.fetch_add(1);
+  }
+}
+
 asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
                                               std::shared_ptr<const std::string> body,
                                               cluster::Epoch proxy_epoch) {
@@ -56,8 +93,18 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
   co_await DebugDelay();
   const cluster::Epoch before = views_.Current()->epoch;
   store::Batch batch;
+  std::vector<replication::Update> updates;
+  std::vector<size_t> wanted;
   for (const NewMessage& m : messages) {
-    batch.PutMessage(BucketOfUser(m.user), m.user, m.meta, body.get());
+    const store::Bucket bucket = BucketOfUser(m.user);
+    batch.PutMessage(bucket, m.user, m.meta, body.get());
+    replication::Update u = UpdateOf(m.user, m.meta, self_, body->size(), m.mail_map);
+    if (u.entry.remaining.empty()) continue;
+    // The object and its log entry in one synced batch (DESIGN.md §6).
+    batch.PutLog(bucket, replication::ToRecord(u.entry));
+    wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
+                                      u.entry.remaining.size() + 1));
+    updates.push_back(std::move(u));
   }
   PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
   // The mail is durable. The manager must list this node before the proxy
@@ -73,7 +120,7 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
     }
   }
   for (const std::string& user : announce) {
-    Status st = co_await managers_.UpdateMailMap(user, self_, true, hlc_.Now());
+    Status st = co_await Announce(user);
     if (!st.ok()) {
       // Stored but not yet findable: the client retries (a duplicate at
       // worst); the next reconstruction finds this copy too.
@@ -82,7 +129,76 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
       co_return st;
     }
   }
+  co_await Replicate(std::move(updates), wanted);
   co_return Status::Ok();
+}
+
+asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
+    std::string user, store::MessageMeta meta, std::shared_ptr<const std::string> body, bool in_map,
+    std::vector<NodeId> takeover) {
+  InFlight counted(inflight_);
+  co_await DebugDelay();
+  const store::Bucket bucket = BucketOfUser(user);
+  std::optional<store::MessageId> id = store::MessageId::FromBytes(meta.id());
+  if (!id) co_return Status::InvalidArgument("bad message id");
+  Result<std::optional<store::MessageMeta>> held =
+      store_.GetMessage(bucket, user, meta.folder(), *id);
+  if (!held.ok()) co_return held.status();
+  // Last writer wins by timestamp; an older or equal version changes nothing.
+  if (held->has_value() && (*held)->hlc() >= meta.hlc()) co_return (*held)->hlc();
+  hlc_.Observe(meta.hlc());
+  const cluster::Epoch before = views_.Current()->epoch;
+  store::Batch batch;
+  if (meta.tombstone()) {
+    batch.DeleteMessage(bucket, user, meta);
+  } else {
+    batch.PutMessage(bucket, user, meta, body.get());
+  }
+  std::optional<replication::Entry> takeover_entry;
+  if (!takeover.empty()) {
+    replication::Update u = UpdateOf(user, meta, self_, body ? body->size() : 0, {});
+    u.entry.remaining = {takeover.begin(), takeover.end()};
+    u.entry.remaining.erase(self_);
+    u.entry.takeover = true;
+    if (!u.entry.remaining.empty()) {
+      batch.PutLog(bucket, replication::ToRecord(u.entry));
+      takeover_entry = std::move(u.entry);
+    }
+  }
+  const uint64_t stamp = hlc_.Now();
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
+  if (takeover_entry && replication_) replication_->Track(std::move(*takeover_entry));
+  if (meta.tombstone()) {
+    co_await MaybeEmptied(user, stamp);
+    co_return meta.hlc();
+  }
+  bool announce = !in_map || views_.Current()->epoch != before;
+  {
+    std::lock_guard lock(mu_);
+    announce = emptied_.erase(user) > 0 || announce;
+  }
+  if (announce) {
+    Status st = co_await Announce(user);
+    if (!st.ok()) {
+      std::lock_guard lock(mu_);
+      emptied_.insert(user);
+      co_return st;  // the coordinator retries, and this node announces then
+    }
+  }
+  co_return meta.hlc();
+}
+
+asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint64_t stamp) {
+  Result<std::vector<store::MessageMeta>> left =
+      store_.ListMessages(BucketOfUser(user), user, store::kInboxFolder);
+  if (!left.ok() || !left->empty()) co_return;
+  {
+    std::lock_guard lock(mu_);
+    emptied_.insert(user);
+  }
+  // Best effort: a stale entry only costs the readers an empty listing, and
+  // the next reconstruction corrects it.
+  (void)co_await managers_.UpdateMailMap(user, self_, false, stamp);
 }
 
 asio::awaitable<Result<std::vector<store::MessageMeta>>> LocalFragments::List(std::string user) {
@@ -107,32 +223,33 @@ asio::awaitable<Status> LocalFragments::Delete(std::string user,
   co_await DebugDelay();
   const store::Bucket bucket = BucketOfUser(user);
   store::Batch batch;
+  std::vector<replication::Update> updates;
+  std::vector<size_t> wanted;
   for (const store::MessageId& id : ids) {
     Result<std::optional<store::MessageMeta>> meta =
         store_.GetMessage(bucket, user, store::kInboxFolder, id);
     if (!meta.ok()) co_return meta.status();
     if (!meta->has_value() || (*meta)->tombstone()) continue;
+    // A replicated tombstone ("death certificate"): the newer version of
+    // the object, pushed like any update.
     store::MessageMeta tomb = **meta;
     tomb.set_tombstone(true);
     tomb.set_hlc(std::max(tomb.hlc() + 1, hlc_.Now()));
     batch.DeleteMessage(bucket, user, tomb);
+    replication::Update u = UpdateOf(user, tomb, self_, 0, {});
+    if (u.entry.remaining.empty()) continue;
+    batch.PutLog(bucket, replication::ToRecord(u.entry));
+    wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
+                                      u.entry.remaining.size() + 1));
+    updates.push_back(std::move(u));
   }
   if (batch.empty()) co_return Status::Ok();
   PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
   // The stamp comes before the emptiness check, so a store that lands after
   // the check announces itself with a larger stamp (manager/soft_state.h).
   const uint64_t stamp = hlc_.Now();
-  Result<std::vector<store::MessageMeta>> left =
-      store_.ListMessages(bucket, user, store::kInboxFolder);
-  if (left.ok() && left->empty()) {
-    {
-      std::lock_guard lock(mu_);
-      emptied_.insert(user);
-    }
-    // Best effort: a stale entry only costs the readers an empty listing,
-    // and the next reconstruction corrects it.
-    (void)co_await managers_.UpdateMailMap(user, self_, false, stamp);
-  }
+  co_await MaybeEmptied(user, stamp);
+  co_await Replicate(std::move(updates), wanted);
   co_return Status::Ok();
 }
 

@@ -15,6 +15,7 @@
 #include "core/hlc.h"
 #include "core/status.h"
 #include "manager/router.h"
+#include "replication/sink.h"
 #include "store/store.h"
 
 namespace porcupine::mail {
@@ -24,8 +25,9 @@ using cluster::NodeId;
 // One message for one user, as handed to a fragment node.
 struct NewMessage {
   std::string user;
-  store::MessageMeta meta;
-  bool in_map = false;  // the proxy's mail map for the user already lists the target node
+  store::MessageMeta meta;       // meta.replicas: every node that gets a copy, the receiver first
+  bool in_map = false;           // the proxy's mail map for the user already lists the target node
+  std::vector<NodeId> mail_map;  // the proxy's mail map (each replica announces itself if absent)
 };
 
 class FragmentStore {
@@ -33,8 +35,9 @@ class FragmentStore {
   virtual ~FragmentStore() = default;
   // Durably stores every message (one shared body) in one commit; then makes
   // sure the user's manager lists this node in the mail map (DESIGN.md §6
-  // step 5) before answering OK. `proxy_epoch` is the view the proxy chose
-  // the node in.
+  // step 5), and, as the coordinator of each message's replicas, pushes it to
+  // the others and waits for them (ack_copies) before answering OK.
+  // `proxy_epoch` is the view the proxy chose the node in.
   virtual asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                         std::shared_ptr<const std::string> body,
                                         cluster::Epoch proxy_epoch) = 0;
@@ -42,7 +45,8 @@ class FragmentStore {
   virtual asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) = 0;
   // NotFound when the message is not held here (or deleted).
   virtual asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) = 0;
-  // Durably tombstones the listed messages held here; ids not held are ignored.
+  // Durably tombstones the listed messages held here, as the coordinator of
+  // the deletes (pushed to the other replicas); ids not held are ignored.
   virtual asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) = 0;
 };
 
@@ -60,11 +64,20 @@ class NodeDirectory {
 // Fragments in this node's own store.
 //
 // Thread-safe.
+struct FragmentOptions {
+  // Copies that must be durable before a store or delete is acknowledged
+  // (this node's included); fewer reachable still succeed (availability
+  // first), counted in below_ack_copies().
+  int ack_copies = 2;
+};
+
 class LocalFragments : public FragmentStore {
  public:
-  // Every reference must outlive this object.
-  LocalFragments(store::Store& store, Hlc& hlc, NodeId self, manager::ManagerRouter& managers,
-                 manager::ViewSource& views);
+  // Every reference must outlive this object. `replication` may be set later
+  // (SetReplication), before the first store of a replicated message.
+  LocalFragments(const FragmentOptions& options, store::Store& store, Hlc& hlc, NodeId self,
+                 manager::ManagerRouter& managers, manager::ViewSource& views);
+  void SetReplication(replication::Sink* sink) { replication_ = sink; }
 
   asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                 std::shared_ptr<const std::string> body,
@@ -81,17 +94,38 @@ class LocalFragments : public FragmentStore {
   // longer, as on a slower disk, for the load-balancing experiments.
   void SetDebugDelay(std::chrono::milliseconds d) { debug_delay_ = d; }
 
+  // A replica update of one message (replication): stored when newer than
+  // the copy held (a tombstone drops the body), announced to the manager when
+  // this node newly holds the user's mail. Returns the version held after.
+  // `takeover`: the other targets, for this node's takeover entry (R >= 3).
+  asio::awaitable<Result<uint64_t>> ApplyReplica(std::string user, store::MessageMeta meta,
+                                                 std::shared_ptr<const std::string> body,
+                                                 bool in_map, std::vector<NodeId> takeover);
+  // Acknowledged stores and deletes that reached fewer than ack_copies copies.
+  uint64_t below_ack_copies() const { return below_ack_copies_.load(); }
+
  private:
   store::Bucket BucketOfUser(const std::string& user) const;
   asio::awaitable<void> DebugDelay();
+  // Makes sure the manager lists this node for `user` (stamped now).
+  asio::awaitable<Status> Announce(const std::string& user);
+  // After a delete: tells the manager when this node holds none of the
+  // user's mail any more (best effort).
+  asio::awaitable<void> MaybeEmptied(const std::string& user, uint64_t stamp);
+  // Replicates the updates and counts the ones below ack_copies.
+  asio::awaitable<void> Replicate(std::vector<replication::Update> updates,
+                                  const std::vector<size_t>& copies_wanted);
 
+  const FragmentOptions options_;
   store::Store& store_;
   Hlc& hlc_;
   const NodeId self_;
   const uint32_t buckets_;
   manager::ManagerRouter& managers_;
   manager::ViewSource& views_;
+  replication::Sink* replication_ = nullptr;
   std::atomic<uint64_t> inflight_{0};
+  std::atomic<uint64_t> below_ack_copies_{0};
   std::chrono::milliseconds debug_delay_{0};
   std::mutex mu_;
   // Users whose fragment here emptied and for whom MailMapRemove went out:

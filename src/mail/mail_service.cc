@@ -108,7 +108,7 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
     if (!info.ok()) co_return info.status();
     std::vector<NodeId> chosen = ChooseNodes(*user, info->mail_map, {});
     if (chosen.empty()) co_return Status::Unavailable("no live node to store mail");
-    Pending p{{*user, {}, false}, info->mail_map};
+    Pending p{{*user, {}, false, info->mail_map}, info->mail_map};
     store::MessageId id = NewMessageId();
     store::MessageMeta& meta = p.message.meta;
     meta.set_version(1);
@@ -118,8 +118,8 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
     meta.set_size(body->size());
     meta.set_hlc(id.hlc);
     for (NodeId n : chosen) meta.add_replicas(n);
-    // The first replica stores; copying to the others is the replication
-    // manager's job (replication issue).
+    // The least loaded replica coordinates: it stores, pushes to the others
+    // and answers when enough copies are durable.
     per_node[chosen.front()].push_back(std::move(p));
   }
   std::vector<asio::awaitable<Status>> stores;
@@ -197,18 +197,46 @@ asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
 
 asio::awaitable<Status> MailService::DeleteMessages(std::string user,
                                                     std::vector<MailboxEntry> entries) {
-  std::map<NodeId, std::vector<store::MessageId>> per_node;
-  for (const MailboxEntry& e : entries) {
-    for (NodeId n : e.holders) per_node[n].push_back(e.id);
+  // One holder coordinates each delete (it pushes the tombstone to the
+  // others); when it cannot be reached the next holder does.
+  const NodeId self = nodes_.self();
+  for (MailboxEntry& e : entries) {
+    std::stable_sort(e.holders.begin(), e.holders.end(), [&](NodeId a, NodeId b) {
+      if ((a == self) != (b == self)) return a == self;
+      return nodes_.LoadOf(a) < nodes_.LoadOf(b);
+    });
   }
-  std::vector<asio::awaitable<Status>> deletes;
-  for (auto& [node, ids] : per_node) {
-    FragmentStore* f = nodes_.FragmentsOn(node);
-    if (!f) co_return Status::Unavailable("a node holding the messages left; deletion deferred");
-    deletes.push_back(f->Delete(user, std::move(ids)));
+  std::vector<MailboxEntry> left = std::move(entries);
+  for (size_t attempt = 0; !left.empty(); ++attempt) {
+    std::map<NodeId, std::vector<store::MessageId>> per_node;
+    std::map<NodeId, std::vector<MailboxEntry>> owners;
+    for (MailboxEntry& e : left) {
+      if (attempt >= e.holders.size()) {
+        co_return Status::Unavailable("no node holding the message answers; deletion deferred");
+      }
+      NodeId n = e.holders[attempt];
+      per_node[n].push_back(e.id);
+      owners[n].push_back(std::move(e));
+    }
+    left.clear();
+    std::vector<asio::awaitable<Status>> deletes;
+    std::vector<NodeId> order;
+    for (auto& [node, ids] : per_node) {
+      FragmentStore* f = nodes_.FragmentsOn(node);
+      if (!f) {
+        for (MailboxEntry& e : owners[node]) left.push_back(std::move(e));
+        continue;
+      }
+      deletes.push_back(f->Delete(user, std::move(ids)));
+      order.push_back(node);
+    }
+    std::vector<Status> results = co_await WhenAll(std::move(deletes));
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) continue;
+      if (results[i].code() != Code::kUnavailable) co_return results[i];
+      for (MailboxEntry& e : owners[order[i]]) left.push_back(std::move(e));
+    }
   }
-  std::vector<Status> deleted = co_await WhenAll(std::move(deletes));
-  for (const Status& st : deleted) PORCUPINE_CO_RETURN_IF_ERROR(st);
   co_return Status::Ok();
 }
 

@@ -98,7 +98,8 @@ class MailServiceTest : public testing::Test {
     }
     ASSERT_TRUE(manager_->Ready());
     router_ = std::make_unique<manager::ManagerRouter>(manager::RouterOptions{}, node_, node_);
-    fragments_ = std::make_unique<LocalFragments>(*store_, hlc_, kSelf, *router_, node_);
+    fragments_ =
+        std::make_unique<LocalFragments>(FragmentOptions{}, *store_, hlc_, kSelf, *router_, node_);
     node_.Set(manager_.get(), fragments_.get());
     MailServiceOptions o;
     o.domains = {"example.test"};

@@ -191,6 +191,7 @@ void ClusterRuntime::Publish(const cluster::View& view) {
   }
   spdlog::info("installed {}", Describe(view));
   manager_.InstallView(view);
+  for (auto& fn : observers_) fn(view);
   asio::post(scan_pool_, [this, snapshot] { Announce(snapshot); });
 }
 

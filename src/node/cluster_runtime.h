@@ -70,6 +70,12 @@ class ClusterRuntime : public manager::ViewSource {
   // A load heard from `node` (request or reply headers, gossip).
   void ObserveLoad(NodeId node, uint64_t load);
 
+  // Calls fn with every view installed from now on (on the strand; fn must
+  // not block). REQUIRES: before Start.
+  void AddViewObserver(std::function<void(const cluster::View&)> fn) {
+    observers_.push_back(std::move(fn));
+  }
+
   // Outputs.
   std::shared_ptr<const cluster::View> Current() const override;
   asio::awaitable<void> WaitNewer(cluster::Epoch epoch, std::chrono::milliseconds timeout) override;
@@ -135,6 +141,7 @@ class ClusterRuntime : public manager::ViewSource {
   asio::steady_timer* timer_ = nullptr;            // TimerLoop's timer; strand only
   std::atomic<bool> stopped_{false};
   std::atomic<bool> removed_{false};
+  std::vector<std::function<void(const cluster::View&)>> observers_;
 
   mutable std::mutex mu_;
   std::shared_ptr<const cluster::View> view_;  // guarded by mu_

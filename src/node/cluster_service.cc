@@ -1,5 +1,6 @@
 #include "node/cluster_service.h"
 
+#include "node/replication_runtime.h"
 #include "rpc/convert.h"
 
 namespace porcupine::node {
@@ -64,14 +65,6 @@ asio::awaitable<void> ClusterService::ListUsers(const rpc::ListUsersRequest& req
   runtime_.FillReply(users.status(), rep->mutable_header());
 }
 
-asio::awaitable<void> ClusterService::PutProfile(const rpc::PutProfileRequest& req, rpc::Ack* rep) {
-  Heard(req.header());
-  Status st = Status::InvalidArgument("profile without a user");
-  if (!req.profile().user().empty()) st = co_await profiles_.WriteLocal(req.profile());
-  if (st.ok()) manager_.OfferProfile(req.profile());
-  runtime_.FillReply(st, rep->mutable_header());
-}
-
 asio::awaitable<void> ClusterService::Rebuild(const rpc::RebuildChunkP& req, rpc::Ack* rep) {
   Heard(req.header());
   Result<manager::RebuildChunk> chunk = rpc::FromProto(req, buckets_);
@@ -90,7 +83,8 @@ asio::awaitable<void> ClusterService::StoreMessages(const rpc::StoreRequest& req
       st = Status::InvalidArgument("malformed message");
       break;
     }
-    messages.push_back({m.user(), m.meta(), m.in_map()});
+    messages.push_back(
+        {m.user(), m.meta(), m.in_map(), {m.mail_map().begin(), m.mail_map().end()}});
   }
   if (st.ok() && !messages.empty()) {
     st = co_await fragments_.Store(std::move(messages),
@@ -134,6 +128,51 @@ asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& r
   }
   if (st.ok()) st = co_await fragments_.Delete(req.user(), std::move(ids));
   runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::Replicate(const rpc::ReplicaUpdate& req,
+                                                rpc::ReplicaAck* rep) {
+  Heard(req.header());
+  Result<uint64_t> held = Status::InvalidArgument("unknown object kind");
+  if (req.user().empty()) {
+    held = Status::InvalidArgument("no user");
+  } else if (req.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kMessage)) {
+    std::shared_ptr<const std::string> body;
+    if (!req.meta().tombstone()) body = std::make_shared<const std::string>(req.body());
+    if (req.meta().tombstone() || req.meta().size() == req.body().size()) {
+      held = co_await fragments_.ApplyReplica(req.user(), req.meta(), body, req.in_map(),
+                                              {req.takeover().begin(), req.takeover().end()});
+    } else {
+      held = Status::InvalidArgument("body size disagrees with the metadata");
+    }
+  } else if (req.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kProfile)) {
+    if (req.profile().user() != req.user()) {
+      held = Status::InvalidArgument("profile of another user");
+    } else {
+      Status st = co_await profiles_.WriteLocal(req.profile());
+      if (st.ok()) manager_.OfferProfile(req.profile());
+      held = st.ok() ? Result<uint64_t>(req.profile().hlc()) : Result<uint64_t>(st);
+    }
+  }
+  if (held.ok()) rep->set_held_hlc(*held);
+  runtime_.FillReply(held.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::Retire(const rpc::RetireRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  std::vector<std::pair<replication::ObjectRef, uint64_t>> objects;
+  for (const rpc::ObjectP& o : req.objects()) {
+    replication::ObjectRef ref;
+    ref.kind = o.kind() == 2 ? replication::ObjectRef::Kind::kProfile
+                             : replication::ObjectRef::Kind::kMessage;
+    ref.user = o.user();
+    ref.folder = o.folder();
+    ref.id = o.id();
+    objects.emplace_back(std::move(ref), o.hlc());
+  }
+  if (replication_) replication_->OnRetire(objects);
+  runtime_.FillReply(Status::Ok(), rep->mutable_header());
+  co_return;
 }
 
 }  // namespace porcupine::node

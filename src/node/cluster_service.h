@@ -31,12 +31,15 @@ class ClusterService : public rpc::Handler {
   asio::awaitable<void> ManageUser(const rpc::UserOp& req, rpc::Ack* rep) override;
   asio::awaitable<void> ListUsers(const rpc::ListUsersRequest& req,
                                   rpc::ListUsersReply* rep) override;
-  asio::awaitable<void> PutProfile(const rpc::PutProfileRequest& req, rpc::Ack* rep) override;
   asio::awaitable<void> Rebuild(const rpc::RebuildChunkP& req, rpc::Ack* rep) override;
   asio::awaitable<void> StoreMessages(const rpc::StoreRequest& req, rpc::Ack* rep) override;
   asio::awaitable<void> ListFragment(const rpc::ListRequest& req, rpc::ListReply* rep) override;
   asio::awaitable<void> FetchMessage(const rpc::FetchRequest& req, rpc::FetchReply* rep) override;
   asio::awaitable<void> DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) override;
+  asio::awaitable<void> Replicate(const rpc::ReplicaUpdate& req, rpc::ReplicaAck* rep) override;
+  asio::awaitable<void> Retire(const rpc::RetireRequest& req, rpc::Ack* rep) override;
+  // Set before serving (the replication runtime is built after this service).
+  void SetReplication(class ReplicationRuntime* r) { replication_ = r; }
 
  private:
   void Heard(const rpc::RequestHeader& h) { runtime_.ObserveLoad(h.from(), h.load()); }
@@ -46,6 +49,7 @@ class ClusterService : public rpc::Handler {
   mail::LocalFragments& fragments_;
   ProfileReplicas& profiles_;
   const uint32_t buckets_;
+  class ReplicationRuntime* replication_ = nullptr;
 };
 
 }  // namespace porcupine::node

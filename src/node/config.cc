@@ -175,6 +175,15 @@ const std::vector<Key>& Keys() {
           "cluster", "replication", "Copies of every message and profile.",
           [](Config& c) -> int& { return c.cluster.replication; }, AtLeast(1)),
       Field<int>(
+          "cluster", "ack_copies",
+          "Copies durable before a delivery is acknowledged; 0 = min(replication, 2).",
+          [](Config& c) -> int& { return c.cluster.ack_copies; }, AtLeast(0)),
+      Duration<ms>("cluster", "replication_retry_max_ms", "Backoff cap of a failed replica push.",
+                   [](Config& c) -> ms& { return c.cluster.replication_retry_max; }),
+      Duration<ms>("cluster", "takeover_ms",
+                   "R >= 3: a replica pushes an unretired update itself after this long.",
+                   [](Config& c) -> ms& { return c.cluster.takeover; }),
+      Field<int>(
           "cluster", "spread", "Soft limit on nodes holding one user's mail.",
           [](Config& c) -> int& { return c.cluster.spread; }, AtLeast(1)),
       Field<int>(
@@ -316,6 +325,10 @@ Status Finish(Config& c) {
     return Status::InvalidArgument(
         "cluster.max_rpc_message_mib: must exceed limits.smtp_max_message_bytes by 1 MiB");
   }
+  if (c.cluster.ack_copies > c.cluster.replication) {
+    return Status::InvalidArgument("cluster.ack_copies: must not exceed cluster.replication");
+  }
+  if (c.cluster.ack_copies == 0) c.cluster.ack_copies = std::min(c.cluster.replication, 2);
   if (c.cluster.ping_timeout <= c.cluster.ping_interval) {
     return Status::InvalidArgument("cluster.ping_timeout_ms: must be larger than ping_interval_ms");
   }

@@ -34,11 +34,14 @@ struct Config {
   struct Cluster {
     std::vector<std::string> seeds;  // host:port of other nodes' cluster listeners
     std::string advertise;           // host:port others reach us at; "" = the bound listen.cluster
-    int replication = 2;             // copies of every message (replication issue; 1 stored today)
-    int spread = 2;                  // soft limit on nodes holding one user's mail
-    int buckets = 256;               // user-map buckets; fixed for a cluster's life
-    std::string secret;              // shared cluster secret
-    std::string policy = "dynamic";  // load balancing: dynamic, static or random
+    int replication = 2;             // copies of every message (profiles: every node)
+    int ack_copies = 0;              // copies durable before SMTP 250; 0 = min(replication, 2)
+    std::chrono::milliseconds replication_retry_max{10000};  // backoff cap of a failed push
+    std::chrono::milliseconds takeover{10000};  // R >= 3: a replica pushes an update itself after
+    int spread = 2;                             // soft limit on nodes holding one user's mail
+    int buckets = 256;                          // user-map buckets; fixed for a cluster's life
+    std::string secret;                         // shared cluster secret
+    std::string policy = "dynamic";             // load balancing: dynamic, static or random
     // Failure detection and membership rounds (cluster/membership.h).
     std::chrono::milliseconds ping_interval{250};
     std::chrono::milliseconds ping_timeout{1000};

@@ -4,6 +4,7 @@
 
 #include "core/async.h"
 #include "core/hash.h"
+#include "replication/log_record.h"
 
 namespace porcupine::node {
 
@@ -39,6 +40,10 @@ asio::awaitable<Status> ProfileReplicas::WriteLocal(store::Profile profile) {
   if (held->has_value() && (*held)->hlc() >= profile.hlc()) co_return Status::Ok();
   store::Batch batch;
   batch.PutProfile(bucket, profile);
+  co_return co_await Commit(std::move(batch));
+}
+
+asio::awaitable<Status> ProfileReplicas::Commit(store::Batch batch) {
   auto submit = [this, b = std::move(batch)](auto done) mutable {
     store_.Submit(std::move(b), done);
   };
@@ -46,25 +51,28 @@ asio::awaitable<Status> ProfileReplicas::WriteLocal(store::Profile profile) {
 }
 
 asio::awaitable<Status> ProfileReplicas::Write(store::Profile profile) {
-  PORCUPINE_CO_RETURN_IF_ERROR(co_await WriteLocal(profile));
+  const store::Bucket bucket = BucketOf(profile.user(), store_.node_meta().buckets());
+  replication::Update u;
+  u.entry.object = {replication::ObjectRef::Kind::kProfile, profile.user(), 0, ""};
+  u.entry.hlc = profile.hlc();
+  u.entry.created_ms = SystemNowMs();
+  u.entry.bytes = profile.ByteSizeLong();
   std::shared_ptr<const cluster::View> view = runtime_->Current();
-  std::vector<asio::awaitable<Status>> copies;
-  std::vector<std::string> names;
   for (const cluster::Member& m : view->members) {
-    RemotePeer* peer = directory_->Peer(m.id);
-    if (!peer) continue;
-    copies.push_back(peer->PutProfile(profile));
-    names.push_back(m.name);
+    if (m.id != runtime_->self().id) u.entry.remaining.insert(m.id);
   }
-  std::vector<Status> results = co_await WhenAll(std::move(copies));
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i].ok()) continue;
-    // Availability first: the change is durable here; the member learns it
-    // when it next announces or (replication issue) from the update log.
-    copies_failed_.fetch_add(1);
-    spdlog::warn("profile of {}: copy to {} failed: {}", profile.user(), names[i],
-                 results[i].ToString());
-  }
+  store::Batch batch;
+  batch.PutProfile(bucket, profile);
+  if (!u.entry.remaining.empty()) batch.PutLog(bucket, replication::ToRecord(u.entry));
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(std::move(batch)));
+  if (u.entry.remaining.empty()) co_return Status::Ok();
+  const size_t members = u.entry.remaining.size();
+  std::vector<replication::Update> one;
+  one.push_back(std::move(u));
+  std::vector<size_t> acked = co_await replication_->Replicate(std::move(one));
+  // Availability first: the change is durable here; the other copies follow
+  // from the update log.
+  if (acked[0] < members) copies_failed_.fetch_add(members - acked[0]);
   co_return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include "manager/router.h"
 #include "node/cluster_runtime.h"
 #include "node/remote.h"
+#include "replication/sink.h"
 
 namespace porcupine::node {
 
@@ -39,16 +40,18 @@ class ClusterDirectory : public manager::ManagerDirectory, public mail::NodeDire
   std::map<NodeId, std::unique_ptr<RemotePeer>> peers_;  // guarded by mu_
 };
 
-// Writes profiles to this node's store and to every other member
-// (manager::ProfileWriter).
+// Writes profiles to this node's store and, through the replication
+// manager, to every other member (manager::ProfileWriter): the profile and
+// its log entry in one batch, pushed at once, retried until every member
+// has it.
 class ProfileReplicas : public manager::ProfileWriter {
  public:
   explicit ProfileReplicas(store::Store& store) : store_(store) {}
   // REQUIRES: called once before Write (the manager that uses this writer is
-  // built before the runtime and directory exist).
-  void Attach(ClusterRuntime* runtime, ClusterDirectory* directory) {
+  // built before the runtime and the replication manager exist).
+  void Attach(ClusterRuntime* runtime, replication::Sink* replication) {
     runtime_ = runtime;
-    directory_ = directory;
+    replication_ = replication;
   }
   asio::awaitable<Status> Write(store::Profile profile) override;
   // Stores `profile` here unless the copy held is as new; OK either way.
@@ -56,9 +59,10 @@ class ProfileReplicas : public manager::ProfileWriter {
   uint64_t copies_failed() const { return copies_failed_.load(); }
 
  private:
+  asio::awaitable<Status> Commit(store::Batch batch);
   store::Store& store_;
   ClusterRuntime* runtime_ = nullptr;
-  ClusterDirectory* directory_ = nullptr;
+  replication::Sink* replication_ = nullptr;
   std::atomic<uint64_t> copies_failed_{0};
 };
 

@@ -24,6 +24,7 @@
 #include "node/cluster_runtime.h"
 #include "node/cluster_service.h"
 #include "node/directory.h"
+#include "node/replication_runtime.h"
 #include "node/session_driver.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
@@ -78,6 +79,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<manager::LocalManager> manager;
   std::unique_ptr<ClusterRuntime> runtime;
   std::unique_ptr<ClusterDirectory> directory;
+  std::unique_ptr<ReplicationRuntime> replication;
   std::unique_ptr<manager::ManagerRouter> router;
   std::unique_ptr<mail::LocalFragments> fragments;
   std::unique_ptr<manager::Credentials> credentials;
@@ -291,11 +293,19 @@ void Node::Impl::BuildServices() {
   runtime = std::make_unique<ClusterRuntime>(ro, io, me, *store, *rpc_client, *manager, *hlc,
                                              [this] { return fragments ? fragments->Load() : 0; });
   directory = std::make_unique<ClusterDirectory>(*runtime, *manager);
-  profiles->Attach(runtime.get(), directory.get());
+  ReplicationRuntimeOptions rpo;
+  rpo.core.retry_max_ms = cc.replication_retry_max.count();
+  rpo.core.takeover_ms = cc.takeover.count();
+  replication = std::make_unique<ReplicationRuntime>(rpo, io, *store, *runtime, *directory);
+  runtime->AddViewObserver([this](const cluster::View& v) { replication->OnView(v); });
+  profiles->Attach(runtime.get(), replication.get());
   manager::RouterOptions rto;
   rto.retry_budget = cc.retry_budget;
   router = std::make_unique<manager::ManagerRouter>(rto, *runtime, *directory);
-  fragments = std::make_unique<mail::LocalFragments>(*store, *hlc, self, *router, *runtime);
+  mail::FragmentOptions fo;
+  fo.ack_copies = cc.ack_copies;
+  fragments = std::make_unique<mail::LocalFragments>(fo, *store, *hlc, self, *router, *runtime);
+  fragments->SetReplication(replication.get());
   directory->SetLocalFragments(fragments.get());
   if (config.store.debug_op_delay.count() > 0) {
     spdlog::warn("store.debug_op_delay_ms = {}: every disk-bound operation is slowed (test only)",
@@ -306,12 +316,13 @@ void Node::Impl::BuildServices() {
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
   mso.spread = cc.spread;
-  mso.copies = 1;  // one copy until the replication issue lands
+  mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
   mail =
       std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
   cluster_service =
       std::make_unique<ClusterService>(*runtime, *manager, *fragments, *profiles, buckets);
+  cluster_service->SetReplication(replication.get());
 }
 
 void Node::Impl::AddMetrics() {
@@ -338,6 +349,21 @@ void Node::Impl::AddMetrics() {
     metrics.rpc_failures->Set(static_cast<double>(rpc_client->failures()));
     metrics.rpc_refused->Set(static_cast<double>(rpc_server ? rpc_server->refused() : 0));
     metrics.profile_copies_failed->Set(static_cast<double>(profiles->copies_failed()));
+    ReplicationRuntime::Stats rs = replication->stats();
+    metrics.replication_unretired->Set(static_cast<double>(rs.entries));
+    metrics.replication_pushes->Set(static_cast<double>(rs.pushes));
+    metrics.replication_push_failures->Set(static_cast<double>(rs.push_failures));
+    metrics.below_ack_copies->Set(static_cast<double>(fragments->below_ack_copies()));
+    std::map<std::string, admin::Metrics::Backlog> peers;
+    std::shared_ptr<const cluster::View> v = runtime->Current();
+    const int64_t now = SystemNowMs();
+    for (const auto& [id, b] : rs.backlog) {
+      const cluster::Member* m = v->Find(id);
+      std::string name = m ? m->name : fmt::format("{:08x}", id);
+      peers[name] = {static_cast<double>(b.entries), static_cast<double>(b.bytes),
+                     b.oldest_ms ? (now - b.oldest_ms) / 1000.0 : 0.0};
+    }
+    metrics.SetBacklog(peers);
     metrics.node_load->Set(static_cast<double>(fragments->Load()));
   });
 }
@@ -391,6 +417,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
   if (config.cluster.secret.empty() && !ep->address().is_loopback()) {
     spdlog::warn("cluster.secret is empty: cluster traffic is not authenticated");
   }
+  PORCUPINE_RETURN_IF_ERROR(replication->Start());
   return runtime->Start(advertise, RandomIncarnation());
 }
 
@@ -511,6 +538,7 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   // Inter-node calls in flight finish on this loop: stop the RPC server from
   // another thread while the loop still runs.
   if (runtime) runtime->Stop();
+  if (replication) replication->Stop();
   if (rpc_server) {
     auto done = std::make_shared<std::atomic<bool>>(false);
     std::thread([this, done] {

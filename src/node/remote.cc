@@ -92,6 +92,7 @@ asio::awaitable<Status> RemotePeer::Store(std::vector<mail::NewMessage> messages
     p->set_user(std::move(m.user));
     *p->mutable_meta() = std::move(m.meta);
     p->set_in_map(m.in_map);
+    for (NodeId n : m.mail_map) p->add_mail_map(n);
   }
   req.set_body(*body);
   (void)proxy_epoch;  // the header carries the view this node chose the target in
@@ -122,10 +123,14 @@ asio::awaitable<Status> RemotePeer::Delete(std::string user, std::vector<store::
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::DeleteMessages)).status();
 }
 
-asio::awaitable<Status> RemotePeer::PutProfile(store::Profile profile) {
-  rpc::PutProfileRequest req;
-  *req.mutable_profile() = std::move(profile);
-  co_return (co_await Call(std::move(req), &rpc::AsyncStub::PutProfile)).status();
+asio::awaitable<Result<uint64_t>> RemotePeer::Replicate(rpc::ReplicaUpdate update) {
+  Result<rpc::ReplicaAck> r = co_await Call(std::move(update), &rpc::AsyncStub::Replicate);
+  if (!r.ok()) co_return r.status();
+  co_return r->held_hlc();
+}
+
+asio::awaitable<Status> RemotePeer::Retire(rpc::RetireRequest request) {
+  co_return (co_await Call(std::move(request), &rpc::AsyncStub::Retire)).status();
 }
 
 }  // namespace porcupine::node

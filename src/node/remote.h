@@ -42,8 +42,9 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
   asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) override;
 
-  // Writes a profile replica there.
-  asio::awaitable<Status> PutProfile(store::Profile profile);
+  // Replication: pushes an object's version; the version held there after.
+  asio::awaitable<Result<uint64_t>> Replicate(rpc::ReplicaUpdate update);
+  asio::awaitable<Status> Retire(rpc::RetireRequest request);
 
  private:
   std::string address() const;

@@ -37,7 +37,8 @@ void Client::Shutdown(int64_t timeout_ms) {
   std::unique_lock lock(mu_);
   shut_down_ = true;
   for (grpc::ClientContext* ctx : inflight_) ctx->TryCancel();
-  drained_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return inflight_.empty(); });
+  drained_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                    [this] { return inflight_.empty(); });
 }
 
 Status Client::FromGrpc(const grpc::Status& s, const std::string& address) {

@@ -11,10 +11,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <set>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "core/async.h"
@@ -76,7 +76,7 @@ class Client {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Node::Stub>> stubs_;  // guarded by mu_
   std::set<grpc::ClientContext*> inflight_;                   // guarded by mu_
-  bool shut_down_ = false;                                     // guarded by mu_
+  bool shut_down_ = false;                                    // guarded by mu_
   std::condition_variable drained_;
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> failures_{0};

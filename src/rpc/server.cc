@@ -15,9 +15,9 @@ class Server::Service final : public Node::CallbackService {
 
   std::atomic<uint64_t> refused{0};
 
-#define PORCUPINE_RPC_METHOD(Name, Req, Rep)                                              \
-  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx, const Req* req,         \
-                                 Rep* rep) override {                                      \
+#define PORCUPINE_RPC_METHOD(Name, Req, Rep)                                                    \
+  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx, const Req* req, Rep* rep)    \
+      override {                                                                                \
     return Dispatch(ctx, req->header(), [this, req, rep] { return handler_.Name(*req, rep); }); \
   }
   PORCUPINE_RPC_METHOD(Membership, MembershipMessage, Ack)
@@ -26,12 +26,13 @@ class Server::Service final : public Node::CallbackService {
   PORCUPINE_RPC_METHOD(UpdateMailMap, MailMapUpdate, Ack)
   PORCUPINE_RPC_METHOD(ManageUser, UserOp, Ack)
   PORCUPINE_RPC_METHOD(ListUsers, ListUsersRequest, ListUsersReply)
-  PORCUPINE_RPC_METHOD(PutProfile, PutProfileRequest, Ack)
   PORCUPINE_RPC_METHOD(Rebuild, RebuildChunkP, Ack)
   PORCUPINE_RPC_METHOD(StoreMessages, StoreRequest, Ack)
   PORCUPINE_RPC_METHOD(ListFragment, ListRequest, ListReply)
   PORCUPINE_RPC_METHOD(FetchMessage, FetchRequest, FetchReply)
   PORCUPINE_RPC_METHOD(DeleteMessages, DeleteRequest, Ack)
+  PORCUPINE_RPC_METHOD(Replicate, ReplicaUpdate, ReplicaAck)
+  PORCUPINE_RPC_METHOD(Retire, RetireRequest, Ack)
 #undef PORCUPINE_RPC_METHOD
 
  private:
@@ -46,8 +47,8 @@ class Server::Service final : public Node::CallbackService {
   }
 
   template <typename Start>
-  grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* ctx,
-                                     const RequestHeader& header, Start start) {
+  grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* ctx, const RequestHeader& header,
+                                     Start start) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (!SecretOk(ctx)) {
       refused.fetch_add(1);

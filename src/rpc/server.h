@@ -26,12 +26,13 @@ class Handler {
   virtual asio::awaitable<void> UpdateMailMap(const MailMapUpdate& req, Ack* rep) = 0;
   virtual asio::awaitable<void> ManageUser(const UserOp& req, Ack* rep) = 0;
   virtual asio::awaitable<void> ListUsers(const ListUsersRequest& req, ListUsersReply* rep) = 0;
-  virtual asio::awaitable<void> PutProfile(const PutProfileRequest& req, Ack* rep) = 0;
   virtual asio::awaitable<void> Rebuild(const RebuildChunkP& req, Ack* rep) = 0;
   virtual asio::awaitable<void> StoreMessages(const StoreRequest& req, Ack* rep) = 0;
   virtual asio::awaitable<void> ListFragment(const ListRequest& req, ListReply* rep) = 0;
   virtual asio::awaitable<void> FetchMessage(const FetchRequest& req, FetchReply* rep) = 0;
   virtual asio::awaitable<void> DeleteMessages(const DeleteRequest& req, Ack* rep) = 0;
+  virtual asio::awaitable<void> Replicate(const ReplicaUpdate& req, ReplicaAck* rep) = 0;
+  virtual asio::awaitable<void> Retire(const RetireRequest& req, Ack* rep) = 0;
 };
 
 struct ServerOptions {

@@ -104,6 +104,37 @@ void Batch::DeleteProfile(Bucket bucket, const std::string& user) {
   rep().Delete(keys::Cf::kProfile, keys::UserPrefix(bucket, user));
 }
 
+namespace {
+
+// The replog key of the object a record names; InvalidArgument when it names none.
+Result<std::string> LogKeyOf(Bucket bucket, const LogRecord& r) {
+  PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(r.user()));
+  if (r.kind() == kLogKindProfile)
+    return keys::LogKey(kLogKindProfile, bucket, r.user(), 0, nullptr);
+  if (r.kind() != kLogKindMessage) {
+    return Status::InvalidArgument("store: unknown log record kind " + std::to_string(r.kind()));
+  }
+  std::optional<MessageId> id = MessageId::FromBytes(r.id());
+  if (!id) return Status::InvalidArgument("store: message id must be 16 bytes");
+  return keys::LogKey(kLogKindMessage, bucket, r.user(), r.folder(), &*id);
+}
+
+}  // namespace
+
+void Batch::PutLog(Bucket bucket, const LogRecord& record) {
+  Result<std::string> key = LogKeyOf(bucket, record);
+  if (!rep().Check(key.status())) return;
+  LogRecord r = record;
+  if (!rep().Check(StampVersion(r))) return;
+  rep().Put(keys::Cf::kReplog, std::move(*key), r.SerializeAsString());
+}
+
+void Batch::DeleteLog(Bucket bucket, const LogRecord& record) {
+  Result<std::string> key = LogKeyOf(bucket, record);
+  if (!rep().Check(key.status())) return;
+  rep().Delete(keys::Cf::kReplog, std::move(*key));
+}
+
 WriteOps Batch::TakeOps() {
   WriteOps out = rep_ ? std::move(rep_->w) : WriteOps{};
   rep_.reset();

@@ -90,4 +90,15 @@ std::optional<MessageKeyParts> ParseMessageKey(std::string_view key) {
   return MessageKeyParts{uk->bucket, uk->user, GetU32(uk->rest), *id};
 }
 
+std::string LogKey(uint8_t kind, uint16_t bucket, std::string_view user, uint32_t folder,
+                   const MessageId* id) {
+  std::string k(1, static_cast<char>(kind));
+  k += UserPrefix(bucket, user);
+  if (id) {
+    for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>(folder >> shift));
+    k += id->ToBytes();
+  }
+  return k;
+}
+
 }  // namespace porcupine::store::keys

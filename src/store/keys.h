@@ -48,6 +48,10 @@ std::string FolderPrefix(uint16_t bucket, std::string_view user, uint32_t folder
 std::string MessageKey(uint16_t bucket, std::string_view user, uint32_t folder,
                        const MessageId& id);
 std::string BodyKey(const MessageId& id);
+// The replog key of an object: kind(1) · UserPrefix · [folder(4) · id(16)]
+// (messages only). REQUIRES: CheckUser(user).ok().
+std::string LogKey(uint8_t kind, uint16_t bucket, std::string_view user, uint32_t folder,
+                   const MessageId* id);
 
 // The smallest key greater than every key that starts with `prefix`;
 // nullopt when there is none (prefix empty or all 0xff).

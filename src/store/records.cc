@@ -32,6 +32,10 @@ Result<NodeMeta> DecodeNodeMeta(std::string_view value) {
   return Decode<NodeMeta>(value, "node meta");
 }
 
+Result<LogRecord> DecodeLogRecord(std::string_view value) {
+  return Decode<LogRecord>(value, "replication log");
+}
+
 Result<MessageMeta> DecodeMessageAt(std::string_view key, std::string_view value) {
   std::optional<keys::MessageKeyParts> k = keys::ParseMessageKey(key);
   if (!k) return Status::Corruption("store: malformed msg key");

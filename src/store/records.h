@@ -15,11 +15,16 @@ inline constexpr uint32_t kRecordVersion = 1;
 // families). Open refuses any other value.
 inline constexpr uint32_t kFormatVersion = 1;
 
+// LogRecord.kind values.
+inline constexpr uint32_t kLogKindMessage = 1;
+inline constexpr uint32_t kLogKindProfile = 2;
+
 // Parses a stored value. Corruption when it does not parse or carries a
 // record version other than kRecordVersion.
 Result<MessageMeta> DecodeMessageMeta(std::string_view value);
 Result<Profile> DecodeProfile(std::string_view value);
 Result<NodeMeta> DecodeNodeMeta(std::string_view value);
+Result<LogRecord> DecodeLogRecord(std::string_view value);
 
 // Decodes the value stored at msg key `key` and checks that it agrees with
 // the key (folder and message id); Corruption otherwise.

@@ -221,6 +221,16 @@ Status Store::ScanForRebuild(
                        buckets, fn);
 }
 
+Status Store::ScanLog(const std::function<void(const LogRecord&)>& fn) {
+  return ForEachWithPrefix(*impl_->db, impl_->cf(keys::Cf::kReplog), nullptr, "",
+                           [&](std::string_view, std::string_view value) -> Status {
+                             Result<LogRecord> r = DecodeLogRecord(value);
+                             if (!r.ok()) return r.status();
+                             fn(*r);
+                             return Status::Ok();
+                           });
+}
+
 Status Store::PutMeta(const std::string& name, const std::string& value) {
   if (name.empty() || name == keys::kNodeMetaKey) {
     return Status::InvalidArgument("store: reserved or empty meta name");

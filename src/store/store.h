@@ -71,6 +71,12 @@ class Batch {
   void PutProfile(Bucket bucket, const Profile& profile);
   // Removes the profile row entirely.
   void DeleteProfile(Bucket bucket, const std::string& user);
+  // Stores (or replaces) the replication log entry of the object named by
+  // the record (kind, user, folder, id); InvalidArgument (as above) for an
+  // unknown kind, a bad user or id.
+  void PutLog(Bucket bucket, const LogRecord& record);
+  // Removes the log entry of that object.
+  void DeleteLog(Bucket bucket, const LogRecord& record);
   // True when no write was recorded (an invalid call records none).
   bool empty() const;
   // Bytes of keys and values recorded.
@@ -143,6 +149,9 @@ class Store {
   Status ScanForRebuild(
       const std::vector<Bucket>& buckets,
       const std::function<void(Bucket, const std::string&, bool, const Profile*)>& fn);
+
+  // Every replication log entry (any order).
+  Status ScanLog(const std::function<void(const LogRecord&)>& fn);
 
   // Small durable values of the node in the meta family (e.g. the membership
   // Lamport floor), written with a synced write of their own, outside group
