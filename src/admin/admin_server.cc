@@ -124,6 +124,14 @@ void AdminServer::Routes() {
     }
     Reply(res, 200, *info);
   });
+  s.Get(R"(/v1/fragments/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    Result<nlohmann::json> info = backend_.LocalFragment(req.matches[1]);
+    if (!info.ok()) {
+      ReplyStatus(res, info.status(), 200);
+      return;
+    }
+    Reply(res, 200, *info);
+  });
   s.Delete(R"(/v1/users/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     ReplyStatus(res, backend_.DeleteUser(req.matches[1]), 204);
   });

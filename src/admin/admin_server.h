@@ -33,6 +33,9 @@ class AdminBackend {
   virtual Status SetPassword(const std::string& address, const std::string& password) = 0;
   // Where a user lives: {"address", "bucket", "manager", "mail_map": [names]}.
   virtual Result<nlohmann::json> UserInfo(const std::string& address) = 0;
+  // What this node itself holds of a user's mail (checkers, debugging):
+  // {"node", "messages": [{"id", "hlc", "tombstone", "replicas"}]}.
+  virtual Result<nlohmann::json> LocalFragment(const std::string& address) = 0;
   // Every user of the cluster; Unavailable when a member cannot answer.
   virtual Result<std::vector<std::string>> ListUsers() = 0;
   // The view as this node sees it (docs/admin-api.md, GET /v1/cluster).

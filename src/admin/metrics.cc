@@ -54,6 +54,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       gauge("porcupine_replication_push_failures_total", "Replica pushes that did not arrive");
   below_ack_copies = gauge("porcupine_replication_below_ack_copies_total",
                            "Acknowledged stores and deletes with fewer than ack_copies copies");
+  anti_entropy_rounds = gauge("porcupine_anti_entropy_rounds_total", "Anti-entropy rounds run");
+  anti_entropy_pushed =
+      gauge("porcupine_anti_entropy_pushed_total", "Objects pushed to a replica by anti-entropy");
+  rereplicated = gauge("porcupine_rereplicated_total",
+                       "Messages given a new replica after a node was removed");
+  tombstones_purged =
+      gauge("porcupine_tombstones_purged_total", "Tombstones garbage-collected after the grace");
   backlog_entries_ = &prometheus::BuildGauge()
                           .Name("porcupine_replication_backlog_entries")
                           .Help("Updates waiting for one peer")

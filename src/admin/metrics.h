@@ -64,6 +64,10 @@ class Metrics {
   prometheus::Gauge* replication_pushes;
   prometheus::Gauge* replication_push_failures;
   prometheus::Gauge* below_ack_copies;
+  prometheus::Gauge* anti_entropy_rounds;
+  prometheus::Gauge* anti_entropy_pushed;
+  prometheus::Gauge* rereplicated;
+  prometheus::Gauge* tombstones_purged;
   struct Backlog {
     double entries = 0;
     double bytes = 0;

@@ -68,6 +68,11 @@ Status ClusterRuntime::Start(const std::string& address, uint64_t incarnation) {
       return Status::Corruption("store: bad lamport floor '" + v + "'");
     }
   }
+  // A node whose data directory was wiped has lost its floor: the wall clock
+  // in seconds keeps its new epochs above the ones it made before (rounds are
+  // far rarer than one a second).
+  persisted_lamport_ =
+      std::max<uint32_t>(persisted_lamport_, static_cast<uint32_t>(SystemNowMs() / 1000));
   // The seed is this process's own: jitter differs between nodes and starts.
   membership_.emplace(options_.membership, self_, options_.seeds, self_.incarnation,
                       persisted_lamport_);

@@ -1,5 +1,6 @@
 #include "node/cluster_service.h"
 
+#include "node/anti_entropy_runtime.h"
 #include "node/replication_runtime.h"
 #include "rpc/convert.h"
 
@@ -173,6 +174,35 @@ asio::awaitable<void> ClusterService::Retire(const rpc::RetireRequest& req, rpc:
   if (replication_) replication_->OnRetire(objects);
   runtime_.FillReply(Status::Ok(), rep->mutable_header());
   co_return;
+}
+
+asio::awaitable<void> ClusterService::AntiEntropy(const rpc::AntiEntropyRequest& req,
+                                                  rpc::AntiEntropyReply* rep) {
+  Heard(req.header());
+  Result<std::vector<uint32_t>> differing = Status::Unavailable("anti-entropy not running");
+  if (anti_entropy_) {
+    differing = co_await anti_entropy_->Differing(req.header().from(),
+                                                  {req.digests().begin(), req.digests().end()});
+  }
+  if (differing.ok()) {
+    for (uint32_t s : *differing) rep->add_differing(s);
+  }
+  runtime_.FillReply(differing.status(), rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::AntiEntropyCompare(const rpc::AntiEntropyCompareRequest& req,
+                                                         rpc::AntiEntropyCompareReply* rep) {
+  Heard(req.header());
+  std::vector<replication::Item> theirs;
+  for (const rpc::ObjectP& o : req.items()) theirs.push_back(rpc::FromProto(o));
+  Result<std::vector<replication::Item>> want = Status::Unavailable("anti-entropy not running");
+  if (anti_entropy_) {
+    want = co_await anti_entropy_->Compare(req.header().from(), req.slot(), std::move(theirs));
+  }
+  if (want.ok()) {
+    for (const replication::Item& i : *want) rpc::ToProto(i, rep->add_want());
+  }
+  runtime_.FillReply(want.status(), rep->mutable_header());
 }
 
 }  // namespace porcupine::node

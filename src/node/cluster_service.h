@@ -38,6 +38,11 @@ class ClusterService : public rpc::Handler {
   asio::awaitable<void> DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) override;
   asio::awaitable<void> Replicate(const rpc::ReplicaUpdate& req, rpc::ReplicaAck* rep) override;
   asio::awaitable<void> Retire(const rpc::RetireRequest& req, rpc::Ack* rep) override;
+  asio::awaitable<void> AntiEntropy(const rpc::AntiEntropyRequest& req,
+                                    rpc::AntiEntropyReply* rep) override;
+  asio::awaitable<void> AntiEntropyCompare(const rpc::AntiEntropyCompareRequest& req,
+                                           rpc::AntiEntropyCompareReply* rep) override;
+  void SetAntiEntropy(class AntiEntropyRuntime* a) { anti_entropy_ = a; }
   // Set before serving (the replication runtime is built after this service).
   void SetReplication(class ReplicationRuntime* r) { replication_ = r; }
 
@@ -50,6 +55,7 @@ class ClusterService : public rpc::Handler {
   ProfileReplicas& profiles_;
   const uint32_t buckets_;
   class ReplicationRuntime* replication_ = nullptr;
+  class AntiEntropyRuntime* anti_entropy_ = nullptr;
 };
 
 }  // namespace porcupine::node

@@ -38,10 +38,12 @@ struct Config {
     int ack_copies = 0;              // copies durable before SMTP 250; 0 = min(replication, 2)
     std::chrono::milliseconds replication_retry_max{10000};  // backoff cap of a failed push
     std::chrono::milliseconds takeover{10000};  // R >= 3: a replica pushes an update itself after
-    int spread = 2;                             // soft limit on nodes holding one user's mail
-    int buckets = 256;                          // user-map buckets; fixed for a cluster's life
-    std::string secret;                         // shared cluster secret
-    std::string policy = "dynamic";             // load balancing: dynamic, static or random
+    std::chrono::milliseconds anti_entropy_interval{300000};  // replicas compare this often
+    std::chrono::seconds tombstone_grace{86400};  // deleted messages' tombstones are kept this long
+    int spread = 2;                               // soft limit on nodes holding one user's mail
+    int buckets = 256;                            // user-map buckets; fixed for a cluster's life
+    std::string secret;                           // shared cluster secret
+    std::string policy = "dynamic";               // load balancing: dynamic, static or random
     // Failure detection and membership rounds (cluster/membership.h).
     std::chrono::milliseconds ping_interval{250};
     std::chrono::milliseconds ping_timeout{1000};

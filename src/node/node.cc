@@ -20,6 +20,7 @@
 #include "manager/local_manager.h"
 #include "manager/router.h"
 #include "net/listener.h"
+#include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
 #include "node/cluster_runtime.h"
 #include "node/cluster_service.h"
@@ -80,6 +81,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<ClusterRuntime> runtime;
   std::unique_ptr<ClusterDirectory> directory;
   std::unique_ptr<ReplicationRuntime> replication;
+  std::unique_ptr<AntiEntropyRuntime> anti_entropy;
   std::unique_ptr<manager::ManagerRouter> router;
   std::unique_ptr<mail::LocalFragments> fragments;
   std::unique_ptr<manager::Credentials> credentials;
@@ -136,6 +138,7 @@ struct Node::Impl : admin::AdminBackend {
   Result<std::vector<std::string>> ListUsers() override { return BlockResult(router->ListUsers()); }
   nlohmann::json ClusterStatus() override;
   Result<nlohmann::json> UserInfo(const std::string& address) override;
+  Result<nlohmann::json> LocalFragment(const std::string& address) override;
   Status RemoveNode(const std::string& name_or_id) override;
 
   Result<std::string> LocalUser(const std::string& address);
@@ -228,6 +231,29 @@ Result<nlohmann::json> Node::Impl::UserInfo(const std::string& address) {
                         {"mail_map", std::move(map)}};
 }
 
+Result<nlohmann::json> Node::Impl::LocalFragment(const std::string& address) {
+  Result<std::string> user = LocalUser(address);
+  if (!user.ok()) return user.status();
+  Result<std::vector<store::MessageMeta>> list =
+      store->ListMessages(BucketOf(*user, buckets), *user, store::kInboxFolder, true);
+  if (!list.ok()) return list.status();
+  std::shared_ptr<const cluster::View> view = runtime->Current();
+  nlohmann::json messages = nlohmann::json::array();
+  for (const store::MessageMeta& m : *list) {
+    nlohmann::json replicas = nlohmann::json::array();
+    for (uint32_t r : m.replicas()) {
+      const cluster::Member* member = view->Find(r);
+      replicas.push_back(member ? member->name : fmt::format("{:08x}", r));
+    }
+    messages.push_back({{"id", store::MessageId::FromBytes(m.id())->ToHex()},
+                        {"hlc", m.hlc()},
+                        {"tombstone", m.tombstone()},
+                        {"size", m.size()},
+                        {"replicas", std::move(replicas)}});
+  }
+  return nlohmann::json{{"node", config.node.name}, {"messages", std::move(messages)}};
+}
+
 Status Node::Impl::RemoveNode(const std::string& name_or_id) {
   std::optional<NodeId> id = runtime->Resolve(name_or_id);
   if (!id) return Status::NotFound("no node named " + name_or_id);
@@ -297,7 +323,16 @@ void Node::Impl::BuildServices() {
   rpo.core.retry_max_ms = cc.replication_retry_max.count();
   rpo.core.takeover_ms = cc.takeover.count();
   replication = std::make_unique<ReplicationRuntime>(rpo, io, *store, *runtime, *directory);
-  runtime->AddViewObserver([this](const cluster::View& v) { replication->OnView(v); });
+  AntiEntropyOptions ao;
+  ao.interval = cc.anti_entropy_interval;
+  ao.replication = cc.replication;
+  ao.tombstone_grace = cc.tombstone_grace;
+  anti_entropy = std::make_unique<AntiEntropyRuntime>(ao, io, *store, *runtime, *directory,
+                                                      *replication, *hlc);
+  runtime->AddViewObserver([this](const cluster::View& v) {
+    replication->OnView(v);
+    anti_entropy->OnView(v);
+  });
   profiles->Attach(runtime.get(), replication.get());
   manager::RouterOptions rto;
   rto.retry_budget = cc.retry_budget;
@@ -323,6 +358,7 @@ void Node::Impl::BuildServices() {
   cluster_service =
       std::make_unique<ClusterService>(*runtime, *manager, *fragments, *profiles, buckets);
   cluster_service->SetReplication(replication.get());
+  cluster_service->SetAntiEntropy(anti_entropy.get());
 }
 
 void Node::Impl::AddMetrics() {
@@ -364,6 +400,11 @@ void Node::Impl::AddMetrics() {
                      b.oldest_ms ? (now - b.oldest_ms) / 1000.0 : 0.0};
     }
     metrics.SetBacklog(peers);
+    AntiEntropyRuntime::Stats as = anti_entropy->stats();
+    metrics.anti_entropy_rounds->Set(static_cast<double>(as.rounds));
+    metrics.anti_entropy_pushed->Set(static_cast<double>(as.pushed));
+    metrics.rereplicated->Set(static_cast<double>(as.rereplicated));
+    metrics.tombstones_purged->Set(static_cast<double>(as.purged));
     metrics.node_load->Set(static_cast<double>(fragments->Load()));
   });
 }
@@ -418,6 +459,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
     spdlog::warn("cluster.secret is empty: cluster traffic is not authenticated");
   }
   PORCUPINE_RETURN_IF_ERROR(replication->Start());
+  anti_entropy->Start();
   return runtime->Start(advertise, RandomIncarnation());
 }
 
@@ -539,6 +581,7 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   // another thread while the loop still runs.
   if (runtime) runtime->Stop();
   if (replication) replication->Stop();
+  if (anti_entropy) anti_entropy->Stop();
   if (rpc_server) {
     auto done = std::make_shared<std::atomic<bool>>(false);
     std::thread([this, done] {
@@ -598,6 +641,7 @@ void Node::Run() {
   if (impl_->admin_server) impl_->admin_server->Stop();
   // Nothing may complete onto the stopped loop after this.
   if (impl_->runtime) impl_->runtime->Join();
+  if (impl_->anti_entropy) impl_->anti_entropy->Stop();
   if (impl_->rpc_client) impl_->rpc_client->Shutdown();
   impl_->store->Close();
   spdlog::info("stopped");

@@ -129,6 +129,28 @@ asio::awaitable<Result<uint64_t>> RemotePeer::Replicate(rpc::ReplicaUpdate updat
   co_return r->held_hlc();
 }
 
+asio::awaitable<Result<std::vector<uint32_t>>> RemotePeer::AntiEntropy(
+    std::vector<uint64_t> digests) {
+  rpc::AntiEntropyRequest req;
+  for (uint64_t d : digests) req.add_digests(d);
+  Result<rpc::AntiEntropyReply> r = co_await Call(std::move(req), &rpc::AsyncStub::AntiEntropy);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<uint32_t>(r->differing().begin(), r->differing().end());
+}
+
+asio::awaitable<Result<std::vector<replication::Item>>> RemotePeer::AntiEntropyCompare(
+    uint32_t slot, std::vector<replication::Item> items) {
+  rpc::AntiEntropyCompareRequest req;
+  req.set_slot(slot);
+  for (const replication::Item& i : items) rpc::ToProto(i, req.add_items());
+  Result<rpc::AntiEntropyCompareReply> r =
+      co_await Call(std::move(req), &rpc::AsyncStub::AntiEntropyCompare);
+  if (!r.ok()) co_return r.status();
+  std::vector<replication::Item> want;
+  for (const rpc::ObjectP& o : r->want()) want.push_back(rpc::FromProto(o));
+  co_return want;
+}
+
 asio::awaitable<Status> RemotePeer::Retire(rpc::RetireRequest request) {
   co_return (co_await Call(std::move(request), &rpc::AsyncStub::Retire)).status();
 }

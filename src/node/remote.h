@@ -13,6 +13,7 @@
 #include "mail/fragments.h"
 #include "manager/user_manager.h"
 #include "node/cluster_runtime.h"
+#include "replication/anti_entropy.h"
 
 namespace porcupine::node {
 
@@ -45,6 +46,11 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
   // Replication: pushes an object's version; the version held there after.
   asio::awaitable<Result<uint64_t>> Replicate(rpc::ReplicaUpdate update);
   asio::awaitable<Status> Retire(rpc::RetireRequest request);
+  // Anti-entropy: the slots whose digests differ there; the items of one
+  // slot there wants from us (it pushes its newer ones itself).
+  asio::awaitable<Result<std::vector<uint32_t>>> AntiEntropy(std::vector<uint64_t> digests);
+  asio::awaitable<Result<std::vector<replication::Item>>> AntiEntropyCompare(
+      uint32_t slot, std::vector<replication::Item> items);
 
  private:
   std::string address() const;

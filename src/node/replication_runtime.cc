@@ -47,12 +47,20 @@ Status ReplicationRuntime::Start() {
 void ReplicationRuntime::Stop() { stopped_ = true; }
 
 void ReplicationRuntime::OnView(const cluster::View& view) {
-  std::vector<ObjectRef> retired;
+  std::vector<std::pair<ObjectRef, std::vector<NodeId>>> retired;
   {
     std::lock_guard lock(mu_);
-    retired = replicator_.OnView(view, NowMs());
+    for (ObjectRef& o : replicator_.OnView(view, NowMs())) {
+      std::vector<NodeId> told;
+      auto it = told_.find(o);
+      if (it != told_.end()) {
+        told.assign(it->second.begin(), it->second.end());
+        told_.erase(it);
+      }
+      retired.emplace_back(std::move(o), std::move(told));
+    }
   }
-  for (const ObjectRef& o : retired) Retired(o, 0, {});
+  for (const auto& [o, told] : retired) Retired(o, UINT64_MAX, told);
 }
 
 void ReplicationRuntime::Track(replication::Entry entry) {
@@ -210,6 +218,11 @@ asio::awaitable<void> ReplicationRuntime::Pump() {
       asio::co_spawn(io_, background(this, std::move(p)), asio::detached);
     }
   }
+}
+
+bool ReplicationRuntime::Pending(const ObjectRef& object) {
+  std::lock_guard lock(mu_);
+  return replicator_.Find(object) != nullptr;
 }
 
 ReplicationRuntime::Stats ReplicationRuntime::stats() {

@@ -46,6 +46,9 @@ class ReplicationRuntime : public replication::Sink {
   asio::awaitable<std::vector<size_t>> Replicate(std::vector<replication::Update> updates) override;
   void Track(replication::Entry entry) override;
 
+  // True while an update of the object waits for a target.
+  bool Pending(const replication::ObjectRef& object);
+
   struct Stats {
     size_t entries = 0;  // unretired updates (objects not yet on every replica)
     std::map<NodeId, replication::Replicator::Backlog> backlog;

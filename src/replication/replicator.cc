@@ -5,6 +5,7 @@
 namespace porcupine::replication {
 
 void Replicator::Add(Entry entry, int64_t now_ms) {
+  if (entry.remaining.empty()) return;
   const int64_t due = entry.takeover ? now_ms + options_.takeover_ms : now_ms;
   auto it = entries_.find(entry.object);
   if (it == entries_.end()) {
@@ -82,8 +83,8 @@ void Replicator::OnFailure(const ObjectRef& object, NodeId target, int64_t now_m
   if (t == it->second.targets.end()) return;
   Target& tg = t->second;
   tg.in_flight = false;
-  tg.backoff_ms = tg.backoff_ms == 0 ? options_.retry_initial_ms
-                                     : std::min(tg.backoff_ms * 2, options_.retry_max_ms);
+  tg.backoff_ms = std::min(tg.backoff_ms == 0 ? options_.retry_initial_ms : tg.backoff_ms * 2,
+                           options_.retry_max_ms);
   tg.due_ms = now_ms + tg.backoff_ms;
 }
 
@@ -98,6 +99,10 @@ bool Replicator::OnRetire(const ObjectRef& object, uint64_t hlc) {
 
 std::vector<ObjectRef> Replicator::OnView(const cluster::View& view, int64_t now_ms) {
   std::vector<ObjectRef> retired;
+  std::set<NodeId> members;
+  for (const cluster::Member& m : view.members) members.insert(m.id);
+  const std::set<NodeId> before = std::move(members_);
+  members_ = members;
   for (auto it = entries_.begin(); it != entries_.end();) {
     State& s = it->second;
     for (auto t = s.targets.begin(); t != s.targets.end();) {
@@ -107,7 +112,8 @@ std::vector<ObjectRef> Replicator::OnView(const cluster::View& view, int64_t now
         continue;
       }
       // Back in the view: it receives what it missed now, not after the backoff.
-      if (view.Contains(t->first) && !t->second.in_flight && !s.entry.takeover) {
+      if (members.count(t->first) && !before.count(t->first) && !t->second.in_flight &&
+          !s.entry.takeover) {
         t->second.due_ms = std::min(t->second.due_ms, now_ms);
         t->second.backoff_ms = 0;
       }

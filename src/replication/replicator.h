@@ -70,7 +70,8 @@ class Replicator {
 
   // An update made durable here (its log entry with it). Merges with an
   // entry of the same object: the newer version, the union of targets.
-  // Targets are due at once (takeover entries after takeover_ms).
+  // Targets are due at once (takeover entries after takeover_ms). An entry
+  // without targets is ignored.
   void Add(Entry entry, int64_t now_ms);
   // At most `max` pushes due now to targets that are members of `view`,
   // marked in flight (not handed out again until their outcome is reported).
@@ -88,9 +89,9 @@ class Replicator {
   // The coordinator retired the update: a takeover copy is dropped.
   // Returns true when an entry was dropped (the driver deletes it).
   bool OnRetire(const ObjectRef& object, uint64_t hlc);
-  // A new view: targets that are members again are due at once; targets
-  // removed for good are dropped (re-replication chooses new ones). Returns
-  // the entries that retired because of that.
+  // A new view: targets that are members again (not of the view before)
+  // are due at once; targets removed for good are dropped (re-replication
+  // chooses new ones). Returns the entries that retired because of that.
   std::vector<ObjectRef> OnView(const cluster::View& view, int64_t now_ms);
 
   const Entry* Find(const ObjectRef& object) const;
@@ -119,6 +120,7 @@ class Replicator {
 
   ReplicatorOptions options_;
   std::map<ObjectRef, State> entries_;
+  std::set<NodeId> members_;  // of the view last passed to OnView
 };
 
 }  // namespace porcupine::replication

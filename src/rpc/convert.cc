@@ -178,6 +178,25 @@ Result<manager::RebuildChunk> FromProto(const RebuildChunkP& p, uint32_t buckets
   return c;
 }
 
+void ToProto(const replication::Item& i, ObjectP* out) {
+  out->set_kind(static_cast<uint32_t>(i.object.kind));
+  out->set_user(i.object.user);
+  out->set_folder(i.object.folder);
+  out->set_id(i.object.id);
+  out->set_hlc(i.hlc);
+}
+
+replication::Item FromProto(const ObjectP& p) {
+  replication::Item i;
+  i.object.kind = p.kind() == 2 ? replication::ObjectRef::Kind::kProfile
+                                : replication::ObjectRef::Kind::kMessage;
+  i.object.user = p.user();
+  i.object.folder = p.folder();
+  i.object.id = p.id();
+  i.hlc = p.hlc();
+  return i;
+}
+
 void SetStatus(const Status& s, ReplyHeader* h) {
   h->set_code(static_cast<int32_t>(s.code()));
   if (!s.ok()) h->set_message(s.message());

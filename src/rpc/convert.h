@@ -6,6 +6,7 @@
 #include "cluster/membership.h"
 #include "core/status.h"
 #include "manager/soft_state.h"
+#include "replication/anti_entropy.h"
 #include "rpc/cluster.pb.h"
 
 namespace porcupine::rpc {
@@ -21,6 +22,9 @@ Result<cluster::Message> FromProto(const MembershipMessage& p, uint32_t buckets)
 
 void ToProto(const manager::RebuildChunk& c, RebuildChunkP* out);
 Result<manager::RebuildChunk> FromProto(const RebuildChunkP& p, uint32_t buckets);
+
+void ToProto(const replication::Item& i, ObjectP* out);
+replication::Item FromProto(const ObjectP& p);
 
 // Status in a reply header, and back.
 void SetStatus(const Status& s, ReplyHeader* h);

@@ -33,6 +33,8 @@ class Server::Service final : public Node::CallbackService {
   PORCUPINE_RPC_METHOD(DeleteMessages, DeleteRequest, Ack)
   PORCUPINE_RPC_METHOD(Replicate, ReplicaUpdate, ReplicaAck)
   PORCUPINE_RPC_METHOD(Retire, RetireRequest, Ack)
+  PORCUPINE_RPC_METHOD(AntiEntropy, AntiEntropyRequest, AntiEntropyReply)
+  PORCUPINE_RPC_METHOD(AntiEntropyCompare, AntiEntropyCompareRequest, AntiEntropyCompareReply)
 #undef PORCUPINE_RPC_METHOD
 
  private:

@@ -33,6 +33,10 @@ class Handler {
   virtual asio::awaitable<void> DeleteMessages(const DeleteRequest& req, Ack* rep) = 0;
   virtual asio::awaitable<void> Replicate(const ReplicaUpdate& req, ReplicaAck* rep) = 0;
   virtual asio::awaitable<void> Retire(const RetireRequest& req, Ack* rep) = 0;
+  virtual asio::awaitable<void> AntiEntropy(const AntiEntropyRequest& req,
+                                            AntiEntropyReply* rep) = 0;
+  virtual asio::awaitable<void> AntiEntropyCompare(const AntiEntropyCompareRequest& req,
+                                                   AntiEntropyCompareReply* rep) = 0;
 };
 
 struct ServerOptions {

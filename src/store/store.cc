@@ -221,6 +221,43 @@ Status Store::ScanForRebuild(
                        buckets, fn);
 }
 
+Status Store::ScanMessages(
+    Bucket first, Bucket last,
+    const std::function<void(Bucket, const std::string&, const MessageMeta&)>& fn) {
+  if (first > last) return Status::Ok();
+  rocksdb::ManagedSnapshot snapshot(impl_->db.get());
+  for (uint32_t b = first; b <= last; ++b) {
+    PORCUPINE_RETURN_IF_ERROR(ForEachWithPrefix(
+        *impl_->db, impl_->cf(keys::Cf::kMsg), snapshot.snapshot(),
+        keys::BucketPrefix(static_cast<Bucket>(b)),
+        [&](std::string_view key, std::string_view value) -> Status {
+          Result<MessageMeta> m = DecodeMessageAt(key, value);
+          if (!m.ok()) return m.status();
+          fn(static_cast<Bucket>(b), std::string(keys::ParseUserKey(key)->user), *m);
+          return Status::Ok();
+        }));
+  }
+  return Status::Ok();
+}
+
+Status Store::ScanBucketProfiles(Bucket first, Bucket last,
+                                 const std::function<void(Bucket, const Profile&)>& fn) {
+  if (first > last) return Status::Ok();
+  rocksdb::ManagedSnapshot snapshot(impl_->db.get());
+  for (uint32_t b = first; b <= last; ++b) {
+    PORCUPINE_RETURN_IF_ERROR(
+        ForEachWithPrefix(*impl_->db, impl_->cf(keys::Cf::kProfile), snapshot.snapshot(),
+                          keys::BucketPrefix(static_cast<Bucket>(b)),
+                          [&](std::string_view key, std::string_view value) -> Status {
+                            Result<Profile> p = DecodeProfileAt(key, value);
+                            if (!p.ok()) return p.status();
+                            fn(static_cast<Bucket>(b), *p);
+                            return Status::Ok();
+                          }));
+  }
+  return Status::Ok();
+}
+
 Status Store::ScanLog(const std::function<void(const LogRecord&)>& fn) {
   return ForEachWithPrefix(*impl_->db, impl_->cf(keys::Cf::kReplog), nullptr, "",
                            [&](std::string_view, std::string_view value) -> Status {

@@ -150,6 +150,15 @@ class Store {
       const std::vector<Bucket>& buckets,
       const std::function<void(Bucket, const std::string&, bool, const Profile*)>& fn);
 
+  // Every message record (tombstones too) of buckets [first, last], in key
+  // order, from one snapshot. Nothing when first > last.
+  Status ScanMessages(
+      Bucket first, Bucket last,
+      const std::function<void(Bucket, const std::string&, const MessageMeta&)>& fn);
+  // Every profile record (tombstones too) of buckets [first, last], in key order.
+  Status ScanBucketProfiles(Bucket first, Bucket last,
+                            const std::function<void(Bucket, const Profile&)>& fn);
+
   // Every replication log entry (any order).
   Status ScanLog(const std::function<void(const LogRecord&)>& fn);
 

@@ -1,0 +1,93 @@
+// Anti-entropy and re-replication in the daemon (docs/replication.md).
+//
+// - Every `interval` (and soon after a member joins: restarted, wiped,
+//   new), this node compares digests with every member of a larger id, per
+//   slot (replication/anti_entropy.h), and for the slots that differ both
+//   sides push each other what the other lacks or holds older (through the
+//   replication manager, so the current version travels).
+// - After `cluster remove`, the replicas of every message that listed the
+//   removed node get a new one: the lowest-id replica still in the view
+//   chooses the least loaded member that lacks the message, writes the new
+//   replica set as a newer version and pushes it, until R copies exist again.
+//
+// Scans run on a thread of their own. Thread-safe.
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <set>
+
+#include "node/cluster_runtime.h"
+#include "node/directory.h"
+#include "node/replication_runtime.h"
+#include "replication/anti_entropy.h"
+#include "store/store.h"
+
+namespace porcupine::node {
+
+struct AntiEntropyOptions {
+  std::chrono::milliseconds interval{300000};           // a full round this often
+  std::chrono::milliseconds after_join{2000};           // and this soon after a member joined
+  int replication = 2;                                  // copies a message should have
+  std::chrono::milliseconds tombstone_grace{86400000};  // tombstone GC age (docs/replication.md)
+};
+
+class AntiEntropyRuntime {
+ public:
+  // Every reference must outlive this object.
+  AntiEntropyRuntime(const AntiEntropyOptions& options, asio::io_context& io, store::Store& store,
+                     ClusterRuntime& cluster, ClusterDirectory& directory,
+                     ReplicationRuntime& replication, Hlc& hlc);
+  ~AntiEntropyRuntime();
+
+  void Start();
+  void Stop();
+  // A new view: a round soon when a member joined or a node was removed.
+  void OnView(const cluster::View& view);
+
+  // The RPC side (node/cluster_service.h).
+  asio::awaitable<Result<std::vector<uint32_t>>> Differing(NodeId peer,
+                                                           std::vector<uint64_t> digests);
+  asio::awaitable<Result<std::vector<replication::Item>>> Compare(
+      NodeId peer, uint32_t slot, std::vector<replication::Item> theirs);
+
+  struct Stats {
+    uint64_t rounds = 0;
+    uint64_t slots_repaired = 0;  // slots that differed
+    uint64_t pushed = 0;          // objects pushed by anti-entropy
+    uint64_t rereplicated = 0;    // messages given a new replica after a removal
+    uint64_t purged = 0;          // tombstones garbage-collected
+  };
+  Stats stats() const;
+
+ private:
+  asio::awaitable<void> Loop();
+  asio::awaitable<void> Round();
+  asio::awaitable<void> Exchange(cluster::Member peer);
+  // Blocking scans (scan thread).
+  std::vector<uint64_t> Digests(NodeId peer);
+  std::vector<replication::Item> Items(NodeId peer, uint32_t slot);
+  void Rereplicate(const cluster::View& view);
+  // Purges tombstones older than the grace whose update reached every
+  // replica (no log entry left here). docs/replication.md, "Deletes".
+  void CollectTombstones();
+  void PushTo(NodeId peer, const std::vector<replication::Item>& items);
+  template <typename Fn>
+  auto OnScanThread(Fn fn) -> asio::awaitable<decltype(fn())>;
+
+  const AntiEntropyOptions options_;
+  asio::io_context& io_;
+  store::Store& store_;
+  ClusterRuntime& cluster_;
+  ClusterDirectory& directory_;
+  ReplicationRuntime& replication_;
+  Hlc& hlc_;
+  const uint32_t buckets_;
+  std::atomic<size_t> removed_seen_{0};
+  asio::thread_pool scan_pool_{1};
+  std::atomic<bool> stopped_{false};
+  std::atomic<int64_t> soon_ms_{0};  // a round is wanted at this time (0: none)
+  std::atomic<uint64_t> rounds_{0}, slots_{0}, pushed_{0}, rereplicated_{0}, purged_{0};
+};
+
+}  // namespace porcupine::node
