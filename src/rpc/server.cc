@@ -63,6 +63,13 @@ class Server::Service final : public Node::CallbackService {
                                    "unknown wire version " + std::to_string(header.version())));
       return reactor;
     }
+    if (ctx->deadline() < std::chrono::system_clock::now()) {
+      // Queued past its deadline (this process was stopped, say): the caller
+      // has given up and may have moved on; acting now could apply stale
+      // work after newer work.
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed"));
+      return reactor;
+    }
     asio::co_spawn(io_, start(), [reactor](std::exception_ptr e) {
       reactor->Finish(e ? grpc::Status(grpc::StatusCode::INTERNAL, "handler failed")
                         : grpc::Status::OK);
