@@ -16,6 +16,34 @@ constexpr int64_t kRetryPauseMs = 50;     // proxy: wait before retrying a refus
 constexpr int64_t kGossipMs = 1000;
 }  // namespace
 
+bool Disk::HoldsLive(const std::string& user) const {
+  auto it = messages.find(user);
+  if (it == messages.end()) return false;
+  for (const auto& [msg, v] : it->second) {
+    if (!v.tombstone) return true;
+  }
+  return false;
+}
+
+std::vector<uint64_t> Disk::Live(const std::string& user) const {
+  std::vector<uint64_t> out;
+  auto it = messages.find(user);
+  if (it == messages.end()) return out;
+  for (const auto& [msg, v] : it->second) {
+    if (!v.tombstone) out.push_back(msg);
+  }
+  return out;
+}
+
+replication::ObjectRef MessageRef(const std::string& user, uint64_t msg) {
+  return {replication::ObjectRef::Kind::kMessage, user, 1, std::to_string(msg)};
+}
+
+namespace {
+uint64_t MsgOf(const replication::ObjectRef& o) { return std::stoull(o.id); }
+constexpr int64_t kPushTimeoutMs = 500;
+}  // namespace
+
 SimNode::SimNode(World& world, int index, NodeId id, std::string address,
                  std::vector<std::string> seeds)
     : world_(world),
@@ -40,8 +68,9 @@ uint64_t SimNode::Stamp() {
 uint64_t SimNode::Load() const { return soft_ ? soft_->disk_queue.size() : 0; }
 
 bool SimNode::Busy() const {
-  return soft_ && (!soft_->reliable.empty() || !soft_->deliveries.empty() ||
-                   !soft_->creates.empty() || !soft_->disk_queue.empty());
+  return soft_ &&
+         (!soft_->reliable.empty() || !soft_->deliveries.empty() || !soft_->creates.empty() ||
+          !soft_->disk_queue.empty() || soft_->replicator.size() > 0 || !soft_->pushes.empty());
 }
 
 void SimNode::Boot() {
@@ -54,6 +83,8 @@ void SimNode::Boot() {
   soft_->rng.seed(world_.rng()());
   soft_->announced.user_map = cluster::UserMap(mo.buckets, 0);
   soft_->next_gossip = now() + kGossipMs;
+  // The update log survives the crash: its entries are pushed again.
+  for (const auto& [object, entry] : disk_.log) soft_->replicator.Add(entry, now());
   soft_->membership.Start(now());
   AfterMembership();
 }
@@ -108,6 +139,10 @@ void SimNode::Receive(const Envelope& e) {
           OnProfilePut(e.from, m);
         } else if constexpr (std::is_same_v<T, MProfileAck>) {
           Ack(m.id);
+        } else if constexpr (std::is_same_v<T, MReplica>) {
+          OnReplica(e.from, m);
+        } else if constexpr (std::is_same_v<T, MReplicaAck>) {
+          OnReplicaAck(m);
         }
       },
       e.body);
@@ -128,6 +163,9 @@ void SimNode::OnView() {
   const cluster::View& view = soft_->membership.view();
   world_.OnInstall(*this, soft_->membership.previous_view(), view);
   soft_->state.InstallView(view);
+  for (const replication::ObjectRef& o : soft_->replicator.OnView(view, now())) {
+    disk_.log.erase(o);
+  }
   Announce(view);
   // Reliable messages to nodes that left are dropped (map updates follow the
   // user's manager and stay).
@@ -145,13 +183,12 @@ void SimNode::Announce(const cluster::View& view) {
   // Users in key order so one user's facts land in one announcement.
   std::set<std::string> users;
   for (const auto& [u, p] : disk_.profiles) users.insert(u);
-  for (const auto& [u, f] : disk_.fragments) users.insert(u);
+  for (const auto& [u, f] : disk_.messages) users.insert(u);
   std::map<uint32_t, std::vector<std::string>> by_bucket;
   for (const std::string& u : users) by_bucket[BucketOf(u, view.user_map.buckets())].push_back(u);
   for (const auto& [b, list] : by_bucket) {
     for (const std::string& u : list) {
-      auto f = disk_.fragments.find(u);
-      const bool has = f != disk_.fragments.end() && !f->second.empty();
+      const bool has = disk_.HoldsLive(u);
       auto p = disk_.profiles.find(u);
       Watch(u, fmt::format("announce has={} view={:x} to {:08x}", has, view.epoch,
                            view.user_map.ManagerOf(b)));
@@ -316,29 +353,150 @@ void SimNode::OnProfilePut(NodeId from, const MProfilePut& m) {
 
 // ---- fragment role ----------------------------------------------------
 
+void SimNode::Log(const std::string& user, uint64_t msg, const Version& v) {
+  replication::Entry e;
+  e.object = MessageRef(user, msg);
+  e.hlc = v.hlc;
+  for (NodeId r : v.replicas) {
+    if (r != id_) e.remaining.insert(r);
+  }
+  e.created_ms = now();
+  if (e.remaining.empty()) return;
+  // Durable with the object (the same write), then pushed.
+  auto [it, fresh] = disk_.log.emplace(e.object, e);
+  if (!fresh) {
+    it->second.hlc = std::max(it->second.hlc, e.hlc);
+    it->second.remaining.insert(e.remaining.begin(), e.remaining.end());
+  }
+  soft_->replicator.Add(e, now());
+}
+
+void SimNode::Push(const replication::Push& p, uint64_t store) {
+  const uint64_t msg = MsgOf(p.object);
+  auto& versions = disk_.messages[p.object.user];
+  auto v = versions.find(msg);
+  const uint64_t push = NextId();
+  soft_->pushes[push] = {p.object, p.target, now() + kPushTimeoutMs, store};
+  if (v == versions.end()) {
+    Pushed(push, true, UINT64_MAX);  // nothing to push any more
+    return;
+  }
+  ++world_.result().replica_pushes;
+  // The current version: a message deleted since goes as its tombstone.
+  Send(p.target, MReplica{push, p.object.user, msg, v->second});
+}
+
+void SimNode::Pushed(uint64_t push, bool ok, uint64_t held) {
+  auto it = soft_->pushes.find(push);
+  if (it == soft_->pushes.end()) return;
+  InFlightPush p = it->second;
+  soft_->pushes.erase(it);
+  if (ok) {
+    if (soft_->replicator.OnAck(p.object, p.target, held, now()) ==
+        replication::Replicator::Outcome::kRetired) {
+      disk_.log.erase(p.object);
+    }
+  } else {
+    soft_->replicator.OnFailure(p.object, p.target, now());
+  }
+  if (p.store == 0) return;
+  auto w = soft_->waiting.find(p.store);
+  if (w == soft_->waiting.end()) return;
+  --w->second.outstanding;
+  if (ok && w->second.needed > 0) --w->second.needed;
+  if (w->second.needed == 0 || w->second.outstanding == 0) Release(p.store);
+}
+
+void SimNode::Release(uint64_t store) {
+  auto w = soft_->waiting.find(store);
+  if (w == soft_->waiting.end()) return;
+  std::function<void()> reply = std::move(w->second.reply);
+  soft_->waiting.erase(w);
+  if (reply) reply();
+}
+
+void SimNode::RunPushes() {
+  std::vector<uint64_t> expired;
+  for (const auto& [id, p] : soft_->pushes) {
+    if (now() >= p.deadline) expired.push_back(id);
+  }
+  for (uint64_t id : expired) Pushed(id, false, 0);
+  std::vector<uint64_t> late;
+  for (const auto& [id, w] : soft_->waiting) {
+    if (now() >= w.deadline) late.push_back(id);
+  }
+  for (uint64_t id : late) Release(id);  // availability first: fewer copies than wanted
+  for (const replication::Push& p : soft_->replicator.TakeDue(now(), soft_->membership.view())) {
+    Push(p, 0);
+  }
+}
+
+void SimNode::OnReplica(NodeId from, const MReplica& m) {
+  const bool had_live = disk_.HoldsLive(m.user);
+  auto& versions = disk_.messages[m.user];
+  if (!versions.count(m.msg)) versions[m.msg] = Version{0, true, {}};  // nothing held yet
+  Version& held = versions[m.msg];
+  if (held.hlc < m.version.hlc) {
+    held = m.version;  // last writer wins
+    Watch(m.user, fmt::format("replica msg {} hlc={:x} tombstone={}", m.msg, m.version.hlc,
+                              m.version.tombstone));
+    const uint64_t stamp = Stamp();
+    if (!m.version.tombstone && (!had_live || soft_->announced_empty.erase(m.user) > 0)) {
+      SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, true, stamp}, nullptr});
+    }
+    if (m.version.tombstone && had_live && !disk_.HoldsLive(m.user)) {
+      soft_->announced_empty.insert(m.user);
+      SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, false, stamp}, nullptr});
+    }
+  }
+  Send(from, MReplicaAck{m.push, m.user, m.msg, held.hlc});
+}
+
+void SimNode::OnReplicaAck(const MReplicaAck& m) { Pushed(m.push, true, m.held); }
+
 void SimNode::OnStore(NodeId from, const MStore& m) {
   const Epoch at_receipt = soft_->membership.view().epoch;
   auto op = [this, from, m, at_receipt] {
-    disk_.fragments[m.user].insert(m.msg);
+    const bool had_live = disk_.HoldsLive(m.user);
+    Version v{Stamp(), false, m.replicas};
+    disk_.messages[m.user][m.msg] = v;
+    Log(m.user, m.msg, v);
     Watch(m.user,
           fmt::format("store msg {} in_map={} proxy_epoch={:x}", m.msg, m.in_map, m.proxy_epoch));
-    const bool announce = !m.in_map || m.proxy_epoch != soft_->membership.view().epoch ||
-                          at_receipt != soft_->membership.view().epoch ||
-                          soft_->announced_empty.erase(m.user) > 0;
-    auto reply = [this, from, req = m.req] {
+    const bool announce =
+        !m.in_map || !had_live || m.proxy_epoch != soft_->membership.view().epoch ||
+        at_receipt != soft_->membership.view().epoch || soft_->announced_empty.erase(m.user) > 0;
+    // The proxy hears back once ack_copies copies are durable (or the
+    // pushes failed: availability first).
+    const uint64_t store = NextId();
+    WaitingStore& w = soft_->waiting[store];
+    const size_t copies = static_cast<size_t>(std::max(world_.options().ack_copies, 1));
+    w.needed = std::min(copies, m.replicas.size()) - 1;
+    w.deadline = now() + 4 * kPushTimeoutMs;
+    w.reply = [this, from, req = m.req] {
       if (from == id_) {
         OnStoreRep({req});
       } else {
         Send(from, MStoreRep{req});
       }
     };
-    if (!announce) {
-      reply();
+    std::vector<replication::Push> pushes =
+        soft_->replicator.TakeNow(MessageRef(m.user, m.msg), soft_->membership.view());
+    w.outstanding = pushes.size() + (announce ? 1 : 0);
+    if (w.needed > w.outstanding) w.needed = w.outstanding;
+    for (const replication::Push& p : pushes) Push(p, store);
+    if (announce) {
+      // The durable write first, then the manager learns of the fragment,
+      // then the proxy may acknowledge.
+      SendReliable(
+          {Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, true, Stamp()}, [this, store] {
+             auto it = soft_->waiting.find(store);
+             if (it == soft_->waiting.end()) return;
+             if (--it->second.outstanding == 0 || it->second.needed == 0) Release(store);
+           }});
       return;
     }
-    // The durable write first, then the manager learns of the fragment, then
-    // the proxy may acknowledge.
-    SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, true, Stamp()}, reply});
+    if (w.needed == 0 && w.outstanding == 0) Release(store);
   };
   if (soft_->disk_queue.empty()) {
     soft_->disk_done_at = std::max(soft_->disk_done_at, now() + world_.options().disk_ms);
@@ -348,13 +506,23 @@ void SimNode::OnStore(NodeId from, const MStore& m) {
 
 void SimNode::DeleteOne(std::string user, uint64_t msg) {
   if (!soft_) return;
-  auto f = disk_.fragments.find(user);
-  if (f == disk_.fragments.end() || !f->second.erase(msg)) return;
+  auto f = disk_.messages.find(user);
+  if (f == disk_.messages.end()) return;
+  auto v = f->second.find(msg);
+  if (v == f->second.end() || v->second.tombstone) return;
   ++world_.result().deletes;
-  Watch(user, fmt::format("delete msg {}, {} left", msg, f->second.size()));
+  // A replicated tombstone with a newer timestamp.
+  v->second.tombstone = true;
+  v->second.hlc = std::max(v->second.hlc + 1, Stamp());
+  Log(user, msg, v->second);
+  world_.OnDeleted(user, msg);
+  Watch(user, fmt::format("delete msg {}", msg));
+  for (const replication::Push& p :
+       soft_->replicator.TakeNow(MessageRef(user, msg), soft_->membership.view())) {
+    Push(p, 0);
+  }
   const uint64_t stamp = Stamp();  // before the emptiness check (manager/soft_state.h)
-  if (f->second.empty()) {
-    disk_.fragments.erase(f);
+  if (!disk_.HoldsLive(user)) {
     soft_->announced_empty.insert(user);
     SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, user, false, stamp}, nullptr});
   }
@@ -423,7 +591,7 @@ void SimNode::OnLookupRep(const MLookupRep& m) {
   in.mail_map = m.mail_map;
   in.live = view.ids();
   in.spread = world_.options().spread;
-  in.copies = 1;
+  in.copies = world_.options().replication;
   in.policy = world_.options().policy;
   in.user_hash = Hash64(d.user);
   in.load = [this](NodeId n) { return n == id_ ? Load() : soft_->loads.Estimate(n, now()); };
@@ -436,9 +604,10 @@ void SimNode::OnLookupRep(const MLookupRep& m) {
   d.current_req = NextId();
   d.reply_by = now() + kReplyTimeoutMs * 4;
   req_to_delivery_[d.current_req] = it->first;
-  MStore store{d.current_req, d.user, d.msg,
-               std::binary_search(m.mail_map.begin(), m.mail_map.end(), chosen.front()),
-               view.epoch};
+  MStore store{
+      d.current_req, d.user,
+      d.msg,         std::binary_search(m.mail_map.begin(), m.mail_map.end(), chosen.front()),
+      view.epoch,    chosen};
   if (chosen.front() == id_) {
     OnStore(id_, store);
   } else {
@@ -468,9 +637,15 @@ void SimNode::RunDeliveries() {
       soft_->deliveries.erase(it);
       continue;
     }
+    if (!d.retry_at && now() >= d.reply_by && d.storing) {
+      // A store with no answer may have happened, with its replica set:
+      // trying it elsewhere under the same id could leave a copy a delete
+      // misses. The client retries (as the daemon answers 451): a new message.
+      world_.OnDeliveryDone(d.user, d.msg, false);
+      soft_->deliveries.erase(it);
+      continue;
+    }
     if ((d.retry_at && now() >= d.retry_at) || (!d.retry_at && now() >= d.reply_by)) {
-      // A store that got no answer may have happened; delivering again makes a
-      // duplicate at worst (the client would retry too).
       SendLookup(id, d);
     }
   }
@@ -540,6 +715,7 @@ void SimNode::Tick() {
   RunDisk();
   if (!soft_) return;
   RunReliable();
+  RunPushes();
   RunDeliveries();
   RunParked(false);
   if (now() >= soft_->next_gossip) {
@@ -562,6 +738,9 @@ int64_t SimNode::NextWake() const {
     t = std::min({t, c.deadline, c.retry_at ? c.retry_at : c.reply_by});
   }
   for (const Parked& p : soft_->parked) t = std::min(t, p.deadline);
+  t = std::min(t, soft_->replicator.NextDueMs(soft_->membership.view()));
+  for (const auto& [id, p] : soft_->pushes) t = std::min(t, p.deadline);
+  for (const auto& [id, w] : soft_->waiting) t = std::min(t, w.deadline);
   if (!soft_->disk_queue.empty()) t = std::min(t, soft_->disk_done_at);
   return std::max(t, now());
 }

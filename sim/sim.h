@@ -41,6 +41,8 @@ struct Options {
   int users = 200;
   uint32_t buckets = 256;
   int spread = 2;
+  int replication = 2;  // copies of every message
+  int ack_copies = 2;   // copies before a delivery is acknowledged (fewer reachable: still)
   cluster::Policy policy = cluster::Policy::kDynamic;
   cluster::MembershipOptions membership;  // buckets is overwritten with `buckets`
 
@@ -74,6 +76,7 @@ struct Result {
   uint64_t deletes = 0;
   uint64_t users_created = 0;
   uint64_t rebuild_chunks = 0;
+  uint64_t replica_pushes = 0;
   bool ok() const { return violations.empty(); }
   std::string Summary() const;
 };

@@ -175,10 +175,11 @@ void World::OnInstall(SimNode& node, const cluster::View& prev, const cluster::V
 }
 
 void World::OnDeliveryDone(const std::string& user, uint64_t msg, bool acked) {
-  (void)user;
-  (void)msg;
   ++(acked ? result_.deliveries_acked : result_.deliveries_failed);
+  if (acked) acked_.insert({user, msg});
 }
+
+void World::OnDeleted(const std::string& user, uint64_t msg) { deleted_.insert({user, msg}); }
 
 void World::OnNotFound(SimNode& node, const std::string& user) {
   if (initial_.count(user)) {
@@ -232,13 +233,14 @@ void World::ScheduleWorkload() {
   every(options_.deletes_per_s, [this] {
     int i = PickAlive();
     if (i < 0) return;
-    auto& frags = nodes_[i]->disk().fragments;
-    if (frags.empty()) return;
-    auto it = frags.begin();
-    std::advance(it, std::uniform_int_distribution<size_t>(0, frags.size() - 1)(rng_));
-    auto m = it->second.begin();
-    std::advance(m, std::uniform_int_distribution<size_t>(0, it->second.size() - 1)(rng_));
-    nodes_[i]->DeleteOne(it->first, *m);
+    auto& msgs = nodes_[i]->disk().messages;
+    if (msgs.empty()) return;
+    auto it = msgs.begin();
+    std::advance(it, std::uniform_int_distribution<size_t>(0, msgs.size() - 1)(rng_));
+    std::vector<uint64_t> live = nodes_[i]->disk().Live(it->first);
+    if (live.empty()) return;
+    nodes_[i]->DeleteOne(it->first,
+                         live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng_)]);
   });
   every(options_.creates_per_s, [this] {
     int i = PickAlive();
@@ -319,7 +321,58 @@ void World::Finish() {
 
 // ---- final checks -----------------------------------------------------
 
+void World::CheckReplicas() {
+  // Every version of every message, by holder.
+  std::map<std::pair<std::string, uint64_t>, std::map<NodeId, Version>> all;
+  for (const auto& n : nodes_) {
+    for (const auto& [u, msgs] : n->disk().messages) {
+      for (const auto& [msg, v] : msgs) all[{u, msg}][n->id()] = v;
+    }
+  }
+  size_t reported = 0;
+  auto report = [&](const std::string& what) {
+    if (reported++ < 10) Violation(what);
+  };
+  for (const auto& [key, holders] : all) {
+    const Version* newest = nullptr;
+    for (const auto& [node, v] : holders) {
+      if (!newest || v.hlc > newest->hlc) newest = &v;
+    }
+    std::set<NodeId> want(newest->replicas.begin(), newest->replicas.end());
+    std::set<NodeId> have;
+    for (const auto& [node, v] : holders) {
+      have.insert(node);
+      if (!(v == *newest)) {
+        report(fmt::format(
+            "replicas of {} #{} differ: {:08x} holds hlc {:x} tombstone {}, newest "
+            "{:x} tombstone {}",
+            key.first, key.second, node, v.hlc, v.tombstone, newest->hlc, newest->tombstone));
+      }
+    }
+    if (have != want) {
+      report(fmt::format("{} #{} held by {} nodes, its replica set has {}", key.first, key.second,
+                         have.size(), want.size()));
+    }
+    if (deleted_.count(key) && !newest->tombstone) {
+      report(fmt::format("deleted {} #{} is live again", key.first, key.second));
+    }
+  }
+  for (const auto& key : acked_) {
+    if (!all.count(key)) report(fmt::format("acknowledged {} #{} lost", key.first, key.second));
+  }
+  for (const auto& key : deleted_) {
+    auto it = all.find(key);
+    if (it == all.end()) continue;
+    for (const auto& [node, v] : it->second) {
+      if (!v.tombstone) {
+        report(fmt::format("deleted {} #{} visible on {:08x}", key.first, key.second, node));
+      }
+    }
+  }
+}
+
 void World::CheckFinal() {
+  CheckReplicas();
   const cluster::View& v0 = nodes_[0]->membership().view();
   for (const auto& n : nodes_) {
     const cluster::View& v = n->membership().view();
@@ -351,7 +404,7 @@ void World::CheckFinal() {
   }
   std::set<std::string> users = existing_;
   for (const auto& n : nodes_) {
-    for (const auto& [u, f] : n->disk().fragments) users.insert(u);
+    for (const auto& [u, f] : n->disk().messages) users.insert(u);
   }
   for (const std::string& u : users) {
     SimNode* m = Node(v0.user_map.ManagerOf(BucketOf(u, v0.user_map.buckets())));
@@ -362,8 +415,7 @@ void World::CheckFinal() {
     }
     std::vector<NodeId> holders;
     for (const auto& n : nodes_) {
-      auto f = n->disk().fragments.find(u);
-      if (f != n->disk().fragments.end() && !f->second.empty()) holders.push_back(n->id());
+      if (n->disk().HoldsLive(u)) holders.push_back(n->id());
     }
     std::sort(holders.begin(), holders.end());
     if (holders != l.mail_map) {

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "replication/replicator.h"
 #include "sim/sim.h"
 
 namespace porcupine::sim {
@@ -39,6 +40,27 @@ struct MStore {
   uint64_t msg = 0;
   bool in_map = false;  // the proxy's mail map already listed the target
   Epoch proxy_epoch = 0;
+  std::vector<NodeId> replicas;  // the receiver first: it coordinates
+};
+
+// One version of one message (a tombstone once deleted).
+struct Version {
+  uint64_t hlc = 0;
+  bool tombstone = false;
+  std::vector<NodeId> replicas;
+  bool operator==(const Version&) const = default;
+};
+struct MReplica {
+  uint64_t push = 0;
+  std::string user;
+  uint64_t msg = 0;
+  Version version;
+};
+struct MReplicaAck {
+  uint64_t push = 0;
+  std::string user;
+  uint64_t msg = 0;
+  uint64_t held = 0;
 };
 struct MStoreRep {
   uint64_t req = 0;
@@ -82,7 +104,7 @@ struct MGossip {};
 
 using Body = std::variant<cluster::Message, MLookup, MLookupRep, MStore, MStoreRep, MMapUpdate,
                           MMapUpdateRep, MChunk, MChunkAck, MCreate, MCreateRep, MProfilePut,
-                          MProfileAck, MGossip>;
+                          MProfileAck, MGossip, MReplica, MReplicaAck>;
 
 struct Envelope {
   NodeId from = 0;
@@ -97,9 +119,15 @@ class World;
 // Hard state: survives crashes (every write is durable at once).
 struct Disk {
   std::map<std::string, store::Profile> profiles;
-  std::map<std::string, std::set<uint64_t>> fragments;  // user → live message ids
-  uint32_t lamport_floor = 0;                           // persisted Membership::lamport()
+  std::map<std::string, std::map<uint64_t, Version>> messages;  // user → message → version
+  std::map<replication::ObjectRef, replication::Entry> log;     // the update log
+  uint32_t lamport_floor = 0;                                   // persisted Membership::lamport()
+
+  bool HoldsLive(const std::string& user) const;
+  std::vector<uint64_t> Live(const std::string& user) const;
 };
+
+replication::ObjectRef MessageRef(const std::string& user, uint64_t msg);
 
 class SimNode {
  public:
@@ -128,7 +156,7 @@ class SimNode {
   // Workload entry points.
   void Deliver(const std::string& user, uint64_t msg);
   void CreateUser(const std::string& user);
-  // Deletes one message of `user` held here.
+  // Deletes one message of `user` held here (coordinates its tombstone).
   void DeleteOne(std::string user, uint64_t msg);
 
  private:
@@ -155,6 +183,18 @@ class SimNode {
     int64_t reply_by = 0;
     uint64_t current_req = 0;
   };
+  struct InFlightPush {
+    replication::ObjectRef object;
+    NodeId target = 0;
+    int64_t deadline = 0;
+    uint64_t store = 0;  // the waiting store it counts for (0: none)
+  };
+  struct WaitingStore {
+    size_t needed = 0;       // acknowledgements still wanted
+    size_t outstanding = 0;  // pushes not answered yet
+    int64_t deadline = 0;
+    std::function<void()> reply;
+  };
   struct Parked {
     NodeId from = 0;
     MLookup lookup;
@@ -175,6 +215,9 @@ class SimNode {
     std::vector<Parked> parked;
     std::unordered_set<std::string> announced_empty;  // users we sent MailMapRemove for
     std::deque<std::function<void()>> disk_queue;
+    replication::Replicator replicator;
+    std::map<uint64_t, InFlightPush> pushes;
+    std::map<uint64_t, WaitingStore> waiting;
     int64_t disk_done_at = 0;
     int64_t next_gossip = 0;
     uint64_t last_stamp = 0;
@@ -212,6 +255,14 @@ class SimNode {
   void RunDeliveries();
   void RunParked(bool force);
   void RunDisk();
+  // Replication.
+  void Log(const std::string& user, uint64_t msg, const Version& v);
+  void Push(const replication::Push& p, uint64_t store);
+  void RunPushes();
+  void Pushed(uint64_t push, bool ok, uint64_t held);
+  void OnReplica(NodeId from, const MReplica& m);
+  void OnReplicaAck(const MReplicaAck& m);
+  void Release(uint64_t store);
 
   World& world_;
   int index_;
@@ -252,8 +303,10 @@ class World {
   // Hooks from nodes.
   void OnInstall(SimNode& node, const cluster::View& prev, const cluster::View& view);
   void OnDeliveryDone(const std::string& user, uint64_t msg, bool acked);
+  void OnDeleted(const std::string& user, uint64_t msg);
   void OnNotFound(SimNode& node, const std::string& user);
   void OnUserCreated(const std::string& user);
+  uint64_t NewMessage() { return ++next_msg_; }
   int IndexOf(NodeId id) const;
   SimNode* Node(NodeId id);
 
@@ -273,6 +326,7 @@ class World {
   void Heal();
   void Finish();
   void CheckFinal();
+  void CheckReplicas();
   int Down() const;
   int PickAlive();
   int64_t Exp(double per_s);
@@ -296,6 +350,8 @@ class World {
   std::set<std::string> initial_;         // users present on every disk from the start
   std::map<Epoch, cluster::View> views_;  // every committed view, by epoch
   std::vector<std::unique_ptr<std::function<void()>>> loops_;  // workload generators
+  std::set<std::pair<std::string, uint64_t>> acked_;    // deliveries acknowledged to the client
+  std::set<std::pair<std::string, uint64_t>> deleted_;  // deletes made durable
   uint64_t next_msg_ = 0;
   int next_user_ = 0;
 };

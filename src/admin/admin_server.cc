@@ -22,6 +22,8 @@ int HttpStatusOf(const Status& st) {
     case Code::kAlreadyExists:
       return 409;
     case Code::kUnavailable:
+    case Code::kUnknownOutcome:
+    case Code::kAborted:
       return 503;
     default:
       return 500;

@@ -1,6 +1,7 @@
 #include "cluster/balancer.h"
 
 #include <algorithm>
+#include <map>
 
 #include "core/hash.h"
 
@@ -82,7 +83,14 @@ std::vector<NodeId> Candidates(const BalancerInput& in, size_t want, std::mt1993
 }  // namespace
 
 std::vector<NodeId> ChooseReplicas(const BalancerInput& in, std::mt19937_64& rng) {
-  auto load = [&](NodeId n) -> uint64_t { return in.load ? in.load(n) : 0; };
+  // Loads change while we choose (they are read live): read each node's once,
+  // so that the ordering below is consistent.
+  std::map<NodeId, uint64_t> loads;
+  auto load = [&](NodeId n) -> uint64_t {
+    auto it = loads.find(n);
+    if (it == loads.end()) it = loads.emplace(n, in.load ? in.load(n) : 0).first;
+    return it->second;
+  };
   const size_t want = static_cast<size_t>(std::max({in.spread, in.copies, 1}));
   std::vector<NodeId> candidates = Candidates(in, want, rng, load);
   // Replace infinitely loaded candidates while other live nodes can take mail.

@@ -35,6 +35,7 @@ struct BalancerInput {
   Policy policy = Policy::kDynamic;
   uint64_t user_hash = 0;  // Hash64 of the user (kStatic)
   // Pending disk-bound operations per node; kInfiniteLoad = never if avoidable.
+  // Called at most once per node per choice.
   std::function<uint64_t(NodeId)> load;
 };
 

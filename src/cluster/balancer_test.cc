@@ -300,3 +300,32 @@ TEST(Balancer, InfiniteLoadIsTakenWhenNothingElseCan) {
 
 }  // namespace
 }  // namespace porcupine::cluster
+
+namespace porcupine::cluster {
+namespace {
+
+// Loads are read live and change while a choice is made: each node's load is
+// read once, so the sort sees one consistent order (found under load: an
+// inconsistent comparator ran std::sort off the end of the vector).
+TEST(Balancer, ReadsEachLoadOnceEvenWhenLoadsChangeUnderIt) {
+  std::mt19937_64 rng(11);
+  std::map<NodeId, int> reads;
+  uint64_t tick = 0;
+  BalancerInput in;
+  for (NodeId n = 1; n <= 40; ++n) in.live.push_back(n);
+  in.spread = 40;
+  in.copies = 40;
+  in.load = [&](NodeId n) {
+    ++reads[n];
+    return (++tick * 7919 + n) % 13;  // a different answer every call
+  };
+  for (int round = 0; round < 20; ++round) {
+    reads.clear();
+    std::vector<NodeId> got = ChooseReplicas(in, rng);
+    ASSERT_EQ(got.size(), 40u);
+    for (const auto& [n, count] : reads) EXPECT_EQ(count, 1) << "node " << n;
+  }
+}
+
+}  // namespace
+}  // namespace porcupine::cluster

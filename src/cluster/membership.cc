@@ -94,9 +94,11 @@ void Membership::Start(int64_t now_ms) {
   next_probe_ms_ = now_ms + options_.probe_interval_ms;
   for (const auto& [address, id] : known_) Send(address, id, Probe{});
   // Leave a running cluster time to answer the probes with a round that
-  // includes us; if none comes, coordinate (alone, or with whoever answers).
-  // With nobody to ask, start at once.
-  round_at_ms_ = known_.empty() ? now_ms : now_ms + options_.accept_window_ms + Jitter();
+  // includes us (it may be busy with a round of its own: wait a round's
+  // timeout); if none comes, coordinate (alone, or with whoever answers).
+  // A node that commits a view of itself while a cluster is there would take
+  // mail on its own for a moment. With nobody to ask, start at once.
+  round_at_ms_ = known_.empty() ? now_ms : now_ms + options_.round_timeout_ms + Jitter();
   if (known_.empty()) OnTick(now_ms);
 }
 

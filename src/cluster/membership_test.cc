@@ -235,8 +235,8 @@ TEST(Membership, SingleNodeCommitsAViewOfItself) {
   const Case cases[] = {
       // Nobody to ask: the view is committed at once.
       {"no seeds", {1}, 0},
-      // Start waits one accept window for a running cluster, then runs a round.
-      {"seeds never answer", {1, 2, 3}, kOptions.accept_window_ms + kRoundMs},
+      // Start waits a round timeout for a running cluster, then runs a round.
+      {"seeds never answer", {1, 2, 3}, kOptions.round_timeout_ms + kRoundMs},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -20,6 +20,8 @@ std::string_view CodeName(Code code) {
       return "unavailable";
     case Code::kAborted:
       return "aborted";
+    case Code::kUnknownOutcome:
+      return "unknown_outcome";
     case Code::kIoError:
       return "io_error";
     case Code::kCorruption:

@@ -25,8 +25,10 @@ enum class Code {
   kInternal = 9,           // a broken invariant
   kAborted = 10,           // refused because caller and callee are in different views: retry
                            // once the views agree (the cluster's "wrong manager")
+  kUnknownOutcome = 11,    // a call to another node timed out or broke after it was sent:
+                           // it may or may not have taken effect
 };
-inline constexpr Code kLastCode = Code::kAborted;
+inline constexpr Code kLastCode = Code::kUnknownOutcome;
 
 // Names a code in lower case ("not_found"); for logs and JSON.
 std::string_view CodeName(Code code);
@@ -46,6 +48,7 @@ class [[nodiscard]] Status {
   }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
+  static Status UnknownOutcome(std::string m) { return {Code::kUnknownOutcome, std::move(m)}; }
   static Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }

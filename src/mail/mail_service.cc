@@ -86,12 +86,22 @@ asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> b
       stats_.bytes_stored += count * body->size();
       co_return st;
     }
+    // Only a store that surely did not happen is tried elsewhere under the
+    // same message id. When the outcome is unknown (a timeout, a connection
+    // lost mid-call) the node may hold the message with its replica set: a
+    // second set under one id could hide a copy from a later delete. The
+    // client retries then (a duplicate at worst, never a lost message).
+    if (st.code() == Code::kUnknownOutcome) co_return Status::Unavailable(st.message());
     if (st.code() != Code::kUnavailable) co_return st;
     failed.push_back(node);
     std::vector<NodeId> again =
         ChooseNodes(batch.front().message.user, batch.front().mail_map, failed);
     if (again.empty()) co_return st;
     node = again.front();
+    for (Pending& p : batch) {
+      p.message.meta.clear_replicas();
+      for (NodeId n : again) p.message.meta.add_replicas(n);
+    }
   }
   co_return st;
 }
@@ -233,7 +243,8 @@ asio::awaitable<Status> MailService::DeleteMessages(std::string user,
     std::vector<Status> results = co_await WhenAll(std::move(deletes));
     for (size_t i = 0; i < results.size(); ++i) {
       if (results[i].ok()) continue;
-      if (results[i].code() != Code::kUnavailable) co_return results[i];
+      const Code c = results[i].code();
+      if (c != Code::kUnavailable && c != Code::kUnknownOutcome) co_return results[i];
       for (MailboxEntry& e : owners[order[i]]) left.push_back(std::move(e));
     }
   }

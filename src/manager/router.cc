@@ -36,8 +36,11 @@ asio::awaitable<T> ManagerRouter::Route(
       if (m) {
         T answer = co_await op(*m, view->user_map.EpochOf(bucket));
         last = StatusOf(answer);
+        // Manager calls are idempotent: an unknown outcome is retried too.
         const Code c = last.code();
-        if (c != Code::kAborted && c != Code::kUnavailable) co_return answer;
+        if (c != Code::kAborted && c != Code::kUnavailable && c != Code::kUnknownOutcome) {
+          co_return answer;
+        }
         left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) co_return answer;

@@ -189,8 +189,8 @@ void AntiEntropyRuntime::PushTo(NodeId peer, const std::vector<Item>& items) {
 }
 
 void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
-  if (view.removed.empty()) return;
   const NodeId self = cluster_.self().id;
+  const size_t want = static_cast<size_t>(std::max(options_.replication, 1));
   struct Change {
     store::Bucket bucket;
     std::string user;
@@ -209,7 +209,11 @@ void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
             live.push_back(r);
           }
         }
-        if (!lost_one) return;
+        // Fewer copies than R: a node removed for good, or the message was
+        // accepted where fewer nodes were reachable (a partition, a node
+        // alone for a moment): topped up once more members are there.
+        const bool short_of_copies = live.size() < want && view.members.size() > live.size();
+        if (!lost_one && !short_of_copies) return;
         // The lowest-id replica still in the view repairs; the others wait
         // for its new version.
         NodeId lead = 0;
@@ -243,8 +247,12 @@ void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
       return (a ^ h) < (b ^ h);
     });
     for (NodeId n : candidates) {
-      if (static_cast<int>(replicas.size()) >= options_.replication) break;
+      if (replicas.size() >= want) break;
       replicas.push_back(n);
+    }
+    if (replicas.size() == static_cast<size_t>(c.meta.replicas_size()) &&
+        std::equal(replicas.begin(), replicas.end(), c.meta.replicas().begin())) {
+      continue;  // nobody to add
     }
     store::MessageMeta next = c.meta;
     next.clear_replicas();

@@ -5,10 +5,12 @@
 //   slot (replication/anti_entropy.h), and for the slots that differ both
 //   sides push each other what the other lacks or holds older (through the
 //   replication manager, so the current version travels).
-// - After `cluster remove`, the replicas of every message that listed the
-//   removed node get a new one: the lowest-id replica still in the view
-//   chooses the least loaded member that lacks the message, writes the new
-//   replica set as a newer version and pushes it, until R copies exist again.
+// - Re-replication: a message with fewer than R replicas (one was removed
+//   for good by `cluster remove`, or the message was accepted where fewer
+//   nodes were reachable — a partition, a node alone for a moment) gets new
+//   ones: the lowest-id replica still in the view chooses the least loaded
+//   members that lack the message, writes the new replica set as a newer
+//   version and pushes it, until R copies exist again.
 //
 // Scans run on a thread of their own. Thread-safe.
 #pragma once

@@ -24,7 +24,8 @@ asio::awaitable<Result<Rep>> RemotePeer::Call(Req req, rpc::AsyncMethod<Req, Rep
   Result<Rep> r = co_await runtime_.client().Call(address(), runtime_.rpc_timeout().count(),
                                                   std::move(req), method);
   if (!r.ok()) {
-    if (r.status().code() == Code::kUnavailable) runtime_.Unreachable(id_);
+    const Code c = r.status().code();
+    if (c == Code::kUnavailable || c == Code::kUnknownOutcome) runtime_.Unreachable(id_);
     co_return r.status();
   }
   runtime_.ObserveLoad(id_, r->header().load());

@@ -134,11 +134,11 @@ const Entry* Replicator::Find(const ObjectRef& object) const {
   return it == entries_.end() ? nullptr : &it->second.entry;
 }
 
-int64_t Replicator::NextDueMs() const {
+int64_t Replicator::NextDueMs(const cluster::View& view) const {
   int64_t next = INT64_MAX;
   for (const auto& [object, s] : entries_) {
     for (const auto& [node, t] : s.targets) {
-      if (!t.in_flight) next = std::min(next, t.due_ms);
+      if (!t.in_flight && view.Contains(node)) next = std::min(next, t.due_ms);
     }
   }
   return next;

@@ -96,8 +96,9 @@ class Replicator {
 
   const Entry* Find(const ObjectRef& object) const;
   size_t size() const { return entries_.size(); }
-  // The earliest time TakeDue may return something (INT64_MAX: never).
-  int64_t NextDueMs() const;
+  // The earliest time TakeDue(·, view) may return something (INT64_MAX:
+  // never): targets outside the view do not count.
+  int64_t NextDueMs(const cluster::View& view) const;
 
   struct Backlog {
     size_t entries = 0;

@@ -52,8 +52,18 @@ Status Client::FromGrpc(const grpc::Status& s, const std::string& address) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
       return Status::InvalidArgument(what);
+    case grpc::StatusCode::UNAVAILABLE:
+      // No connection could be made: the request never left this node.
+      // (gRPC says so only in the message.)
+      if (s.error_message().find("failed to connect") != std::string::npos ||
+          s.error_message().find("Failed to connect") != std::string::npos) {
+        return Status::Unavailable(what);
+      }
+      return Status::UnknownOutcome(what);
     default:
-      return Status::Unavailable(what);
+      // A deadline, a cancellation, a connection lost mid-call: the peer may
+      // or may not have acted.
+      return Status::UnknownOutcome(what);
   }
 }
 

@@ -49,9 +49,10 @@ class Client {
 
   // Sends `req` to `address` and waits at most `deadline_ms`. The reply on
   // any gRPC OK (its header carries the callee's own status); Unavailable
-  // when the peer cannot be reached, does not answer in time or fails;
-  // PermissionDenied when it refuses our cluster secret; ResourceExhausted
-  // when a message is over the size limit.
+  // when no connection could be made (the request was not sent);
+  // UnknownOutcome when the call timed out or broke after it was sent (the
+  // peer may have acted); PermissionDenied when it refuses our cluster
+  // secret; ResourceExhausted when a message is over the size limit.
   template <typename Req, typename Rep>
   asio::awaitable<Result<Rep>> Call(std::string address, int64_t deadline_ms, Req req,
                                     AsyncMethod<Req, Rep> method);
