@@ -56,3 +56,51 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# ---- bench/: the paper's experiments (bench/README.md). Each target installs the
+# experiments' Debian packages (bench/install-deps), builds the binary only if it is
+# missing (run `make build` first to test new code), then runs one experiment.
+# BENCH_ARGS is passed to the script, e.g. `make bench-exp2 BENCH_ARGS=--quick`.
+BENCH_ARGS ?=
+BENCH_RUN = PORCUPINE_BIN=$(abspath $(BUILD))/porcupine $(PYTHON)
+
+.PHONY: bench-deps bench-bin bench-exp1 bench-exp2 bench-exp3 bench-exp4 bench-exp5 bench-quick
+
+bench-deps:
+	bench/install-deps
+
+bench-bin:
+	@test -x $(BUILD)/porcupine || $(MAKE) build
+
+bench-exp1: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp1_vs_postfix.py $(BENCH_ARGS)
+
+bench-exp2: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp2_scaling.py $(BENCH_ARGS)
+
+bench-exp3: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp3_replication.py $(BENCH_ARGS)
+
+bench-exp4: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp4_failure.py $(BENCH_ARGS)
+
+bench-exp5: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp5_skew.py $(BENCH_ARGS)
+
+# Every experiment's short version, one after the other (a few minutes in all).
+bench-quick: bench-deps bench-bin
+	$(BENCH_RUN) bench/exp1_vs_postfix.py --quick
+	$(BENCH_RUN) bench/exp2_scaling.py --quick
+	$(BENCH_RUN) bench/exp3_replication.py --quick
+	$(BENCH_RUN) bench/exp4_failure.py --quick
+	$(BENCH_RUN) bench/exp5_skew.py --quick
+
+# ---- the fault test (tests/test_fault.py): faults under load, then the checker's counts.
+# FAULT_SECONDS of nemesis (default 600), FAULT_SEED to repeat a run (default random; every
+# run prints its seed). Root only: the nodes run in network namespaces.
+.PHONY: fault-test
+
+fault-test: build
+	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine PORCUPINE_FAULT_SECONDS=$(or $(FAULT_SECONDS),600) \
+	  PORCUPINE_FAULT_SEED=$(FAULT_SEED) $(PYTHON) -m pytest -q -s -p no:cacheprovider \
+	  tests/test_fault.py

@@ -272,6 +272,22 @@ class Node:
             except subprocess.TimeoutExpired:
                 pass
 
+    def dump_stacks(self, why, timeout=60):
+        """Appends every thread's stack (gdb, if installed) to the node's log: the
+        evidence for a hang. The process stays as it was (gdb detaches)."""
+        if not self.alive() or not shutil.which("gdb"):
+            return
+        try:
+            r = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-nx",
+                                "-ex", "thread apply all bt"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=timeout)
+            text = r.stdout + r.stderr
+        except (OSError, subprocess.TimeoutExpired) as e:
+            text = "gdb failed: %r" % (e,)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write("\n===== %s: thread stacks (gdb) =====\n%s\n" % (why, text))
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:
@@ -409,8 +425,9 @@ class NodeSet:
                         problems.append("node %s exited with status %s after SIGTERM"
                                         % (node.name, rc))
                 except subprocess.TimeoutExpired:
-                    problems.append("node %s ignored SIGTERM for %.0f s"
-                                    % (node.name, STOP_DEADLINE_S))
+                    node.dump_stacks("ignored SIGTERM for %.0f s" % STOP_DEADLINE_S)
+                    problems.append("node %s ignored SIGTERM for %.0f s (thread stacks at the "
+                                    "end of its log)" % (node.name, STOP_DEADLINE_S))
             node.force_kill()
             node.final_log = node.log_text()
         if not os.environ.get("PORCUPINE_KEEP_TMP"):

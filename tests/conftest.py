@@ -5,6 +5,9 @@
   directory removed, whatever the test did. A node that died without the test
   asking for it also makes the test error.
 - `node`: one running node with the users alice, bob and carol.
+- `netlab`: five network namespaces on one bridge (netlab.py), removed whatever
+  happened; skips without root. Ask for it before `nodes`, so that the nodes
+  are stopped before their network goes away.
 - On failure the log of every node of the test is attached to the report.
 """
 
@@ -15,6 +18,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import netlab as netlab_mod  # noqa: E402
 from cluster import DOMAIN, NodeSet, porcupine_bin  # noqa: E402
 
 USERS = ["alice@" + DOMAIN, "bob@" + DOMAIN, "carol@" + DOMAIN]
@@ -52,6 +56,12 @@ def node(nodes):
     n = nodes.start()
     n.add_users(USERS)
     return n
+
+
+@pytest.fixture
+def netlab():
+    with netlab_mod.lab(5) as net:
+        yield net
 
 
 @pytest.hookimpl(hookwrapper=True)
