@@ -42,10 +42,12 @@ integration-test: build
 lint:
 	scripts/check-source
 
-# The same tests against the ASan+UBSan binary: catches use-after-free at shutdown.
+# The same tests against the ASan+UBSan binary: catches use-after-free at shutdown and
+# in the cluster paths. The slow multi-node scenarios (fault test, partitions, joins) run
+# on the normal build only, to keep `make test` well inside CI's time.
 integration-test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1 PORCUPINE_BIN=$(abspath $(ASAN_BUILD))/porcupine \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 # Every test: source checks, unit tests and integration tests, each on the normal and the
 # ASan+UBSan build.
