@@ -47,9 +47,9 @@ TEST(Sim, TwoHundredNodes) {
   Options o;
   o.nodes = 200;
   o.seed = 1;
-  o.users = 400;
-  o.chaos_ms = 10000;
-  o.quiesce_ms = 15000;
+  o.users = 300;
+  o.chaos_ms = 8000;
+  o.quiesce_ms = 12000;
   o.faults_per_s = 0.5;
   ExpectClean(o);
 }

@@ -8,14 +8,13 @@ holds, so the tests count copies directly.
 
 import shutil
 import signal
-import threading
 import time
 
 import pytest
 
 from cluster import wait_for
-from clusterkit import (Ledger, dele_uids, read_all, send_all, start_cluster, user_names,
-                        wait_view)
+from clusterkit import (Ledger, body_for, dele_uids, deliver_concurrently, read_all, send_all,
+                        start_cluster, user_names, wait_view)
 
 
 def held(node, user):
@@ -110,12 +109,9 @@ def test_created_and_deleted_while_a_replica_is_unreachable_never_appears_there(
     ledger = Ledger()
     c.pause()  # still a member for a moment: chosen as a replica, and unreachable
     try:
-        threads = [threading.Thread(target=send_all, args=([a], [u], ledger, "ghost"))
-                   for u in users]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        # In parallel, so that they all go out while n3 still looks alive.
+        deadline = time.monotonic() + 20
+        deliver_concurrently([([a], u, body_for(u, "ghost", 0)) for u in users], deadline, ledger)
         wait_view([a, b], ["n1", "n2"], 10)
         for u in users:
             dele_uids(a, u, list(read_all(a, u).keys()))
