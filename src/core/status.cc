@@ -22,6 +22,8 @@ std::string_view CodeName(Code code) {
       return "aborted";
     case Code::kUnknownOutcome:
       return "unknown_outcome";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
     case Code::kIoError:
       return "io_error";
     case Code::kCorruption:

@@ -14,21 +14,22 @@ namespace porcupine {
 // renumber, only add.
 enum class Code {
   kOk = 0,
-  kInvalidArgument = 1,    // the caller's input is malformed
-  kNotFound = 2,           // the named object does not exist
-  kAlreadyExists = 3,      // creating something that exists
-  kPermissionDenied = 4,   // bad credentials, refused policy
-  kResourceExhausted = 5,  // a limit or quota was hit
-  kUnavailable = 6,        // transient: retry later (peer down, shutting down)
-  kIoError = 7,            // the environment failed (disk, socket)
-  kCorruption = 8,         // stored or received data is damaged
-  kInternal = 9,           // a broken invariant
-  kAborted = 10,           // refused because caller and callee are in different views: retry
-                           // once the views agree (the cluster's "wrong manager")
-  kUnknownOutcome = 11,    // a call to another node timed out or broke after it was sent:
-                           // it may or may not have taken effect
+  kInvalidArgument = 1,      // the caller's input is malformed
+  kNotFound = 2,             // the named object does not exist
+  kAlreadyExists = 3,        // creating something that exists
+  kPermissionDenied = 4,     // bad credentials, refused policy
+  kResourceExhausted = 5,    // a limit or quota was hit
+  kUnavailable = 6,          // transient: retry later (peer down, shutting down)
+  kIoError = 7,              // the environment failed (disk, socket)
+  kCorruption = 8,           // stored or received data is damaged
+  kInternal = 9,             // a broken invariant
+  kAborted = 10,             // refused because caller and callee are in different views: retry
+                             // once the views agree (the cluster's "wrong manager")
+  kUnknownOutcome = 11,      // a call to another node timed out or broke after it was sent:
+                             // it may or may not have taken effect
+  kFailedPrecondition = 12,  // the object is not in a state that allows the operation
 };
-inline constexpr Code kLastCode = Code::kUnknownOutcome;
+inline constexpr Code kLastCode = Code::kFailedPrecondition;
 
 // Names a code in lower case ("not_found"); for logs and JSON.
 std::string_view CodeName(Code code);
@@ -49,6 +50,9 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
   static Status UnknownOutcome(std::string m) { return {Code::kUnknownOutcome, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {Code::kFailedPrecondition, std::move(m)};
+  }
   static Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }

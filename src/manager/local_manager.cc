@@ -7,6 +7,81 @@
 
 namespace porcupine::manager {
 
+namespace {
+
+// UIDs reserved in the profile at a time: one profile write per this many
+// deliveries to a folder; a manager change skips what is left of a block.
+constexpr uint32_t kUidBlock = 1024;
+constexpr size_t kMaxFolderName = 255;
+constexpr size_t kMaxFolders = 4096;
+
+bool IsInbox(std::string_view name) {
+  if (name.size() != 5) return false;
+  for (size_t i = 0; i < 5; ++i) {
+    if (std::toupper(static_cast<unsigned char>(name[i])) != "INBOX"[i]) return false;
+  }
+  return true;
+}
+
+// Folder names as stored: "INBOX" for the inbox, '/' between levels.
+std::string CanonicalName(std::string_view name) {
+  if (IsInbox(name)) return "INBOX";
+  if (name.size() > 6 && IsInbox(name.substr(0, 5)) && name[5] == '/') {
+    return "INBOX" + std::string(name.substr(5));
+  }
+  return std::string(name);
+}
+
+bool ValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxFolderName) return false;
+  if (name.front() == '/' || name.back() == '/') return false;
+  if (name.find("//") != std::string_view::npos) return false;
+  for (char c : name) {
+    if (c == '\0' || c == '\r' || c == '\n' || c == '*' || c == '%') return false;
+  }
+  return true;
+}
+
+store::Folder* FindFolder(store::Profile& p, std::string_view name) {
+  for (store::Folder& f : *p.mutable_folders()) {
+    if (f.name() == name) return &f;
+  }
+  return nullptr;
+}
+
+const store::Folder* FindFolder(const store::Profile& p, std::string_view name) {
+  for (const store::Folder& f : p.folders()) {
+    if (f.name() == name) return &f;
+  }
+  return nullptr;
+}
+
+uint32_t NextFolderId(const store::Profile& p) {
+  uint32_t next = std::max<uint32_t>(p.next_folder_id(), store::kInboxFolder + 1);
+  for (const store::Folder& f : p.folders()) next = std::max(next, f.id() + 1);
+  return next;
+}
+
+// A new folder. Its UIDVALIDITY is the time in seconds, but never one this
+// user had before: a folder deleted and created again within a second must
+// not look like the old one to a client.
+store::Folder* AddFolder(store::Profile& p, const std::string& name, std::string special_use,
+                         uint32_t now_s, bool subscribed) {
+  const uint32_t id = NextFolderId(p);
+  const uint32_t uidvalidity = std::max(now_s, p.last_uidvalidity() + 1);
+  store::Folder* f = p.add_folders();
+  f->set_id(id);
+  f->set_name(name);
+  f->set_uidvalidity(uidvalidity);
+  f->set_special_use(std::move(special_use));
+  f->set_subscribed(subscribed);
+  p.set_next_folder_id(id + 1);
+  p.set_last_uidvalidity(uidvalidity);
+  return f;
+}
+
+}  // namespace
+
 LocalManager::LocalManager(const LocalManagerOptions& options, ProfileWriter& writer, Hlc& hlc)
     : options_(options),
       writer_(writer),
@@ -114,6 +189,12 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
       inbox->set_name("INBOX");
       inbox->set_uidvalidity(static_cast<uint32_t>(Hlc::PhysicalMs(now) / 1000));
       inbox->set_subscribed(true);
+      p.set_last_uidvalidity(std::max(p.last_uidvalidity(), inbox->uidvalidity()));
+      // The special-use folders a client expects (RFC 6154).
+      const uint32_t uidvalidity = inbox->uidvalidity();
+      for (const char* name : {"Drafts", "Sent", "Trash", "Junk"}) {
+        AddFolder(p, name, std::string("\\") + name, uidvalidity, true);
+      }
       p.set_tombstone(false);
       break;
     }
@@ -136,7 +217,255 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
     // from the replicas' announcements.
     co_return Status::Unavailable("the user's bucket moved during the change; retry");
   }
+  if (kind != UserOpKind::kSetPassword) {
+    // The UIDs left in a block of the old incarnation are not reserved in
+    // the new profile: a later manager would hand them out again.
+    uids_.erase(uids_.lower_bound({user, 0}), uids_.upper_bound({user, UINT32_MAX}));
+  }
   co_return Status::Ok();
+}
+
+asio::awaitable<bool> LocalManager::BeginChange(const std::string& user,
+                                                std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::optional<asio::steady_timer> timer;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (changing_.insert(user).second) co_return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    if (!timer) timer.emplace(co_await asio::this_coro::executor);
+    timer->expires_after(std::chrono::milliseconds(2));
+    co_await timer->async_wait(asio::use_awaitable);
+  }
+}
+
+void LocalManager::EndChange(const std::string& user) {
+  std::lock_guard lock(mu_);
+  changing_.erase(user);
+}
+
+uint32_t LocalManager::UidNextLocked(const std::string& user, const store::Folder& folder,
+                                     uint64_t epoch) {
+  auto it = uids_.find({user, folder.id()});
+  if (it != uids_.end() && it->second.entry_epoch == epoch) return it->second.next;
+  // A new manager (or a new assignment) continues after the reserved block:
+  // the UIDs below may have been handed out by the previous one.
+  return std::max<uint32_t>(1, folder.uid_reserved());
+}
+
+FolderState LocalManager::StateOf(const store::Profile& profile, std::vector<NodeId> mail_map,
+                                  uint64_t epoch) {
+  FolderState st;
+  st.mail_map = std::move(mail_map);
+  for (const store::Folder& f : profile.folders()) {
+    const uint32_t next = UidNextLocked(profile.user(), f, epoch);
+    auto it = uids_.find({profile.user(), f.id()});
+    const bool valid = it != uids_.end() && it->second.entry_epoch == epoch;
+    st.folders.push_back({f, next, valid ? it->second.recent : next});
+  }
+  std::sort(st.folders.begin(), st.folders.end(), [](const FolderStatus& a, const FolderStatus& b) {
+    return a.folder.name() < b.folder.name();
+  });
+  return st;
+}
+
+asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, FolderOp op,
+                                                           uint64_t entry_epoch) {
+  using Kind = FolderOp::Kind;
+  const std::string name = CanonicalName(op.name);
+  if (op.kind == Kind::kRead) {
+    Found f = co_await FindWaiting(user, entry_epoch);
+    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    std::lock_guard lock(mu_);
+    co_return StateOf(*f.profile, std::move(f.mail_map), entry_epoch);
+  }
+  if (op.kind == Kind::kClaimRecent) {
+    Found f = co_await FindWaiting(user, entry_epoch);
+    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    std::lock_guard lock(mu_);
+    const store::Profile& profile = *f.profile;
+    const store::Folder* x = FindFolder(profile, name);
+    if (!x) co_return Status::NotFound("no such folder: " + name);
+    FolderState st = StateOf(profile, std::move(f.mail_map), entry_epoch);
+    st.folder_id = x->id();
+    st.uidvalidity = x->uidvalidity();
+    auto it = uids_.find({user, x->id()});
+    if (it != uids_.end() && it->second.entry_epoch == entry_epoch) {
+      it->second.recent = it->second.next;  // the caller's reply keeps the old horizon
+    }
+    co_return st;
+  }
+  if (op.kind == Kind::kAllocateUids && (op.count == 0 || op.count > kUidBlock)) {
+    co_return Status::InvalidArgument("bad UID count");
+  }
+  if (op.kind == Kind::kAllocateUids) {
+    // The common case of a delivery: UIDs from the block already reserved,
+    // no profile write, no queueing behind other changes.
+    Found f = co_await FindWaiting(user, entry_epoch);
+    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    std::lock_guard lock(mu_);
+    const store::Profile& profile = *f.profile;
+    const store::Folder* x = FindFolder(profile, name);
+    if (!x) co_return Status::NotFound("no such folder: " + name);
+    auto it = uids_.find({user, x->id()});
+    if (!changing_.count(user) && it != uids_.end() && it->second.entry_epoch == entry_epoch &&
+        it->second.next + op.count <= it->second.limit) {
+      const uint32_t first = it->second.next;
+      it->second.next += op.count;
+      FolderState st = StateOf(profile, std::move(f.mail_map), entry_epoch);
+      st.folder_id = x->id();
+      st.uidvalidity = x->uidvalidity();
+      st.first_uid = first;
+      co_return st;
+    }
+  }
+  // Concurrent deliveries to one user queue here briefly: each change reads
+  // the profile the previous one wrote.
+  if (!co_await BeginChange(user, std::chrono::milliseconds(2000))) {
+    co_return Status::Unavailable("another change of " + user + " is in progress");
+  }
+  struct Guard {
+    LocalManager* m;
+    const std::string& u;
+    ~Guard() { m->EndChange(u); }
+  } guard{this, user};
+  Found f = co_await FindWaiting(user, entry_epoch);
+  if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+  store::Profile p = std::move(*f.profile);
+  const uint64_t now = hlc_.Now();
+  const uint32_t now_s = static_cast<uint32_t>(Hlc::PhysicalMs(now) / 1000);
+  bool write = true;
+  uint32_t first_uid = 0;
+  uint32_t new_next = 0, new_limit = 0, new_recent = 1;
+  std::string named = name;
+  switch (op.kind) {
+    case Kind::kRead:
+    case Kind::kClaimRecent:
+      break;
+    case Kind::kCreate: {
+      if (!ValidName(name)) co_return Status::InvalidArgument("bad folder name");
+      if (FindFolder(p, name)) co_return Status::AlreadyExists("folder exists: " + name);
+      if (static_cast<size_t>(p.folders_size()) >= kMaxFolders) {
+        co_return Status::ResourceExhausted("too many folders");
+      }
+      // Superior levels are created too (RFC 3501 §6.3.3).
+      for (size_t slash = name.find('/'); slash != std::string::npos;
+           slash = name.find('/', slash + 1)) {
+        const std::string parent = name.substr(0, slash);
+        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false);
+      }
+      AddFolder(p, name, op.special_use, now_s, false);
+      break;
+    }
+    case Kind::kDelete: {
+      if (name == "INBOX") co_return Status::FailedPrecondition("the inbox cannot be deleted");
+      auto* folders = p.mutable_folders();
+      auto it = std::find_if(folders->begin(), folders->end(),
+                             [&](const store::Folder& x) { return x.name() == name; });
+      if (it == folders->end()) co_return Status::NotFound("no such folder: " + name);
+      p.set_next_folder_id(NextFolderId(p));
+      folders->erase(it);
+      break;
+    }
+    case Kind::kRename: {
+      const std::string to = CanonicalName(op.to);
+      if (name == "INBOX")
+        co_return Status::FailedPrecondition("renaming the inbox is not supported");
+      if (!ValidName(to) || to == "INBOX" || to.starts_with("INBOX/") ||
+          to.starts_with(name + "/")) {
+        co_return Status::InvalidArgument("bad folder name");
+      }
+      if (!FindFolder(p, name)) co_return Status::NotFound("no such folder: " + name);
+      if (FindFolder(p, to)) co_return Status::AlreadyExists("folder exists: " + to);
+      // The children move along; none may land on an existing name (a child
+      // can outlive its deleted parent).
+      for (const store::Folder& x : p.folders()) {
+        if (!x.name().starts_with(name + "/")) continue;
+        const std::string moved = to + x.name().substr(name.size());
+        if (FindFolder(p, moved)) co_return Status::AlreadyExists("folder exists: " + moved);
+      }
+      for (store::Folder& x : *p.mutable_folders()) {
+        if (x.name() == name) {
+          x.set_name(to);
+        } else if (x.name().starts_with(name + "/")) {
+          x.set_name(to + x.name().substr(name.size()));
+        }
+      }
+      for (size_t slash = to.find('/'); slash != std::string::npos;
+           slash = to.find('/', slash + 1)) {
+        const std::string parent = to.substr(0, slash);
+        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false);
+      }
+      named = to;
+      break;
+    }
+    case Kind::kSubscribe:
+    case Kind::kUnsubscribe: {
+      store::Folder* x = FindFolder(p, name);
+      const bool want = op.kind == Kind::kSubscribe;
+      write = x && x->subscribed() != want;
+      if (write) x->set_subscribed(want);
+      break;
+    }
+    case Kind::kAllocateUids: {
+      store::Folder* x = FindFolder(p, name);
+      if (!x) co_return Status::NotFound("no such folder: " + name);
+      std::lock_guard lock(mu_);
+      auto it = uids_.find({user, x->id()});
+      UidBlock b;
+      if (it != uids_.end() && it->second.entry_epoch == entry_epoch) {
+        b = it->second;
+      } else {
+        b.entry_epoch = entry_epoch;
+        b.next = b.limit = b.recent = std::max<uint32_t>(1, x->uid_reserved());
+      }
+      if (b.next > 0xFFFFFFFFu - op.count - kUidBlock) {
+        co_return Status::ResourceExhausted("the folder's UIDs are used up");
+      }
+      write = b.next + op.count > b.limit;
+      if (write) {
+        b.limit = std::max(b.limit, x->uid_reserved()) + kUidBlock;
+        x->set_uid_reserved(b.limit);
+      }
+      first_uid = b.next;
+      new_next = b.next + op.count;
+      new_limit = b.limit;
+      new_recent = b.recent;
+      if (!write) {
+        // Inside the reserved block: no write needed.
+        uids_[{user, x->id()}] = {entry_epoch, new_next, new_limit, b.recent};
+        FolderState st = StateOf(p, std::move(f.mail_map), entry_epoch);
+        st.folder_id = x->id();
+        st.uidvalidity = x->uidvalidity();
+        st.first_uid = first_uid;
+        co_return st;
+      }
+      break;
+    }
+  }
+  if (write) {
+    p.set_hlc(std::max<uint64_t>(p.hlc() + 1, now));
+    p.clear_replicas();
+    Status st = co_await writer_.Write(p);
+    if (!st.ok()) co_return st;
+  }
+  std::lock_guard lock(mu_);
+  if (write && !state_.PutProfile(p, entry_epoch)) {
+    co_return Status::Unavailable("the user's bucket moved during the change; retry");
+  }
+  store::Folder* x = FindFolder(p, named);
+  if (op.kind == Kind::kAllocateUids) {
+    uids_[{user, x->id()}] = {entry_epoch, new_next, new_limit, new_recent};
+  }
+  FolderState st = StateOf(p, std::move(f.mail_map), entry_epoch);
+  if (x) {
+    st.folder_id = x->id();
+    st.uidvalidity = x->uidvalidity();
+  }
+  st.first_uid = first_uid;
+  co_return st;
 }
 
 asio::awaitable<Result<std::vector<std::string>>> LocalManager::ListUsers() {

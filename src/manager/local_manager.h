@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -56,6 +57,8 @@ class LocalManager : public UserManager {
   asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, std::string password_hash,
                                      uint64_t entry_epoch) override;
   asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
+  asio::awaitable<Result<FolderState>> Folders(std::string user, FolderOp op,
+                                               uint64_t entry_epoch) override;
 
   struct Stats {
     size_t users = 0;
@@ -77,6 +80,21 @@ class LocalManager : public UserManager {
   };
   asio::awaitable<Found> FindWaiting(const std::string& user, uint64_t entry_epoch);
   static Status ErrorOf(SoftState::State state, const std::string& user);
+  // Marks `user` as changing (changing_), waiting up to `wait` for another
+  // change of the user to end; false when it did not.
+  asio::awaitable<bool> BeginChange(const std::string& user, std::chrono::milliseconds wait);
+  void EndChange(const std::string& user);
+  // The next UID a new block for the folder would start at, and the UIDs
+  // this manager may still hand out without a reservation.
+  struct UidBlock {
+    uint64_t entry_epoch = 0;  // the assignment the block was reserved under
+    uint32_t next = 1;
+    uint32_t limit = 1;   // UIDs in [next, limit) are reserved in the profile
+    uint32_t recent = 1;  // UIDs from here on are not claimed as \Recent yet
+  };
+  // REQUIRES: mu_ held.
+  uint32_t UidNextLocked(const std::string& user, const store::Folder& folder, uint64_t epoch);
+  FolderState StateOf(const store::Profile& profile, std::vector<NodeId> mail_map, uint64_t epoch);
 
   const LocalManagerOptions options_;
   ProfileWriter& writer_;
@@ -84,6 +102,9 @@ class LocalManager : public UserManager {
   std::mutex mu_;
   SoftState state_;                 // guarded by mu_
   std::set<std::string> changing_;  // users with a profile change in flight; guarded by mu_
+  // The UID sequencers of the folders this node manages (soft state: a block
+  // reserved under an older assignment of the bucket is never reused).
+  std::map<std::pair<std::string, uint32_t>, UidBlock> uids_;  // guarded by mu_
 };
 
 }  // namespace porcupine::manager

@@ -80,6 +80,13 @@ asio::awaitable<Status> ManagerRouter::ManageUser(UserOpKind kind, std::string u
   co_return co_await Route<Status>(user, std::move(op));
 }
 
+asio::awaitable<Result<FolderState>> ManagerRouter::Folders(std::string user, FolderOp op) {
+  auto call = [user, op](UserManager& m, uint64_t e) -> asio::awaitable<Result<FolderState>> {
+    return m.Folders(user, op, e);
+  };
+  co_return co_await Route<Result<FolderState>>(user, std::move(call));
+}
+
 asio::awaitable<Result<std::vector<std::string>>> ManagerRouter::ListUsers() {
   std::shared_ptr<const cluster::View> view = views_.Current();
   if (view->epoch == 0) co_return Status::Unavailable("no view installed yet");

@@ -12,6 +12,7 @@
 
 #include "cluster/user_map.h"
 #include "core/status.h"
+#include "store/records.pb.h"
 
 namespace porcupine::manager {
 
@@ -24,6 +25,51 @@ struct UserInfo {
 };
 
 enum class UserOpKind { kCreate, kSetPassword, kDelete };
+
+// A change of a user's folders, or a block of UIDs for one folder (IMAP,
+// DESIGN.md §6 "IMAP specifics"): serialized at the manager, so that one
+// mailbox has one order and no UID is handed out twice.
+struct FolderOp {
+  enum class Kind {
+    kRead,
+    kCreate,
+    kDelete,
+    kRename,
+    kSubscribe,
+    kUnsubscribe,
+    kAllocateUids,
+    kClaimRecent,  // the folder's unclaimed messages become the caller's \Recent ones
+  };
+  FolderOp() = default;
+  FolderOp(Kind k, std::string n, std::string t = {}, uint32_t c = 0)
+      : kind(k), name(std::move(n)), to(std::move(t)), count(c) {}
+  static FolderOp Allocate(std::string folder, uint32_t count) {
+    return {Kind::kAllocateUids, std::move(folder), {}, count};
+  }
+
+  Kind kind = Kind::kRead;
+  std::string name;         // the folder; "INBOX" in any case is the inbox
+  std::string to;           // kRename: the new name
+  std::string special_use;  // kCreate: "\\Sent" etc. or empty
+  uint32_t count = 0;       // kAllocateUids: how many consecutive UIDs
+};
+
+// One folder as the manager knows it.
+struct FolderStatus {
+  store::Folder folder;  // id, name, uidvalidity, special use, subscription
+  uint32_t uidnext = 1;  // every UID in the folder is below this one
+  // \Recent (IMAP): UIDs from here on were not claimed by a session yet
+  // (soft state: after a manager change nothing older is recent).
+  uint32_t recent_from = 1;
+};
+
+struct FolderState {
+  std::vector<FolderStatus> folders;  // every folder of the user, sorted by name
+  std::vector<NodeId> mail_map;       // as in UserInfo
+  uint32_t folder_id = 0;             // the folder the op named (after a rename: the new one)
+  uint32_t uidvalidity = 0;           // of that folder
+  uint32_t first_uid = 0;             // kAllocateUids: the first of `count` new UIDs
+};
 
 // One node's manager role, local or remote. Every call names the epoch of
 // the user's bucket entry in the caller's view. Errors common to all calls:
@@ -48,6 +94,13 @@ class UserManager {
                                              std::string password_hash, uint64_t entry_epoch) = 0;
   // The users of every bucket the node manages, sorted.
   virtual asio::awaitable<Result<std::vector<std::string>>> ListUsers() = 0;
+  // Reads or changes the user's folders (FolderOp). NotFound for an unknown
+  // user or folder, AlreadyExists when a created or renamed-to name exists,
+  // InvalidArgument for a bad name, FailedPrecondition for the inbox (it
+  // cannot be deleted or renamed). Changes are durable on this node and
+  // written to the profile's replicas when OK.
+  virtual asio::awaitable<Result<FolderState>> Folders(std::string user, FolderOp op,
+                                                       uint64_t entry_epoch) = 0;
 };
 
 }  // namespace porcupine::manager

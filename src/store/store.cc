@@ -167,6 +167,21 @@ Result<std::vector<MessageMeta>> Store::ListMessages(Bucket bucket, const std::s
   return out;
 }
 
+Result<bool> Store::HasLiveMessages(Bucket bucket, const std::string& user) {
+  PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(user));
+  bool live = false;
+  PORCUPINE_RETURN_IF_ERROR(ForEachWithPrefix(
+      *impl_->db, impl_->cf(keys::Cf::kMsg), nullptr, keys::UserPrefix(bucket, user),
+      [&](std::string_view key, std::string_view value) -> Status {
+        if (live) return Status::Ok();  // (no early stop in ForEachWithPrefix)
+        Result<MessageMeta> meta = DecodeMessageAt(key, value);
+        if (!meta.ok()) return meta.status();
+        live = !meta->tombstone();
+        return Status::Ok();
+      }));
+  return live;
+}
+
 Result<std::optional<MessageMeta>> Store::GetMessage(Bucket bucket, const std::string& user,
                                                      uint32_t folder, const MessageId& id) {
   PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(user));

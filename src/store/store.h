@@ -130,6 +130,8 @@ class Store {
                                                 uint32_t folder, bool include_tombstones = false);
   Result<std::optional<MessageMeta>> GetMessage(Bucket bucket, const std::string& user,
                                                 uint32_t folder, const MessageId& id);
+  // Whether the user has a live message in any folder.
+  Result<bool> HasLiveMessages(Bucket bucket, const std::string& user);
   Result<std::string> ReadBody(const MessageId& id);  // NotFound when absent
   Result<std::optional<Profile>> GetProfile(Bucket bucket, const std::string& user);
 
