@@ -189,9 +189,8 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
 }
 
 asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint64_t stamp) {
-  Result<std::vector<store::MessageMeta>> left =
-      store_.ListMessages(BucketOfUser(user), user, store::kInboxFolder);
-  if (!left.ok() || !left->empty()) co_return;
+  Result<bool> live = store_.HasLiveMessages(BucketOfUser(user), user);
+  if (!live.ok() || *live) co_return;
   {
     std::lock_guard lock(mu_);
     emptied_.insert(user);
@@ -201,23 +200,25 @@ asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint
   (void)co_await managers_.UpdateMailMap(user, self_, false, stamp);
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> LocalFragments::List(std::string user) {
+asio::awaitable<Result<std::vector<store::MessageMeta>>> LocalFragments::List(std::string user,
+                                                                              uint32_t folder) {
   InFlight counted(inflight_);
   co_await DebugDelay();
-  co_return store_.ListMessages(BucketOfUser(user), user, store::kInboxFolder);
+  co_return store_.ListMessages(BucketOfUser(user), user, folder);
 }
 
-asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, store::MessageId id) {
+asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, uint32_t folder,
+                                                           store::MessageId id) {
   InFlight counted(inflight_);
   co_await DebugDelay();
   Result<std::optional<store::MessageMeta>> meta =
-      store_.GetMessage(BucketOfUser(user), user, store::kInboxFolder, id);
+      store_.GetMessage(BucketOfUser(user), user, folder, id);
   if (!meta.ok()) co_return meta.status();
   if (!meta->has_value() || (*meta)->tombstone()) co_return Status::NotFound("no such message");
   co_return store_.ReadBody(id);
 }
 
-asio::awaitable<Status> LocalFragments::Delete(std::string user,
+asio::awaitable<Status> LocalFragments::Delete(std::string user, uint32_t folder,
                                                std::vector<store::MessageId> ids) {
   InFlight counted(inflight_);
   co_await DebugDelay();
@@ -226,8 +227,7 @@ asio::awaitable<Status> LocalFragments::Delete(std::string user,
   std::vector<replication::Update> updates;
   std::vector<size_t> wanted;
   for (const store::MessageId& id : ids) {
-    Result<std::optional<store::MessageMeta>> meta =
-        store_.GetMessage(bucket, user, store::kInboxFolder, id);
+    Result<std::optional<store::MessageMeta>> meta = store_.GetMessage(bucket, user, folder, id);
     if (!meta.ok()) co_return meta.status();
     if (!meta->has_value() || (*meta)->tombstone()) continue;
     // A replicated tombstone ("death certificate"): the newer version of
@@ -249,6 +249,82 @@ asio::awaitable<Status> LocalFragments::Delete(std::string user,
   // the check announces itself with a larger stamp (manager/soft_state.h).
   const uint64_t stamp = hlc_.Now();
   co_await MaybeEmptied(user, stamp);
+  co_await Replicate(std::move(updates), wanted);
+  co_return Status::Ok();
+}
+
+asio::awaitable<Status> LocalFragments::SetFlags(std::string user, uint32_t folder,
+                                                 std::vector<FlagChange> changes) {
+  InFlight counted(inflight_);
+  co_await DebugDelay();
+  // One read-modify-write of a user's flags at a time on this node.
+  std::optional<asio::steady_timer> timer;
+  for (int waited = 0;; ++waited) {
+    {
+      std::lock_guard lock(mu_);
+      if (flagging_.insert(user).second) break;
+    }
+    if (waited > 2000) co_return Status::Unavailable("flag changes of " + user + " queue up");
+    if (!timer) timer.emplace(co_await asio::this_coro::executor);
+    timer->expires_after(std::chrono::milliseconds(1));
+    co_await timer->async_wait(asio::use_awaitable);
+  }
+  struct Done {
+    LocalFragments* f;
+    const std::string& u;
+    ~Done() {
+      std::lock_guard lock(f->mu_);
+      f->flagging_.erase(u);
+    }
+  } done{this, user};
+  const store::Bucket bucket = BucketOfUser(user);
+  store::Batch batch;
+  std::vector<replication::Update> updates;
+  std::vector<size_t> wanted;
+  for (FlagChange& c : changes) {
+    Result<std::optional<store::MessageMeta>> meta = store_.GetMessage(bucket, user, folder, c.id);
+    if (!meta.ok()) co_return meta.status();
+    if (!meta->has_value() || (*meta)->tombstone()) continue;
+    // A newer version of the metadata (the body is immutable and stays).
+    store::MessageMeta next = **meta;
+    std::vector<std::string> flags(next.flags().begin(), next.flags().end());
+    auto has = [&](const std::string& f) {
+      return std::find(flags.begin(), flags.end(), f) != flags.end();
+    };
+    switch (c.mode) {
+      case FlagChange::Mode::kReplace:
+        flags.clear();
+        for (const std::string& f : c.flags) {
+          if (!has(f)) flags.push_back(f);
+        }
+        break;
+      case FlagChange::Mode::kAdd:
+        for (const std::string& f : c.flags) {
+          if (!has(f)) flags.push_back(f);
+        }
+        break;
+      case FlagChange::Mode::kRemove:
+        std::erase_if(flags, [&](const std::string& f) {
+          return std::find(c.flags.begin(), c.flags.end(), f) != c.flags.end();
+        });
+        break;
+    }
+    if (std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
+      continue;  // nothing changes: no new version
+    }
+    next.clear_flags();
+    for (std::string& f : flags) next.add_flags(std::move(f));
+    next.set_hlc(std::max(next.hlc() + 1, hlc_.Now()));
+    batch.PutMessage(bucket, user, next, nullptr);
+    replication::Update u = UpdateOf(user, next, self_, next.size(), {});
+    if (u.entry.remaining.empty()) continue;
+    batch.PutLog(bucket, replication::ToRecord(u.entry));
+    wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
+                                      u.entry.remaining.size() + 1));
+    updates.push_back(std::move(u));
+  }
+  if (batch.empty()) co_return Status::Ok();
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
   co_await Replicate(std::move(updates), wanted);
   co_return Status::Ok();
 }

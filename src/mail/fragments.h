@@ -30,6 +30,16 @@ struct NewMessage {
   std::vector<NodeId> mail_map;  // the proxy's mail map (each replica announces itself if absent)
 };
 
+// A flag change of one message (IMAP STORE), applied by the message's
+// coordinating holder to the flags it holds, so that concurrent changes of
+// different flags all take effect.
+struct FlagChange {
+  enum class Mode { kReplace = 0, kAdd = 1, kRemove = 2 };
+  store::MessageId id;
+  Mode mode = Mode::kReplace;
+  std::vector<std::string> flags;
+};
+
 class FragmentStore {
  public:
   virtual ~FragmentStore() = default;
@@ -41,13 +51,21 @@ class FragmentStore {
   virtual asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                         std::shared_ptr<const std::string> body,
                                         cluster::Epoch proxy_epoch) = 0;
-  // The user's live INBOX messages held here, ordered by message id.
-  virtual asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) = 0;
+  // The user's live messages of one folder held here, ordered by message id.
+  virtual asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
+                                                                        uint32_t folder) = 0;
   // NotFound when the message is not held here (or deleted).
-  virtual asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) = 0;
+  virtual asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
+                                                     store::MessageId id) = 0;
   // Durably tombstones the listed messages held here, as the coordinator of
   // the deletes (pushed to the other replicas); ids not held are ignored.
-  virtual asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) = 0;
+  virtual asio::awaitable<Status> Delete(std::string user, uint32_t folder,
+                                         std::vector<store::MessageId> ids) = 0;
+  // Durably applies the flag changes to the listed messages held here, as
+  // the coordinator of the metadata updates (pushed to the other replicas;
+  // last writer wins by timestamp); ids not held are ignored.
+  virtual asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
+                                           std::vector<FlagChange> changes) = 0;
 };
 
 // Finds the fragment store of a node and the balancer's view of loads.
@@ -82,9 +100,14 @@ class LocalFragments : public FragmentStore {
   asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                 std::shared_ptr<const std::string> body,
                                 cluster::Epoch proxy_epoch) override;
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) override;
-  asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) override;
-  asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) override;
+  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
+                                                                uint32_t folder) override;
+  asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
+                                             store::MessageId id) override;
+  asio::awaitable<Status> Delete(std::string user, uint32_t folder,
+                                 std::vector<store::MessageId> ids) override;
+  asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
+                                   std::vector<FlagChange> changes) override;
 
   // Pending disk-bound operations: requests being served plus batches queued
   // for commit (the load of DESIGN.md §6).
@@ -131,6 +154,9 @@ class LocalFragments : public FragmentStore {
   // Users whose fragment here emptied and for whom MailMapRemove went out:
   // the next store for them announces itself whatever the proxy's map said.
   std::unordered_set<std::string> emptied_;  // guarded by mu_
+  // Users with a flag change being applied here: read-modify-writes of one
+  // user's flags take turns.
+  std::unordered_set<std::string> flagging_;  // guarded by mu_
 };
 
 }  // namespace porcupine::mail

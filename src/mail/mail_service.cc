@@ -1,6 +1,7 @@
 #include "mail/mail_service.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "core/address.h"
@@ -106,6 +107,36 @@ asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> b
   co_return st;
 }
 
+void MailService::Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
+                        std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+                        std::map<NodeId, std::vector<Pending>>& per_node) {
+  std::vector<NodeId> chosen = ChooseNodes(user, where.mail_map, {});
+  Pending p{{user, {}, false, where.mail_map}, where.mail_map};
+  store::MessageId id = NewMessageId();
+  store::MessageMeta& meta = p.message.meta;
+  meta.set_version(1);
+  meta.set_id(id.ToBytes());
+  meta.set_folder(where.folder_id);
+  meta.set_uid(uid);
+  for (std::string& f : flags) meta.add_flags(std::move(f));
+  meta.set_internal_date_ms(internal_date_ms);
+  meta.set_size(size);
+  meta.set_hlc(id.hlc);
+  for (NodeId n : chosen) meta.add_replicas(n);
+  // The least loaded replica coordinates: it stores, pushes to the others
+  // and answers when enough copies are durable.
+  per_node[chosen.front()].push_back(std::move(p));
+}
+
+asio::awaitable<Status> MailService::StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
+                                              std::shared_ptr<const std::string> body) {
+  std::vector<asio::awaitable<Status>> stores;
+  for (auto& [node, batch] : per_node) stores.push_back(StoreOn(node, std::move(batch), body));
+  std::vector<Status> stored = co_await WhenAll(std::move(stores));
+  for (const Status& st : stored) PORCUPINE_CO_RETURN_IF_ERROR(st);
+  co_return Status::Ok();
+}
+
 asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients,
                                              std::string message) {
   auto body = std::make_shared<const std::string>(std::move(message));
@@ -114,42 +145,31 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
   for (const std::string& rcpt : recipients) {
     std::optional<std::string> user = RecipientAddress(rcpt);
     if (!user) co_return Status::InvalidArgument("bad recipient " + rcpt);
-    Result<manager::UserInfo> info = co_await managers_.LookupUser(*user);
-    if (!info.ok()) co_return info.status();
-    std::vector<NodeId> chosen = ChooseNodes(*user, info->mail_map, {});
-    if (chosen.empty()) co_return Status::Unavailable("no live node to store mail");
-    Pending p{{*user, {}, false, info->mail_map}, info->mail_map};
-    store::MessageId id = NewMessageId();
-    store::MessageMeta& meta = p.message.meta;
-    meta.set_version(1);
-    meta.set_id(id.ToBytes());
-    meta.set_folder(store::kInboxFolder);
-    meta.set_internal_date_ms(now_ms);
-    meta.set_size(body->size());
-    meta.set_hlc(id.hlc);
-    for (NodeId n : chosen) meta.add_replicas(n);
-    // The least loaded replica coordinates: it stores, pushes to the others
-    // and answers when enough copies are durable.
-    per_node[chosen.front()].push_back(std::move(p));
+    // One call to the manager: the mail map and the message's INBOX UID.
+    Result<manager::FolderState> where =
+        co_await managers_.Folders(*user, manager::FolderOp::Allocate("INBOX", 1));
+    if (!where.ok()) co_return where.status();
+    if (ChooseNodes(*user, where->mail_map, {}).empty()) {
+      co_return Status::Unavailable("no live node to store mail");
+    }
+    Place(*user, *where, where->first_uid, {}, now_ms, body->size(), per_node);
   }
-  std::vector<asio::awaitable<Status>> stores;
-  for (auto& [node, batch] : per_node) stores.push_back(StoreOn(node, std::move(batch), body));
-  std::vector<Status> stored = co_await WhenAll(std::move(stores));
-  for (const Status& st : stored) PORCUPINE_CO_RETURN_IF_ERROR(st);
-  co_return Status::Ok();
+  co_return co_await StoreAll(std::move(per_node), std::move(body));
 }
 
 asio::awaitable<Result<std::vector<store::MessageMeta>>> MailService::ListOn(NodeId node,
-                                                                             std::string user) {
+                                                                             std::string user,
+                                                                             uint32_t folder) {
   FragmentStore* f = nodes_.FragmentsOn(node);
   if (!f) co_return Status::Unavailable("not a member");
-  co_return co_await f->List(std::move(user));
+  co_return co_await f->List(std::move(user), folder);
 }
 
 asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(std::string user,
-                                                                       std::vector<NodeId> nodes) {
+                                                                       std::vector<NodeId> nodes,
+                                                                       uint32_t folder) {
   std::vector<asio::awaitable<Result<std::vector<store::MessageMeta>>>> lists;
-  for (NodeId n : nodes) lists.push_back(ListOn(n, user));
+  for (NodeId n : nodes) lists.push_back(ListOn(n, user, folder));
   std::vector<Result<std::vector<store::MessageMeta>>> parts = co_await WhenAll(std::move(lists));
   std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -161,6 +181,14 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(std::stri
       e.id = *id;
       e.size = m.size();
       e.holders.push_back(nodes[i]);
+      // Replicas may disagree on the metadata for a moment: the newest wins.
+      if (e.holders.size() == 1 || m.hlc() > e.hlc) {
+        e.folder = m.folder();
+        e.uid = m.uid();
+        e.flags.assign(m.flags().begin(), m.flags().end());
+        e.internal_date_ms = m.internal_date_ms();
+        e.hlc = m.hlc();
+      }
     }
   }
   std::vector<MailboxEntry> out;
@@ -180,17 +208,13 @@ asio::awaitable<Result<std::vector<MailboxEntry>>> MailService::OpenMailbox(std:
   if (!info.ok()) co_return info.status().code() == Code::kNotFound ? denied : info.status();
   if (!co_await credentials_.Check(*user, password, info->password_hash)) co_return denied;
   *user_out = *user;
-  co_return co_await ListEverywhere(*user, info->mail_map);
+  co_return co_await ListEverywhere(*user, info->mail_map, store::kInboxFolder);
 }
 
 asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
                                                               MailboxEntry entry) {
   std::vector<NodeId> holders = entry.holders;
-  const NodeId self = nodes_.self();
-  std::stable_sort(holders.begin(), holders.end(), [&](NodeId a, NodeId b) {
-    if ((a == self) != (b == self)) return a == self;
-    return nodes_.LoadOf(a) < nodes_.LoadOf(b);
-  });
+  SortHolders(holders);
   Status last = Status::NotFound("no such message");
   for (NodeId n : holders) {
     FragmentStore* f = nodes_.FragmentsOn(n);
@@ -198,7 +222,7 @@ asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
       last = Status::Unavailable("the node holding the message left");
       continue;
     }
-    Result<std::string> body = co_await f->Fetch(user, entry.id);
+    Result<std::string> body = co_await f->Fetch(user, entry.folder, entry.id);
     if (body.ok()) co_return body;
     last = body.status();
   }
@@ -209,13 +233,9 @@ asio::awaitable<Status> MailService::DeleteMessages(std::string user,
                                                     std::vector<MailboxEntry> entries) {
   // One holder coordinates each delete (it pushes the tombstone to the
   // others); when it cannot be reached the next holder does.
-  const NodeId self = nodes_.self();
-  for (MailboxEntry& e : entries) {
-    std::stable_sort(e.holders.begin(), e.holders.end(), [&](NodeId a, NodeId b) {
-      if ((a == self) != (b == self)) return a == self;
-      return nodes_.LoadOf(a) < nodes_.LoadOf(b);
-    });
-  }
+  if (entries.empty()) co_return Status::Ok();
+  const uint32_t folder = entries.front().folder;
+  for (MailboxEntry& e : entries) SortHolders(e.holders);
   std::vector<MailboxEntry> left = std::move(entries);
   for (size_t attempt = 0; !left.empty(); ++attempt) {
     std::map<NodeId, std::vector<store::MessageId>> per_node;
@@ -237,7 +257,7 @@ asio::awaitable<Status> MailService::DeleteMessages(std::string user,
         for (MailboxEntry& e : owners[node]) left.push_back(std::move(e));
         continue;
       }
-      deletes.push_back(f->Delete(user, std::move(ids)));
+      deletes.push_back(f->Delete(user, folder, std::move(ids)));
       order.push_back(node);
     }
     std::vector<Status> results = co_await WhenAll(std::move(deletes));
@@ -252,10 +272,174 @@ asio::awaitable<Status> MailService::DeleteMessages(std::string user,
 }
 
 asio::awaitable<Status> MailService::DeleteAllMail(std::string user) {
-  Result<manager::UserInfo> info = co_await managers_.LookupUser(user);
-  if (!info.ok()) co_return info.status();
-  std::vector<MailboxEntry> entries = co_await ListEverywhere(user, info->mail_map);
-  co_return co_await DeleteMessages(user, std::move(entries));
+  Result<manager::FolderState> state = co_await managers_.Folders(user, {});
+  if (!state.ok()) co_return state.status();
+  for (const manager::FolderStatus& f : state->folders) {
+    std::vector<MailboxEntry> entries =
+        co_await ListEverywhere(user, state->mail_map, f.folder.id());
+    PORCUPINE_CO_RETURN_IF_ERROR(co_await DeleteMessages(user, std::move(entries)));
+  }
+  co_return Status::Ok();
+}
+
+void MailService::SortHolders(std::vector<NodeId>& holders) {
+  const NodeId self = nodes_.self();
+  std::stable_sort(holders.begin(), holders.end(), [&](NodeId a, NodeId b) {
+    if ((a == self) != (b == self)) return a == self;
+    return nodes_.LoadOf(a) < nodes_.LoadOf(b);
+  });
+}
+
+asio::awaitable<Result<std::string>> MailService::Authenticate(std::string login,
+                                                               std::string password) {
+  const Status denied = Status::PermissionDenied("invalid credentials");
+  std::optional<std::string> user =
+      LoginToAddress(login, options_.domains.empty() ? "" : options_.domains.front());
+  if (!user || !IsLocalDomain(DomainOf(*user))) co_return denied;
+  Result<manager::UserInfo> info = co_await managers_.LookupUser(*user, true);
+  if (!info.ok()) co_return info.status().code() == Code::kNotFound ? denied : info.status();
+  if (!co_await credentials_.Check(*user, password, info->password_hash)) co_return denied;
+  co_return *user;
+}
+
+asio::awaitable<Result<manager::FolderState>> MailService::Folders(std::string user,
+                                                                   manager::FolderOp op) {
+  co_return co_await managers_.Folders(std::move(user), std::move(op));
+}
+
+namespace {
+
+// Whether `name` names the folder stored as `stored`: the inbox (and the
+// first level of its children's names) in any case, as the manager takes it
+// (manager/user_manager.h FolderOp::name); other names exactly.
+bool SameFolder(std::string_view stored, std::string_view name) {
+  if (stored == name) return true;
+  if (stored.size() != name.size() || !stored.starts_with("INBOX")) return false;
+  if (stored.size() > 5 && stored[5] != '/') return false;
+  for (size_t i = 0; i < 5; ++i) {
+    if (std::toupper(static_cast<unsigned char>(name[i])) != stored[i]) return false;
+  }
+  return stored.substr(5) == name.substr(5);
+}
+
+const manager::FolderStatus* FindFolder(const manager::FolderState& st, std::string_view name) {
+  for (const manager::FolderStatus& f : st.folders) {
+    if (SameFolder(f.folder.name(), name)) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, std::string folder,
+                                                            bool claim_recent) {
+  Result<manager::FolderState> st = co_await managers_.Folders(
+      user, {claim_recent ? manager::FolderOp::Kind::kClaimRecent : manager::FolderOp::Kind::kRead,
+             folder});
+  if (!st.ok()) co_return st.status();
+  const manager::FolderStatus* f = FindFolder(*st, folder);
+  if (!f) co_return Status::NotFound("no such folder: " + folder);
+  // Await into a named variable: g++ 12 loses the already built members of
+  // an aggregate whose initializer suspends (docs/development.md).
+  std::vector<MailboxEntry> messages = co_await ListEverywhere(user, st->mail_map, f->folder.id());
+  FolderView view{*f, std::move(messages)};
+  std::sort(view.messages.begin(), view.messages.end(),
+            [](const MailboxEntry& a, const MailboxEntry& b) {
+              return a.uid != b.uid ? a.uid < b.uid : a.id < b.id;
+            });
+  for (const MailboxEntry& e : view.messages) {
+    view.status.uidnext = std::max(view.status.uidnext, e.uid + 1);
+  }
+  co_return view;
+}
+
+asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::string folder,
+                                                    std::vector<std::string> flags,
+                                                    int64_t internal_date_ms, std::string message) {
+  Result<manager::FolderState> where =
+      co_await managers_.Folders(user, manager::FolderOp::Allocate(folder, 1));
+  if (!where.ok()) co_return where.status();
+  if (ChooseNodes(user, where->mail_map, {}).empty()) {
+    co_return Status::Unavailable("no live node to store mail");
+  }
+  auto body = std::make_shared<const std::string>(std::move(message));
+  if (internal_date_ms == 0) internal_date_ms = Hlc::PhysicalMs(hlc_.Now());
+  std::map<NodeId, std::vector<Pending>> per_node;
+  Place(user, *where, where->first_uid, std::move(flags), internal_date_ms, body->size(), per_node);
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await StoreAll(std::move(per_node), std::move(body)));
+  co_return Placed{where->uidvalidity, {where->first_uid}};
+}
+
+asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
+                                                  std::vector<MailboxEntry> entries, std::string to,
+                                                  bool move) {
+  Placed placed;
+  // UIDs are reserved in blocks of at most this many per manager call.
+  constexpr size_t kChunk = 256;
+  for (size_t begin = 0; begin < entries.size(); begin += kChunk) {
+    const size_t end = std::min(entries.size(), begin + kChunk);
+    Result<manager::FolderState> where = co_await managers_.Folders(
+        user, manager::FolderOp::Allocate(to, static_cast<uint32_t>(end - begin)));
+    if (!where.ok()) co_return where.status();
+    placed.uidvalidity = where->uidvalidity;
+    for (size_t i = begin; i < end; ++i) {
+      // Each copy is a new message (its own id and body key): the source
+      // may be expunged while the copy lives on.
+      Result<std::string> raw = co_await ReadMessage(user, entries[i]);
+      if (!raw.ok()) co_return raw.status();
+      auto body = std::make_shared<const std::string>(std::move(*raw));
+      const uint32_t uid = where->first_uid + static_cast<uint32_t>(i - begin);
+      std::map<NodeId, std::vector<Pending>> per_node;
+      Place(user, *where, uid, entries[i].flags, entries[i].internal_date_ms, body->size(),
+            per_node);
+      PORCUPINE_CO_RETURN_IF_ERROR(co_await StoreAll(std::move(per_node), std::move(body)));
+      placed.uids.push_back(uid);
+    }
+  }
+  if (move) PORCUPINE_CO_RETURN_IF_ERROR(co_await DeleteMessages(user, std::move(entries)));
+  co_return placed;
+}
+
+asio::awaitable<Status> MailService::SetFlags(std::string user, std::vector<MailboxEntry> entries,
+                                              FlagChange::Mode mode,
+                                              std::vector<std::string> flags) {
+  // One holder coordinates each update, the next one when it cannot be
+  // reached. Every node picks the same one (the lowest id), so concurrent
+  // changes of one message from sessions on different nodes meet at one
+  // read-modify-write and none is lost.
+  for (MailboxEntry& e : entries) std::sort(e.holders.begin(), e.holders.end());
+  std::vector<MailboxEntry> left = std::move(entries);
+  for (size_t attempt = 0; !left.empty(); ++attempt) {
+    std::map<std::pair<NodeId, uint32_t>, std::vector<MailboxEntry>> per_node;
+    for (MailboxEntry& e : left) {
+      if (attempt >= e.holders.size()) {
+        co_return Status::Unavailable("no node holding the message answers");
+      }
+      per_node[{e.holders[attempt], e.folder}].push_back(std::move(e));
+    }
+    left.clear();
+    std::vector<asio::awaitable<Status>> calls;
+    std::vector<std::pair<NodeId, uint32_t>> order;
+    for (auto& [key, batch] : per_node) {
+      FragmentStore* f = nodes_.FragmentsOn(key.first);
+      if (!f) {
+        for (MailboxEntry& e : batch) left.push_back(std::move(e));
+        continue;
+      }
+      std::vector<FlagChange> changes;
+      for (const MailboxEntry& e : batch) changes.push_back({e.id, mode, flags});
+      calls.push_back(f->SetFlags(user, key.second, std::move(changes)));
+      order.push_back(key);
+    }
+    std::vector<Status> results = co_await WhenAll(std::move(calls));
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) continue;
+      const Code c = results[i].code();
+      if (c != Code::kUnavailable && c != Code::kUnknownOutcome) co_return results[i];
+      for (MailboxEntry& e : per_node[order[i]]) left.push_back(std::move(e));
+    }
+  }
+  co_return Status::Ok();
 }
 
 MailService::Stats MailService::stats() const {

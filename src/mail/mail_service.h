@@ -7,6 +7,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -42,6 +43,23 @@ struct MailboxEntry {
   store::MessageId id;
   uint64_t size = 0;
   std::vector<NodeId> holders;
+  uint32_t folder = store::kInboxFolder;
+  uint32_t uid = 0;
+  std::vector<std::string> flags;  // of the newest version listed
+  int64_t internal_date_ms = 0;
+  uint64_t hlc = 0;  // that version
+};
+
+// One folder opened for IMAP: the manager's view of it and its messages.
+struct FolderView {
+  manager::FolderStatus status;
+  std::vector<MailboxEntry> messages;  // ascending uid
+};
+
+// Where new messages went (IMAP APPENDUID / COPYUID).
+struct Placed {
+  uint32_t uidvalidity = 0;
+  std::vector<uint32_t> uids;
 };
 
 class MailService {
@@ -71,7 +89,33 @@ class MailService {
   // The message body from the least loaded holder that has it.
   asio::awaitable<Result<std::string>> ReadMessage(std::string user, MailboxEntry entry);
   // Durably deletes the messages on every node that holds them.
+  // REQUIRES: every entry is of one folder.
   asio::awaitable<Status> DeleteMessages(std::string user, std::vector<MailboxEntry> entries);
+
+  // ---- IMAP: folders, UIDs and flags (DESIGN.md §6 "IMAP specifics") ----
+
+  // Checks credentials like OpenMailbox; the canonical address.
+  asio::awaitable<Result<std::string>> Authenticate(std::string login, std::string password);
+  // Reads or changes the user's folders at the manager.
+  asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op);
+  // The folder's status and its messages over every fragment node (a
+  // partial folder when some do not answer). NotFound: no such folder.
+  // `claim_recent`: the messages not yet claimed as \Recent by any session
+  // (status.recent_from on) become the caller's.
+  asio::awaitable<Result<FolderView>> OpenFolder(std::string user, std::string folder,
+                                                 bool claim_recent = false);
+  // Stores a new message in `folder` under the next UID. NotFound: no such folder.
+  asio::awaitable<Result<Placed>> Append(std::string user, std::string folder,
+                                         std::vector<std::string> flags, int64_t internal_date_ms,
+                                         std::string message);
+  // Copies the messages (with their flags and dates) to `to` under new UIDs,
+  // in the given order; with `move`, then deletes the originals.
+  asio::awaitable<Result<Placed>> Copy(std::string user, std::vector<MailboxEntry> entries,
+                                       std::string to, bool move);
+  // Applies one flag change (replace, add or remove `flags`) to every
+  // message, on every replica.
+  asio::awaitable<Status> SetFlags(std::string user, std::vector<MailboxEntry> entries,
+                                   FlagChange::Mode mode, std::vector<std::string> flags);
   // Deletes every message of the user (admin "user del").
   asio::awaitable<Status> DeleteAllMail(std::string user);
 
@@ -94,8 +138,19 @@ class MailService {
   asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
   asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(std::string user,
-                                                            std::vector<NodeId> nodes);
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> ListOn(NodeId node, std::string user);
+                                                            std::vector<NodeId> nodes,
+                                                            uint32_t folder);
+  asio::awaitable<Result<std::vector<store::MessageMeta>>> ListOn(NodeId node, std::string user,
+                                                                  uint32_t folder);
+  // Places one message for `user` in the folder of `where` under `uid`
+  // (step 3–6 of delivery), into per_node.
+  void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
+             std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+             std::map<NodeId, std::vector<Pending>>& per_node);
+  asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
+                                   std::shared_ptr<const std::string> body);
+  // Holders with this node first, then by load.
+  void SortHolders(std::vector<NodeId>& holders);
   store::MessageId NewMessageId();
 
   const MailServiceOptions options_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/async.h"
@@ -217,6 +218,436 @@ TEST_F(MailServiceTest, UserAdministration) {
   auto box = Run(mail_->OpenMailbox("carol", "z", &user));
   ASSERT_TRUE(box.ok());
   EXPECT_TRUE(box->empty());
+}
+
+// ---- IMAP: folders, UIDs, flags -------------------------------------------------
+
+class MailServiceImapTest : public MailServiceTest {
+ protected:
+  static constexpr char kAlice[] = "alice@example.test";
+
+  void SetUp() override {
+    MailServiceTest::SetUp();
+    ASSERT_TRUE(Create(kAlice, "pw").ok());
+  }
+
+  Result<FolderView> OpenFolder(const std::string& folder, const std::string& user = kAlice) {
+    return Run(mail_->OpenFolder(user, folder));
+  }
+  // The open folder's messages. REQUIRES: the folder exists.
+  std::vector<MailboxEntry> Messages(const std::string& folder) {
+    Result<FolderView> view = OpenFolder(folder);
+    EXPECT_TRUE(view.ok()) << folder << ": " << view.status().ToString();
+    return view.ok() ? view->messages : std::vector<MailboxEntry>{};
+  }
+  std::vector<uint32_t> UidsIn(const std::string& folder) {
+    std::vector<uint32_t> out;
+    for (const MailboxEntry& e : Messages(folder)) out.push_back(e.uid);
+    return out;
+  }
+  Result<Placed> Append(const std::string& folder, std::vector<std::string> flags, int64_t date_ms,
+                        const std::string& body) {
+    return Run(mail_->Append(kAlice, folder, std::move(flags), date_ms, body));
+  }
+  Result<manager::FolderState> Folders(manager::FolderOp op, const std::string& user = kAlice) {
+    return Run(mail_->Folders(user, std::move(op)));
+  }
+  // The manager's view of one folder. REQUIRES: it exists.
+  manager::FolderStatus Folder(const std::string& name) {
+    Result<manager::FolderState> st = Folders({});
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    if (st.ok()) {
+      for (const manager::FolderStatus& f : st->folders) {
+        if (f.folder.name() == name) return f;
+      }
+    }
+    ADD_FAILURE() << "no folder " << name;
+    return {};
+  }
+  std::string Body(const MailboxEntry& e) {
+    Result<std::string> body = Run(mail_->ReadMessage(kAlice, e));
+    EXPECT_TRUE(body.ok()) << body.status().ToString();
+    return body.ok() ? *body : "";
+  }
+  std::vector<std::string> Bodies(const std::vector<MailboxEntry>& entries) {
+    std::vector<std::string> out;
+    for (const MailboxEntry& e : entries) out.push_back(Body(e));
+    return out;
+  }
+  Status Deliver(const std::vector<std::string>& to, const std::string& body) {
+    return Run(mail_->Deliver(to, body));
+  }
+};
+
+using Flags = std::vector<std::string>;
+constexpr FlagChange::Mode kReplace = FlagChange::Mode::kReplace;
+constexpr FlagChange::Mode kAdd = FlagChange::Mode::kAdd;
+constexpr FlagChange::Mode kRemove = FlagChange::Mode::kRemove;
+using Uids = std::vector<uint32_t>;
+using Strings = std::vector<std::string>;
+
+TEST_F(MailServiceImapTest, DeliverAssignsInboxUidsInOrder) {
+  ASSERT_TRUE(Create("bob@example.test", "pw2").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "m1\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice, "bob@example.test"}, "m2\r\n").ok());
+  ASSERT_TRUE(Deliver({"Alice@Example.Test"}, "m3\r\n").ok());
+  Result<FolderView> inbox = OpenFolder("INBOX");
+  ASSERT_TRUE(inbox.ok()) << inbox.status().ToString();
+  ASSERT_EQ(inbox->messages.size(), 3u);
+  EXPECT_EQ(UidsIn("INBOX"), (Uids{1, 2, 3}));
+  EXPECT_EQ(Bodies(inbox->messages), (Strings{"m1\r\n", "m2\r\n", "m3\r\n"}));
+  const int64_t now_ms = SystemNowMs();
+  for (const MailboxEntry& e : inbox->messages) {
+    EXPECT_EQ(e.folder, store::kInboxFolder);
+    EXPECT_TRUE(e.flags.empty());
+    EXPECT_GT(e.internal_date_ms, now_ms - 60'000);
+    EXPECT_LE(e.internal_date_ms, now_ms);
+    EXPECT_EQ(e.holders, std::vector<NodeId>{kSelf});
+  }
+  EXPECT_EQ(inbox->status.folder.name(), "INBOX");
+  EXPECT_EQ(inbox->status.folder.id(), store::kInboxFolder);
+  EXPECT_EQ(inbox->status.uidnext, 4u);
+  EXPECT_NE(inbox->status.folder.uidvalidity(), 0u);
+  EXPECT_EQ(inbox->status.folder.uidvalidity(), Folder("INBOX").folder.uidvalidity());
+  // Each user has a sequence of its own.
+  Result<FolderView> bobs = OpenFolder("INBOX", "bob@example.test");
+  ASSERT_TRUE(bobs.ok());
+  ASSERT_EQ(bobs->messages.size(), 1u);
+  EXPECT_EQ(bobs->messages[0].uid, 1u);
+  EXPECT_EQ(bobs->status.uidnext, 2u);
+}
+
+TEST_F(MailServiceImapTest, OpenFolderOfEmptyAndMissingFolders) {
+  Result<FolderView> sent = OpenFolder("Sent");
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  EXPECT_TRUE(sent->messages.empty());
+  EXPECT_EQ(sent->status.uidnext, 1u);
+  EXPECT_EQ(sent->status.folder.special_use(), "\\Sent");
+  EXPECT_EQ(OpenFolder("Nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(OpenFolder("sent").status().code(), Code::kNotFound) << "names are case-sensitive";
+  EXPECT_EQ(OpenFolder("INBOX", "nobody@example.test").status().code(), Code::kNotFound);
+}
+
+TEST_F(MailServiceImapTest, TheInboxOpensByAnyCase) {
+  ASSERT_TRUE(Deliver({kAlice}, "m1\r\n").ok());
+  ASSERT_TRUE(Folders({manager::FolderOp::Kind::kCreate, "INBOX/Lists"}).ok());
+  Result<Placed> placed = Append("inbox/Lists", {}, 0, "l1\r\n");  // the manager takes any case
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  for (const char* name : {"INBOX", "inbox", "Inbox"}) {
+    SCOPED_TRACE(name);
+    Result<FolderView> view = OpenFolder(name);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    EXPECT_EQ(view->status.folder.id(), store::kInboxFolder);
+    EXPECT_EQ(view->messages.size(), 1u);
+  }
+  Result<FolderView> lists = OpenFolder("inbox/Lists");
+  ASSERT_TRUE(lists.ok()) << lists.status().ToString();
+  EXPECT_EQ(lists->status.folder.name(), "INBOX/Lists");
+  EXPECT_EQ(lists->messages.size(), 1u);
+}
+
+TEST_F(MailServiceImapTest, AppendStoresInTheNamedFolder) {
+  const int64_t date = 1'600'000'000'000;
+  Result<Placed> first = Append("Sent", {"\\Seen"}, date, "s1\r\n");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const manager::FolderStatus sent = Folder("Sent");
+  EXPECT_EQ(first->uidvalidity, sent.folder.uidvalidity());
+  EXPECT_EQ(first->uids, Uids{1});
+  Result<Placed> second = Append("Sent", {"\\Seen", "\\Answered"}, date + 1000, "s2\r\n");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->uids, Uids{2});
+
+  Result<FolderView> view = OpenFolder("Sent");
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->messages.size(), 2u);
+  EXPECT_EQ(view->status.uidnext, 3u);
+  const MailboxEntry& a = view->messages[0];
+  const MailboxEntry& b = view->messages[1];
+  EXPECT_EQ(a.uid, 1u);
+  EXPECT_EQ(a.folder, sent.folder.id());
+  EXPECT_EQ(a.flags, Flags{"\\Seen"});
+  EXPECT_EQ(a.internal_date_ms, date);
+  EXPECT_EQ(a.size, 4u);
+  EXPECT_EQ(b.uid, 2u);
+  EXPECT_EQ(b.flags, (Flags{"\\Seen", "\\Answered"}));
+  EXPECT_EQ(b.internal_date_ms, date + 1000);
+  EXPECT_EQ(Bodies(view->messages), (Strings{"s1\r\n", "s2\r\n"}));
+  EXPECT_TRUE(Messages("INBOX").empty()) << "nothing in the inbox";
+
+  // No date: now.
+  const int64_t before = SystemNowMs();
+  ASSERT_TRUE(Append("Drafts", {}, 0, "d\r\n").ok());
+  std::vector<MailboxEntry> drafts = Messages("Drafts");
+  ASSERT_EQ(drafts.size(), 1u);
+  EXPECT_GE(drafts[0].internal_date_ms, before);
+  EXPECT_EQ(drafts[0].uid, 1u) << "each folder counts from 1";
+}
+
+TEST_F(MailServiceImapTest, AppendToAMissingFolderStoresNothing) {
+  const uint64_t stored = mail_->stats().messages_stored;
+  EXPECT_EQ(Append("Nope", {}, 0, "x\r\n").status().code(), Code::kNotFound);
+  EXPECT_EQ(Run(mail_->Append("nobody@example.test", "INBOX", {}, 0, "x\r\n")).status().code(),
+            Code::kNotFound);
+  EXPECT_EQ(mail_->stats().messages_stored, stored);
+}
+
+TEST_F(MailServiceImapTest, CopyKeepsFlagsAndDatesUnderNewUids) {
+  const int64_t d1 = 1'600'000'000'000, d2 = 1'600'000'100'000;
+  ASSERT_TRUE(Append("Drafts", {"\\Draft"}, d1, "one\r\n").ok());
+  ASSERT_TRUE(Append("Drafts", {"\\Seen", "$Label1"}, d2, "two\r\n").ok());
+  ASSERT_TRUE(Folders({manager::FolderOp::Kind::kCreate, "Archive"}).ok());
+  std::vector<MailboxEntry> drafts = Messages("Drafts");
+  ASSERT_EQ(drafts.size(), 2u);
+
+  Result<Placed> placed = Run(mail_->Copy(kAlice, drafts, "Archive", false));
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  const manager::FolderStatus archive = Folder("Archive");
+  EXPECT_EQ(placed->uidvalidity, archive.folder.uidvalidity());
+  EXPECT_EQ(placed->uids, (Uids{1, 2}));
+
+  Result<FolderView> copies = OpenFolder("Archive");
+  ASSERT_TRUE(copies.ok());
+  ASSERT_EQ(copies->messages.size(), 2u);
+  EXPECT_EQ(copies->status.uidnext, 3u);
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const MailboxEntry& c = copies->messages[i];
+    EXPECT_EQ(c.uid, i + 1);
+    EXPECT_EQ(c.folder, archive.folder.id());
+    EXPECT_EQ(c.flags, drafts[i].flags);
+    EXPECT_EQ(c.internal_date_ms, drafts[i].internal_date_ms);
+    EXPECT_EQ(c.size, drafts[i].size);
+    EXPECT_NE(c.id, drafts[i].id) << "a copy is a message of its own";
+  }
+  EXPECT_EQ(Bodies(copies->messages), (Strings{"one\r\n", "two\r\n"}));
+  // The originals stay.
+  EXPECT_EQ(UidsIn("Drafts"), (Uids{1, 2}));
+  EXPECT_EQ(Bodies(Messages("Drafts")), (Strings{"one\r\n", "two\r\n"}));
+  // A second copy goes after the first, in the given order.
+  Result<Placed> again = Run(mail_->Copy(kAlice, {drafts[1], drafts[0]}, "Archive", false));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->uids, (Uids{3, 4}));
+  std::vector<MailboxEntry> all = Messages("Archive");
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(Body(all[2]), "two\r\n");
+  EXPECT_EQ(Body(all[3]), "one\r\n");
+  EXPECT_EQ(all[2].flags, (Flags{"\\Seen", "$Label1"}));
+}
+
+TEST_F(MailServiceImapTest, MoveTakesTheOriginalsAway) {
+  ASSERT_TRUE(Append("Trash", {}, 0, "old\r\n").ok());  // Trash uid 1
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "c\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 3u);
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, {inbox[0]}, kAdd, {"\\Seen"})).ok());
+  inbox = Messages("INBOX");  // as the session knows them after the STORE
+  ASSERT_EQ(inbox[0].flags, Flags{"\\Seen"});
+
+  Result<Placed> moved = Run(mail_->Copy(kAlice, {inbox[0], inbox[1]}, "Trash", true));
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->uids, (Uids{2, 3}));
+  EXPECT_EQ(moved->uidvalidity, Folder("Trash").folder.uidvalidity());
+  EXPECT_EQ(UidsIn("INBOX"), Uids{3}) << "the originals are gone";
+  EXPECT_EQ(Bodies(Messages("INBOX")), Strings{"c\r\n"});
+  std::vector<MailboxEntry> trash = Messages("Trash");
+  ASSERT_EQ(trash.size(), 3u);
+  EXPECT_EQ(Bodies(trash), (Strings{"old\r\n", "a\r\n", "b\r\n"}));
+  EXPECT_EQ(trash[1].flags, Flags{"\\Seen"});
+  EXPECT_EQ(trash[1].internal_date_ms, inbox[0].internal_date_ms);
+  EXPECT_TRUE(trash[2].flags.empty());
+  EXPECT_EQ(Run(mail_->ReadMessage(kAlice, inbox[0])).status().code(), Code::kNotFound);
+  // The inbox's UIDs are not reused.
+  ASSERT_TRUE(Deliver({kAlice}, "d\r\n").ok());
+  EXPECT_EQ(UidsIn("INBOX"), (Uids{3, 4}));
+}
+
+TEST_F(MailServiceImapTest, CopyToAMissingFolderStoresNothing) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  const uint64_t stored = mail_->stats().messages_stored;
+  for (bool move : {false, true}) {
+    EXPECT_EQ(Run(mail_->Copy(kAlice, inbox, "Nope", move)).status().code(), Code::kNotFound);
+  }
+  EXPECT_EQ(mail_->stats().messages_stored, stored);
+  EXPECT_EQ(UidsIn("INBOX"), Uids{1}) << "a failed move deletes nothing";
+}
+
+TEST_F(MailServiceImapTest, SetFlagsIsVisibleInTheNextOpen) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 2u);
+  ASSERT_TRUE(
+      Run(mail_->SetFlags(kAlice, {inbox[0]}, kReplace, {"\\Seen", "\\Flagged", "$Work"})).ok());
+  std::vector<MailboxEntry> after = Messages("INBOX");
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].flags, (Flags{"\\Seen", "\\Flagged", "$Work"}));
+  EXPECT_GT(after[0].hlc, inbox[0].hlc) << "a newer version of the metadata";
+  EXPECT_TRUE(after[1].flags.empty()) << "only the named message";
+  EXPECT_EQ(after[0].uid, 1u) << "the UID stays";
+  EXPECT_EQ(after[0].id, inbox[0].id);
+  EXPECT_EQ(Body(after[0]), "a\r\n") << "the body stays";
+
+  // Adding to both messages in one call; adding what is there changes nothing.
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, after, kAdd, {"\\Deleted", "\\Seen"})).ok());
+  std::vector<MailboxEntry> added = Messages("INBOX");
+  ASSERT_EQ(added.size(), 2u);
+  EXPECT_EQ(added[0].flags, (Flags{"\\Seen", "\\Flagged", "$Work", "\\Deleted"}));
+  EXPECT_EQ(added[1].flags, (Flags{"\\Deleted", "\\Seen"}));
+  // Removing.
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, added, kRemove, {"\\Flagged", "\\Seen"})).ok());
+  std::vector<MailboxEntry> removed = Messages("INBOX");
+  ASSERT_EQ(removed.size(), 2u);
+  EXPECT_EQ(removed[0].flags, (Flags{"$Work", "\\Deleted"}));
+  EXPECT_EQ(removed[1].flags, Flags{"\\Deleted"});
+  // Replacing with nothing clears.
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, {removed[0]}, kReplace, {})).ok());
+  EXPECT_TRUE(Messages("INBOX")[0].flags.empty());
+
+  // Durable: the restarted node lists the flags it stored.
+  Close();
+  Open();
+  std::vector<MailboxEntry> reopened = Messages("INBOX");
+  ASSERT_EQ(reopened.size(), 2u);
+  EXPECT_TRUE(reopened[0].flags.empty());
+  EXPECT_EQ(reopened[1].flags, Flags{"\\Deleted"});
+  EXPECT_EQ(Run(mail_->SetFlags(kAlice, {}, kAdd, {"\\Seen"})).code(), Code::kOk);
+}
+
+TEST_F(MailServiceImapTest, ConcurrentFlagChangesOfOneMessageAreAllKept) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 1u);
+  std::vector<asio::awaitable<Status>> changes;
+  const Flags flags = {"\\Seen", "\\Answered", "\\Flagged", "$A", "$B", "$C"};
+  for (const std::string& f : flags) changes.push_back(mail_->SetFlags(kAlice, inbox, kAdd, {f}));
+  for (const Status& st : Run(WhenAll(std::move(changes)))) EXPECT_TRUE(st.ok()) << st.ToString();
+  Flags got = Messages("INBOX").at(0).flags;
+  std::sort(got.begin(), got.end());
+  Flags want = flags;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want) << "no read-modify-write lost another's flag";
+}
+
+TEST_F(MailServiceImapTest, SetFlagsInAnotherFolder) {
+  ASSERT_TRUE(Append("Sent", {"\\Seen"}, 0, "s\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  std::vector<MailboxEntry> sent = Messages("Sent");
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, sent, kAdd, {"\\Answered"})).ok());
+  EXPECT_EQ(Messages("Sent")[0].flags, (Flags{"\\Seen", "\\Answered"}));
+  EXPECT_TRUE(Messages("INBOX")[0].flags.empty());
+  // A deleted message is left alone.
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, sent)).ok());
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, sent, kAdd, {"\\Flagged"})).ok());
+  EXPECT_TRUE(Messages("Sent").empty());
+}
+
+TEST_F(MailServiceImapTest, DeleteMessagesInAnotherFolder) {
+  for (const char* body : {"1\r\n", "2\r\n", "3\r\n"})
+    ASSERT_TRUE(Append("Sent", {}, 0, body).ok());
+  ASSERT_TRUE(Deliver({kAlice}, "inbox\r\n").ok());
+  std::vector<MailboxEntry> sent = Messages("Sent");
+  ASSERT_EQ(sent.size(), 3u);
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, {sent[1]})).ok());
+  Result<FolderView> view = OpenFolder("Sent");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(UidsIn("Sent"), (Uids{1, 3}));
+  EXPECT_EQ(view->status.uidnext, 4u) << "the highest UID is not handed out again";
+  EXPECT_EQ(Bodies(view->messages), (Strings{"1\r\n", "3\r\n"}));
+  EXPECT_EQ(Run(mail_->ReadMessage(kAlice, sent[1])).status().code(), Code::kNotFound);
+  EXPECT_EQ(UidsIn("INBOX"), Uids{1}) << "the inbox is untouched";
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, {sent[2]})).ok());
+  Result<Placed> next = Append("Sent", {}, 0, "4\r\n");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->uids, Uids{4}) << "UIDs are never reused";
+  // Durable across a restart.
+  Close();
+  Open();
+  EXPECT_EQ(UidsIn("Sent"), (Uids{1, 4}));
+}
+
+TEST_F(MailServiceImapTest, Pop3SeesTheInboxOnly) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Append("Sent", {}, 0, "s\r\n").ok());
+  ASSERT_TRUE(Folders({manager::FolderOp::Kind::kCreate, "Archive"}).ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, inbox, "Archive", false)).ok());
+  std::string user;
+  auto box = Run(mail_->OpenMailbox("alice", "pw", &user));
+  ASSERT_TRUE(box.ok()) << box.status().ToString();
+  ASSERT_EQ(box->size(), 1u);
+  EXPECT_EQ((*box)[0].id, inbox[0].id);
+  EXPECT_EQ((*box)[0].folder, store::kInboxFolder);
+  EXPECT_EQ(*Run(mail_->ReadMessage(user, (*box)[0])), "a\r\n");
+  // Moving the inbox's message away empties the POP3 mailbox.
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, inbox, "Archive", true)).ok());
+  box = Run(mail_->OpenMailbox("alice", "pw", &user));
+  ASSERT_TRUE(box.ok());
+  EXPECT_TRUE(box->empty());
+}
+
+TEST_F(MailServiceImapTest, UidsKeepGrowingAcrossARestart) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  ASSERT_TRUE(Append("Sent", {}, 0, "s\r\n").ok());
+  Close();
+  Open();  // a new manager, rebuilt from the store's profile
+  ASSERT_TRUE(Deliver({kAlice}, "c\r\n").ok());
+  Uids inbox = UidsIn("INBOX");
+  ASSERT_EQ(inbox.size(), 3u);
+  EXPECT_EQ(inbox[0], 1u);
+  EXPECT_EQ(inbox[1], 2u);
+  EXPECT_GT(inbox[2], 2u) << "a new manager never hands out an old UID";
+  Result<FolderView> view = OpenFolder("INBOX");
+  ASSERT_TRUE(view.ok());
+  EXPECT_GT(view->status.uidnext, inbox[2]);
+  EXPECT_EQ(Bodies(view->messages), (Strings{"a\r\n", "b\r\n", "c\r\n"}));
+  Result<Placed> sent = Append("Sent", {}, 0, "t\r\n");
+  ASSERT_TRUE(sent.ok());
+  EXPECT_GT(sent->uids.at(0), 1u);
+  EXPECT_EQ(sent->uidvalidity, Folder("Sent").folder.uidvalidity()) << "UIDVALIDITY stays";
+}
+
+TEST_F(MailServiceImapTest, Authenticate) {
+  Result<std::string> user = Run(mail_->Authenticate("Alice", "pw"));
+  ASSERT_TRUE(user.ok()) << user.status().ToString();
+  EXPECT_EQ(*user, kAlice);
+  EXPECT_EQ(*Run(mail_->Authenticate("alice@EXAMPLE.test", "pw")), kAlice);
+  const std::pair<const char*, const char*> denied[] = {{"alice", "wrong"},
+                                                        {"alice", ""},
+                                                        {"nobody", "pw"},
+                                                        {"alice@elsewhere.test", "pw"},
+                                                        {"bad address", "pw"}};
+  for (const auto& [login, password] : denied) {
+    SCOPED_TRACE(login);
+    EXPECT_EQ(Run(mail_->Authenticate(login, password)).status().code(), Code::kPermissionDenied);
+  }
+}
+
+TEST_F(MailServiceImapTest, FolderChangesGoToTheManager) {
+  using Kind = manager::FolderOp::Kind;
+  ASSERT_TRUE(Folders({Kind::kCreate, "Projects/2024"}).ok());
+  Result<manager::FolderState> st = Folders({});
+  ASSERT_TRUE(st.ok());
+  Strings names;
+  for (const manager::FolderStatus& f : st->folders) names.push_back(f.folder.name());
+  EXPECT_EQ(names,
+            (Strings{"Drafts", "INBOX", "Junk", "Projects", "Projects/2024", "Sent", "Trash"}));
+  ASSERT_TRUE(Append("Projects/2024", {}, 0, "p\r\n").ok());
+  ASSERT_TRUE(Folders({Kind::kRename, "Projects", "Work"}).ok());
+  EXPECT_EQ(OpenFolder("Projects/2024").status().code(), Code::kNotFound);
+  std::vector<MailboxEntry> moved = Messages("Work/2024");
+  ASSERT_EQ(moved.size(), 1u) << "a renamed folder keeps its messages";
+  EXPECT_EQ(Body(moved[0]), "p\r\n");
+  EXPECT_EQ(Folders({Kind::kDelete, "INBOX"}).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(Folders({}, "nobody@example.test").status().code(), Code::kNotFound);
+  // Changes are durable: a restarted node has them.
+  Close();
+  Open();
+  EXPECT_EQ(Messages("Work/2024").size(), 1u);
 }
 
 }  // namespace

@@ -98,7 +98,8 @@ asio::awaitable<void> ClusterService::StoreMessages(const rpc::StoreRequest& req
 asio::awaitable<void> ClusterService::ListFragment(const rpc::ListRequest& req,
                                                    rpc::ListReply* rep) {
   Heard(req.header());
-  Result<std::vector<store::MessageMeta>> list = co_await fragments_.List(req.user());
+  Result<std::vector<store::MessageMeta>> list =
+      co_await fragments_.List(req.user(), FolderOf(req.folder()));
   if (list.ok()) {
     for (store::MessageMeta& m : *list) *rep->add_messages() = std::move(m);
   }
@@ -110,7 +111,7 @@ asio::awaitable<void> ClusterService::FetchMessage(const rpc::FetchRequest& req,
   Heard(req.header());
   std::optional<store::MessageId> id = store::MessageId::FromBytes(req.id());
   Result<std::string> body = Status::InvalidArgument("bad message id");
-  if (id) body = co_await fragments_.Fetch(req.user(), *id);
+  if (id) body = co_await fragments_.Fetch(req.user(), FolderOf(req.folder()), *id);
   if (body.ok()) rep->set_body(std::move(*body));
   runtime_.FillReply(body.status(), rep->mutable_header());
 }
@@ -127,8 +128,85 @@ asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& r
     }
     ids.push_back(*id);
   }
-  if (st.ok()) st = co_await fragments_.Delete(req.user(), std::move(ids));
+  if (st.ok()) st = co_await fragments_.Delete(req.user(), FolderOf(req.folder()), std::move(ids));
   runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc::Ack* rep) {
+  Heard(req.header());
+  std::vector<mail::FlagChange> changes;
+  Status st;
+  for (const rpc::FlagsRequest::Change& c : req.changes()) {
+    std::optional<store::MessageId> id = store::MessageId::FromBytes(c.id());
+    if (!id) {
+      st = Status::InvalidArgument("bad message id");
+      break;
+    }
+    if (c.mode() > 2) {
+      st = Status::InvalidArgument("bad flag change mode");
+      break;
+    }
+    changes.push_back(
+        {*id, static_cast<mail::FlagChange::Mode>(c.mode()), {c.flags().begin(), c.flags().end()}});
+  }
+  if (st.ok()) {
+    st = co_await fragments_.SetFlags(req.user(), FolderOf(req.folder()), std::move(changes));
+  }
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
+asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
+                                              rpc::FolderReply* rep) {
+  Heard(req.header());
+  using Kind = manager::FolderOp::Kind;
+  manager::FolderOp op;
+  switch (req.kind()) {
+    case rpc::FolderRequest::CREATE:
+      op.kind = Kind::kCreate;
+      break;
+    case rpc::FolderRequest::DELETE:
+      op.kind = Kind::kDelete;
+      break;
+    case rpc::FolderRequest::RENAME:
+      op.kind = Kind::kRename;
+      break;
+    case rpc::FolderRequest::SUBSCRIBE:
+      op.kind = Kind::kSubscribe;
+      break;
+    case rpc::FolderRequest::UNSUBSCRIBE:
+      op.kind = Kind::kUnsubscribe;
+      break;
+    case rpc::FolderRequest::ALLOCATE_UIDS:
+      op.kind = Kind::kAllocateUids;
+      break;
+    case rpc::FolderRequest::CLAIM_RECENT:
+      op.kind = Kind::kClaimRecent;
+      break;
+    default:
+      op.kind = Kind::kRead;
+      break;
+  }
+  op.name = req.name();
+  op.to = req.to();
+  op.special_use = req.special_use();
+  op.count = req.count();
+  Result<manager::FolderState> st = Status::InvalidArgument("no user");
+  if (!req.user().empty()) {
+    st = co_await manager_.Folders(req.user(), std::move(op), req.header().entry_epoch());
+  }
+  if (st.ok()) {
+    for (const manager::FolderStatus& f : st->folders) {
+      rpc::FolderReply::FolderStatusP* p = rep->add_folders();
+      *p->mutable_folder() = f.folder;
+      p->set_uidnext(f.uidnext);
+      p->set_recent_from(f.recent_from);
+    }
+    for (NodeId n : st->mail_map) rep->add_mail_map(n);
+    rep->set_folder_id(st->folder_id);
+    rep->set_uidvalidity(st->uidvalidity);
+    rep->set_first_uid(st->first_uid);
+  }
+  runtime_.FillReply(st.status(), rep->mutable_header());
 }
 
 asio::awaitable<void> ClusterService::Replicate(const rpc::ReplicaUpdate& req,

@@ -36,6 +36,8 @@ class ClusterService : public rpc::Handler {
   asio::awaitable<void> ListFragment(const rpc::ListRequest& req, rpc::ListReply* rep) override;
   asio::awaitable<void> FetchMessage(const rpc::FetchRequest& req, rpc::FetchReply* rep) override;
   asio::awaitable<void> DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) override;
+  asio::awaitable<void> SetFlags(const rpc::FlagsRequest& req, rpc::Ack* rep) override;
+  asio::awaitable<void> Folders(const rpc::FolderRequest& req, rpc::FolderReply* rep) override;
   asio::awaitable<void> Replicate(const rpc::ReplicaUpdate& req, rpc::ReplicaAck* rep) override;
   asio::awaitable<void> Retire(const rpc::RetireRequest& req, rpc::Ack* rep) override;
   asio::awaitable<void> AntiEntropy(const rpc::AntiEntropyRequest& req,
@@ -48,6 +50,8 @@ class ClusterService : public rpc::Handler {
 
  private:
   void Heard(const rpc::RequestHeader& h) { runtime_.ObserveLoad(h.from(), h.load()); }
+  // Folder 0 on the wire is the inbox (requests from before folders existed).
+  static uint32_t FolderOf(uint32_t wire) { return wire == 0 ? store::kInboxFolder : wire; }
 
   ClusterRuntime& runtime_;
   manager::LocalManager& manager_;

@@ -100,28 +100,97 @@ asio::awaitable<Status> RemotePeer::Store(std::vector<mail::NewMessage> messages
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::StoreMessages)).status();
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> RemotePeer::List(std::string user) {
+asio::awaitable<Result<std::vector<store::MessageMeta>>> RemotePeer::List(std::string user,
+                                                                          uint32_t folder) {
   rpc::ListRequest req;
   req.set_user(std::move(user));
+  req.set_folder(folder);
   Result<rpc::ListReply> r = co_await Call(std::move(req), &rpc::AsyncStub::ListFragment);
   if (!r.ok()) co_return r.status();
   co_return std::vector<store::MessageMeta>(r->messages().begin(), r->messages().end());
 }
 
-asio::awaitable<Result<std::string>> RemotePeer::Fetch(std::string user, store::MessageId id) {
+asio::awaitable<Result<std::string>> RemotePeer::Fetch(std::string user, uint32_t folder,
+                                                       store::MessageId id) {
   rpc::FetchRequest req;
   req.set_user(std::move(user));
+  req.set_folder(folder);
   req.set_id(id.ToBytes());
   Result<rpc::FetchReply> r = co_await Call(std::move(req), &rpc::AsyncStub::FetchMessage);
   if (!r.ok()) co_return r.status();
   co_return std::move(*r->mutable_body());
 }
 
-asio::awaitable<Status> RemotePeer::Delete(std::string user, std::vector<store::MessageId> ids) {
+asio::awaitable<Status> RemotePeer::Delete(std::string user, uint32_t folder,
+                                           std::vector<store::MessageId> ids) {
   rpc::DeleteRequest req;
   req.set_user(std::move(user));
+  req.set_folder(folder);
   for (const store::MessageId& id : ids) req.add_ids(id.ToBytes());
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::DeleteMessages)).status();
+}
+
+asio::awaitable<Status> RemotePeer::SetFlags(std::string user, uint32_t folder,
+                                             std::vector<mail::FlagChange> changes) {
+  rpc::FlagsRequest req;
+  req.set_user(std::move(user));
+  req.set_folder(folder);
+  for (mail::FlagChange& c : changes) {
+    rpc::FlagsRequest::Change* p = req.add_changes();
+    p->set_id(c.id.ToBytes());
+    p->set_mode(static_cast<uint32_t>(c.mode));
+    for (std::string& f : c.flags) p->add_flags(std::move(f));
+  }
+  co_return (co_await Call(std::move(req), &rpc::AsyncStub::SetFlags)).status();
+}
+
+asio::awaitable<Result<manager::FolderState>> RemotePeer::Folders(std::string user,
+                                                                  manager::FolderOp op,
+                                                                  uint64_t entry_epoch) {
+  using Kind = manager::FolderOp::Kind;
+  rpc::FolderRequest req;
+  req.set_user(std::move(user));
+  switch (op.kind) {
+    case Kind::kRead:
+      req.set_kind(rpc::FolderRequest::READ);
+      break;
+    case Kind::kCreate:
+      req.set_kind(rpc::FolderRequest::CREATE);
+      break;
+    case Kind::kDelete:
+      req.set_kind(rpc::FolderRequest::DELETE);
+      break;
+    case Kind::kRename:
+      req.set_kind(rpc::FolderRequest::RENAME);
+      break;
+    case Kind::kSubscribe:
+      req.set_kind(rpc::FolderRequest::SUBSCRIBE);
+      break;
+    case Kind::kUnsubscribe:
+      req.set_kind(rpc::FolderRequest::UNSUBSCRIBE);
+      break;
+    case Kind::kAllocateUids:
+      req.set_kind(rpc::FolderRequest::ALLOCATE_UIDS);
+      break;
+    case Kind::kClaimRecent:
+      req.set_kind(rpc::FolderRequest::CLAIM_RECENT);
+      break;
+  }
+  req.set_name(std::move(op.name));
+  req.set_to(std::move(op.to));
+  req.set_special_use(std::move(op.special_use));
+  req.set_count(op.count);
+  Result<rpc::FolderReply> r = co_await Call(std::move(req), &rpc::AsyncStub::Folders, entry_epoch);
+  if (!r.ok()) co_return r.status();
+  manager::FolderState st;
+  for (const rpc::FolderReply::FolderStatusP& f : r->folders()) {
+    st.folders.push_back({f.folder(), f.uidnext(), f.recent_from()});
+  }
+  st.mail_map.assign(r->mail_map().begin(), r->mail_map().end());
+  st.folder_id = r->folder_id();
+  st.uidvalidity = r->uidvalidity();
+  st.first_uid = r->first_uid();
+  co_return st;
 }
 
 asio::awaitable<Result<uint64_t>> RemotePeer::Replicate(rpc::ReplicaUpdate update) {

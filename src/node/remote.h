@@ -34,14 +34,21 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
   asio::awaitable<Status> ManageUser(manager::UserOpKind kind, std::string user,
                                      std::string password_hash, uint64_t entry_epoch) override;
   asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
+  asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op,
+                                                        uint64_t entry_epoch) override;
 
   // mail::FragmentStore
   asio::awaitable<Status> Store(std::vector<mail::NewMessage> messages,
                                 std::shared_ptr<const std::string> body,
                                 cluster::Epoch proxy_epoch) override;
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user) override;
-  asio::awaitable<Result<std::string>> Fetch(std::string user, store::MessageId id) override;
-  asio::awaitable<Status> Delete(std::string user, std::vector<store::MessageId> ids) override;
+  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
+                                                                uint32_t folder) override;
+  asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
+                                             store::MessageId id) override;
+  asio::awaitable<Status> Delete(std::string user, uint32_t folder,
+                                 std::vector<store::MessageId> ids) override;
+  asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
+                                   std::vector<mail::FlagChange> changes) override;
 
   // Replication: pushes an object's version; the version held there after.
   asio::awaitable<Result<uint64_t>> Replicate(rpc::ReplicaUpdate update);
