@@ -1,0 +1,161 @@
+// IMAP4rev1 command reader (RFC 3501 §9 grammar, RFC 7888 LITERAL+): a pure,
+// incremental tokenizer that turns client bytes into whole commands. It knows
+// no command semantics beyond what the grammar needs to find where a command
+// ends (literals); the session interprets the tokens.
+//
+// Feed() appends bytes; Next() returns the next event:
+//   kNeedInput      nothing complete yet
+//   kCommand        a whole command (its literals included) is in command()
+//   kContinue       a synchronizing literal {n} was announced and accepted:
+//                   the session must send "+ ..." before the client sends it
+//   kError          the current command is malformed or over a limit:
+//                   error() says why, error_tag() has its tag if it was read.
+//                   The reader has already skipped the rest of the command
+//                   (a rejected synchronizing literal is never sent by the
+//                   client: the command simply ends at its line end).
+//   kFatal          the stream cannot be resynchronized (a non-synchronizing
+//                   literal over max_literal, a line over max_line without end
+//                   in sight): answer BYE and close.
+// In raw-line mode (SetRawLineMode(true)) every CRLF-terminated line is
+// returned as kRawLine in raw_line() — for AUTHENTICATE responses and the
+// DONE that ends IDLE.
+//
+// Tokens: atom, number (an atom of digits), quoted string, literal ({n},
+// {n+}), NIL (an atom, recognised by the session), parenthesized list. An
+// atom that contains '[' extends to the matching ']' verbatim, spaces and
+// parentheses included, and may continue after it (so
+// `BODY.PEEK[HEADER.FIELDS (From To)]<0.100>` is one atom), as the fetch-att
+// and section grammar need.
+//
+// Thread-safety: none.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace porcupine::imap {
+
+// Every reader limit, named and defaulted (docs/config.md lists them).
+struct ParserLimits {
+  size_t max_line = 64 * 1024;         // one line (between literals), CRLF included
+  uint64_t max_literal = 50ull << 20;  // one literal's octets (the APPEND message size)
+  size_t max_command = 51ull << 20;    // one whole command, literals included
+  int max_depth = 32;                  // nested parenthesized lists
+  size_t max_tokens = 100000;          // tokens in one command
+};
+
+struct Token {
+  enum class Kind { kAtom, kQuoted, kLiteral, kList };
+  Kind kind = Kind::kAtom;
+  std::string text;           // atom/quoted/literal value (quoted: unescaped)
+  std::vector<Token> items;   // kList
+  bool literal_plus = false;  // kLiteral announced as {n+}
+
+  bool is_string() const { return kind == Kind::kQuoted || kind == Kind::kLiteral; }
+  // An astring (atom, quoted or literal) — not a list.
+  bool is_astring() const { return kind != Kind::kList; }
+  bool IsNil() const;  // atom NIL, any case
+};
+
+struct Command {
+  std::string tag;
+  std::string name;         // upper-cased command name ("UID" is folded: see uid)
+  bool uid = false;         // "UID FETCH" etc.: name is "FETCH", uid true
+  std::vector<Token> args;  // the tokens after the name
+};
+
+class CommandReader {
+ public:
+  enum class Event { kNeedInput, kCommand, kContinue, kError, kFatal, kRawLine };
+
+  explicit CommandReader(const ParserLimits& limits);
+
+  void Feed(std::string_view bytes);
+  Event Next();
+
+  // Valid after the matching event, until the next Next().
+  const Command& command() const { return command_; }
+  Command TakeCommand() { return std::move(command_); }
+  const std::string& error() const { return error_; }
+  const std::string& error_tag() const { return error_tag_; }
+  const std::string& raw_line() const { return raw_line_; }
+
+  void SetRawLineMode(bool on) { raw_mode_ = on; }
+  // Bytes fed but not consumed yet (for tests and backpressure).
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  // Where the reader is in the byte stream; see parser.cc.
+  enum class Phase { kLine, kLiteral, kSkipLiteral, kSkipLine, kFatal };
+  enum class LineStatus { kNeedInput, kLine, kOverlong, kRunaway };
+
+  void Compact();
+  LineStatus TakeLine(std::string_view* line, size_t* consumed);
+  LineStatus Discard();
+  void StartDiscard();
+  bool ConsumeLiteral();
+  bool RawLineExpected() const;
+  std::optional<Event> OnLine(std::string_view line, size_t consumed);
+  std::optional<Event> OnOverlong();
+  std::optional<Event> ProcessLine(std::string_view line, size_t consumed);
+  const char* StartCommand(std::string_view line, size_t* pos);
+  std::optional<Event> StartLiteral(uint64_t size, bool plus, std::string_view line);
+  bool SkipTrailingLiteral(std::string_view line);
+  Event Fail(const char* why, std::string_view line);
+  Event Fatal(const char* why);
+  Event Complete();
+  void Reset();
+
+  ParserLimits limits_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool raw_mode_ = false;
+  Command command_;
+  std::string error_;
+  std::string error_tag_;
+  std::string raw_line_;
+
+  // The command being read.
+  Phase phase_ = Phase::kLine;
+  bool in_command_ = false;                // its tag has been read
+  std::string tag_;                        // also the tag of a command being skipped
+  std::string name_;                       // upper-cased
+  std::vector<std::vector<Token>> lists_;  // open lists; lists_[0] holds the args
+  bool need_space_ = false;                // a token just ended: SP or ')' must follow
+  size_t tokens_ = 0;
+  uint64_t command_bytes_ = 0;  // lines (terminators included) and literal octets
+  Token literal_;               // the literal being received
+  uint64_t literal_left_ = 0;   // octets still to receive (or to skip)
+  size_t scanned_ = 0;          // bytes after pos_ known to hold no LF
+  // An overlong line being discarded up to its LF.
+  bool discarding_ = false;
+  bool discard_raw_ = false;  // it is a raw line, not part of a command
+  uint64_t discarded_ = 0;
+  std::string tail_;  // its last bytes, to see whether it announced a literal
+};
+
+// RFC 3501 ATOM-CHAR: any 7-bit CHAR except atom-specials.
+bool IsAtomChar(char ch);
+
+// Sequence sets (RFC 3501 seq-number / sequence-set, "*" = largest, "$" not
+// supported). Ranges are normalised low..high. Empty on a syntax error.
+// The number 4294967295 (2^32-1, which RFC 3501 allows) reads as
+// kMaxSeqNumber, 4294967294, so that it never turns into "*": no sequence
+// number or UID that large exists here (UIDs stop well below 2^32-1), so
+// "7:4294967295" names every message from 7 up and never the largest one
+// below 7.
+struct SeqRange {
+  uint32_t low = 0;
+  uint32_t high = 0;  // kStar in either field means "*"
+};
+constexpr uint32_t kStar = 0xFFFFFFFFu;
+constexpr uint32_t kMaxSeqNumber = kStar - 1;
+std::vector<SeqRange> ParseSequenceSet(std::string_view text);
+// True when n is in the set, with "*" meaning `largest`.
+bool InSequenceSet(const std::vector<SeqRange>& set, uint32_t n, uint32_t largest);
+
+}  // namespace porcupine::imap
