@@ -46,6 +46,7 @@ def base_config(data_dir, name="n1"):
         "listen": {
             "smtp": "127.0.0.1:0",
             "pop3": "127.0.0.1:0",
+            "imap": "127.0.0.1:0",
             "admin": "127.0.0.1:0",
             "cluster": "127.0.0.1:0",
         },
@@ -190,7 +191,7 @@ class Node:
                 raise NodeError("node %s wrote no listen.json within %.0f s:\n%s"
                                 % (self.name, deadline_s, self.log_tail()))
             time.sleep(0.02)
-        for key in ("smtp", "pop3", "admin"):
+        for key in ("smtp", "pop3", "imap", "admin"):
             if key in self.config.get("listen", {}) and self.config["listen"][key]:
                 assert key in self.addrs, "listen.json lacks %r: %r" % (key, self.addrs)
         while True:
@@ -308,6 +309,10 @@ class Node:
     @property
     def pop3(self):
         return split_hostport(self.addrs["pop3"])
+
+    @property
+    def imap(self):
+        return split_hostport(self.addrs["imap"])
 
     @property
     def admin(self):

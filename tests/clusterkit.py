@@ -87,6 +87,7 @@ def cluster_overrides(name, host, cluster_port, seeds, secret, cluster_extra=Non
         "listen": {
             "smtp": "%s:0" % lh,
             "pop3": "%s:0" % lh,
+            "imap": "%s:0" % lh,
             "admin": "%s:0" % lh,
             "cluster": "%s:%d" % (lh, cluster_port),
         },

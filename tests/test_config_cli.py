@@ -45,7 +45,7 @@ BAD_CONFIGS = [
     ({"store": {"sync": "yes"}}, "store.sync"),
     ({"listen": {"smtp": "127.0.0.1"}}, "listen.smtp"),
     ({"listen": {"pop3": "127.0.0.1:70000"}}, "listen.pop3"),
-    ({"listen": {"imap": "127.0.0.1:0"}}, "listen.imap"),
+    ({"listen": {"imap": "127.0.0.1:99999"}}, "listen.imap"),
     ({"mail": {"domains": []}}, "mail.domains"),
     ({"mail": {"domains": None}}, "mail.domains"),
     ({"mail": {"domains": ["bad domain"]}}, "mail.domains"),
@@ -106,7 +106,7 @@ def test_print_default_config_is_complete_and_usable(nodes):
     defaults["node"]["name"] = "n1"
     defaults["mail"]["domains"] = [DOMAIN]
     defaults["mail"]["hostname"] = "mx1.example.test"
-    for k in ("smtp", "pop3", "admin", "cluster"):
+    for k in ("smtp", "pop3", "imap", "admin", "cluster"):
         defaults["listen"][k] = "127.0.0.1:0"
     defaults["auth"] = {"argon2_opslimit": 1, "argon2_memlimit_kib": 8}
     node.raw_config = to_toml(defaults)

@@ -7,6 +7,7 @@ namespace porcupine::admin {
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   smtp_ = MakeProtocol("smtp");
   pop3_ = MakeProtocol("pop3");
+  imap_ = MakeProtocol("imap");
   auto& stored = prometheus::BuildCounter()
                      .Name("porcupine_messages_stored_total")
                      .Help("Message copies stored, one per recipient")

@@ -24,7 +24,7 @@ class Metrics {
 
   prometheus::Registry& registry() { return *registry_; }
 
-  // Per protocol ("smtp", "pop3").
+  // Per protocol ("smtp", "pop3", "imap"). IMAP replies by class: OK, -, NO, BAD.
   struct Protocol {
     prometheus::Counter* sessions;         // sessions accepted
     prometheus::Gauge* active;             // sessions open now
@@ -35,6 +35,7 @@ class Metrics {
   };
   Protocol& smtp() { return smtp_; }
   Protocol& pop3() { return pop3_; }
+  Protocol& imap() { return imap_; }
 
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)
   prometheus::Counter* bytes_stored;
@@ -92,6 +93,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   Protocol smtp_;
   Protocol pop3_;
+  Protocol imap_;
   std::vector<std::function<void()>> refreshers_;
   std::mutex render_mu_;               // one scrape at a time refreshes the values below
   std::vector<uint64_t> seen_groups_;  // last cumulative counts passed to ObserveGroups

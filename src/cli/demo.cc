@@ -31,7 +31,7 @@ constexpr DemoUser kUsers[] = {{"alice@example.test", "alice-secret"},
 struct NodeProc {
   std::string name;
   fs::path dir;
-  int smtp, pop3, admin, cluster;
+  int smtp, pop3, admin, cluster, imap;
   pid_t pid = -1;
 };
 
@@ -48,6 +48,7 @@ data_dir = "{}"
 [listen]
 smtp = "127.0.0.1:{}"
 pop3 = "127.0.0.1:{}"
+imap = "127.0.0.1:{}"
 admin = "127.0.0.1:{}"
 cluster = "127.0.0.1:{}"
 
@@ -59,8 +60,8 @@ secret = "{}"
 domains = ["example.test"]
 hostname = "{}.example.test"
 )",
-                     n.name, (n.dir / "data").string(), n.smtp, n.pop3, n.admin, n.cluster, seeds,
-                     secret, n.name);
+                     n.name, (n.dir / "data").string(), n.smtp, n.pop3, n.imap, n.admin, n.cluster,
+                     seeds, secret, n.name);
 }
 
 pid_t Spawn(const char* self, const fs::path& config, const fs::path& log) {
@@ -127,8 +128,10 @@ void PrintWelcome(const std::vector<NodeProc>& nodes, const fs::path& dir) {
   std::printf("\nporcupine demo: %zu node(s) on 127.0.0.1, data in %s\n\n", nodes.size(),
               dir.c_str());
   for (const NodeProc& n : nodes) {
-    std::printf("  %-6s SMTP 127.0.0.1:%d  POP3 127.0.0.1:%d  admin http://127.0.0.1:%d\n",
-                n.name.c_str(), n.smtp, n.pop3, n.admin);
+    std::printf(
+        "  %-6s SMTP 127.0.0.1:%d  POP3 127.0.0.1:%d  IMAP 127.0.0.1:%d  admin "
+        "http://127.0.0.1:%d\n",
+        n.name.c_str(), n.smtp, n.pop3, n.imap, n.admin);
   }
   std::printf("\nusers (domain example.test):\n");
   for (const DemoUser& u : kUsers) std::printf("  %-20s password %s\n", u.address, u.password);
@@ -138,12 +141,15 @@ void PrintWelcome(const std::vector<NodeProc>& nodes, const fs::path& dir) {
       "  swaks --server 127.0.0.1:%d --to alice@example.test --from bob@example.test\n"
       "  python3 -c \"import poplib; p=poplib.POP3('127.0.0.1',%d); p.user('alice@example.test');"
       " p.pass_('alice-secret'); print(p.stat())\"\n"
+      "  python3 -c \"import imaplib; i=imaplib.IMAP4('127.0.0.1',%d); "
+      "i.login('alice@example.test',"
+      " 'alice-secret'); print(i.select('INBOX'))\"\n"
       "  curl -s http://127.0.0.1:%d/metrics | grep porcupine_\n"
       "  porcupine user add dave@example.test --password dave-secret --admin 127.0.0.1:%d\n"
       "  porcupine cluster status --admin 127.0.0.1:%d\n"
       "\nMail sent through any node is readable through every other one.\n"
       "logs: %s/<node>/node.log    Ctrl-C stops the demo.\n",
-      n.smtp, nodes.back().pop3, n.admin, n.admin, n.admin, dir.c_str());
+      n.smtp, nodes.back().pop3, nodes.back().imap, n.admin, n.admin, n.admin, dir.c_str());
   std::fflush(stdout);
 }
 
@@ -184,7 +190,7 @@ int RunDemo(const DemoOptions& options, const char* self_arg) {
   for (int i = 0; i < options.nodes; ++i) {
     int base = options.base_port + 10 * i;
     std::string name = fmt::format("node{}", i + 1);
-    nodes.push_back({name, dir / name, base, base + 1, base + 2, base + 3});
+    nodes.push_back({name, dir / name, base, base + 1, base + 2, base + 3, base + 4});
   }
   // Block the stop signals before any child exists; we wait for them below.
   sigset_t stop;

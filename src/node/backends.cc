@@ -93,4 +93,142 @@ asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Commit commit) {
   co_return st;
 }
 
+// ---- IMAP ----
+
+asio::awaitable<imap::Response> ImapBackend::Handle(imap::Request request) {
+  if (!std::holds_alternative<imap::Login>(request) && user_.empty()) {
+    co_return Status::PermissionDenied("not logged in");  // the session never does this
+  }
+  auto dispatch = [this](auto&& r) { return Do(std::move(r)); };
+  co_return co_await std::visit(dispatch, std::move(request));
+}
+
+Status ImapBackend::Counted(Status st) {
+  const Code c = st.code();
+  if (c == Code::kUnavailable || c == Code::kIoError || c == Code::kInternal ||
+      c == Code::kCorruption || c == Code::kUnknownOutcome) {
+    metrics_.imap().backend_errors->Increment();
+  }
+  return st;
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::Login r) {
+  Result<std::string> user = co_await mail_.Authenticate(r.user, r.password);
+  if (!user.ok()) co_return Result<std::string>(Counted(user.status()));
+  user_ = *user;
+  co_return user;
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::ListFolders) {
+  Result<manager::FolderState> st = co_await mail_.Folders(user_, {});
+  if (!st.ok()) co_return Result<std::vector<imap::FolderInfo>>(Counted(st.status()));
+  std::vector<imap::FolderInfo> out;
+  for (const manager::FolderStatus& f : st->folders) {
+    out.push_back({f.folder.name(), f.folder.special_use(), f.folder.subscribed()});
+  }
+  co_return out;
+}
+
+asio::awaitable<Status> ImapBackend::FolderChange(manager::FolderOp op) {
+  co_return Counted((co_await mail_.Folders(user_, std::move(op))).status());
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::CreateFolder r) {
+  co_return co_await FolderChange({manager::FolderOp::Kind::kCreate, r.name});
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::DeleteFolder r) {
+  // The folder's messages go first (a folder id is never reused, so a copy
+  // missed here stays invisible).
+  Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name);
+  if (!view.ok()) co_return Counted(view.status());
+  if (view->status.folder.name() == "INBOX") {
+    co_return Status::FailedPrecondition("the inbox cannot be deleted");
+  }
+  Status st = co_await mail_.DeleteMessages(user_, std::move(view->messages));
+  if (!st.ok()) co_return Counted(st);
+  co_return co_await FolderChange({manager::FolderOp::Kind::kDelete, r.name});
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::RenameFolder r) {
+  co_return co_await FolderChange({manager::FolderOp::Kind::kRename, r.from, r.to});
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::Subscribe r) {
+  co_return co_await FolderChange(
+      {r.subscribe ? manager::FolderOp::Kind::kSubscribe : manager::FolderOp::Kind::kUnsubscribe,
+       r.name});
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
+  Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
+  if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
+  imap::Snapshot snap;
+  snap.uidvalidity = view->status.folder.uidvalidity();
+  snap.uidnext = view->status.uidnext;
+  snap.recent_from = view->status.recent_from;
+  uint32_t last_uid = 0;
+  for (mail::MailboxEntry& e : view->messages) {
+    // Two copies under one UID (after a partition, DESIGN.md §6) show the
+    // lower message id only; the other waits for its new UID.
+    if (e.uid == 0 || e.uid == last_uid) continue;
+    last_uid = e.uid;
+    std::string id = e.id.ToHex();
+    snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size});
+    entries_[id] = std::move(e);
+  }
+  co_return snap;
+}
+
+std::vector<mail::MailboxEntry> ImapBackend::EntriesOf(
+    const std::vector<imap::MessageInfo>& messages) {
+  std::vector<mail::MailboxEntry> out;
+  for (const imap::MessageInfo& m : messages) {
+    auto it = entries_.find(m.id);
+    if (it == entries_.end()) continue;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::FetchBody r) {
+  auto it = entries_.find(r.message.id);
+  if (it == entries_.end()) co_return Result<std::string>(Status::NotFound("no such message"));
+  Result<std::string> body = co_await mail_.ReadMessage(user_, it->second);
+  if (!body.ok()) (void)Counted(body.status());
+  co_return body;
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::StoreFlags r) {
+  mail::FlagChange::Mode mode = mail::FlagChange::Mode::kReplace;
+  if (r.mode == imap::StoreFlags::Mode::kAdd) mode = mail::FlagChange::Mode::kAdd;
+  if (r.mode == imap::StoreFlags::Mode::kRemove) mode = mail::FlagChange::Mode::kRemove;
+  co_return Counted(
+      co_await mail_.SetFlags(user_, EntriesOf(r.messages), mode, std::move(r.flags)));
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::CopyMessages r) {
+  std::vector<mail::MailboxEntry> entries = EntriesOf(r.messages);
+  const size_t count = entries.size();
+  Result<mail::Placed> placed = co_await mail_.Copy(user_, std::move(entries), r.to, r.move);
+  if (!placed.ok()) co_return Result<imap::CopyResult>(Counted(placed.status()));
+  if (r.move) metrics_.messages_deleted->Increment(static_cast<double>(count));
+  co_return imap::CopyResult{placed->uidvalidity, std::move(placed->uids)};
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::AppendMessage r) {
+  Result<mail::Placed> placed = co_await mail_.Append(user_, r.folder, std::move(r.flags),
+                                                      r.internal_date_ms, std::move(r.message));
+  if (!placed.ok()) co_return Result<imap::AppendResult>(Counted(placed.status()));
+  co_return imap::AppendResult{placed->uidvalidity, placed->uids.front()};
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(imap::ExpungeMessages r) {
+  std::vector<mail::MailboxEntry> entries = EntriesOf(r.messages);
+  const size_t count = entries.size();
+  Status st = co_await mail_.DeleteMessages(user_, std::move(entries));
+  if (st.ok()) metrics_.messages_deleted->Increment(static_cast<double>(count));
+  co_return Counted(st);
+}
+
 }  // namespace porcupine::node

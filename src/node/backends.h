@@ -9,6 +9,7 @@
 
 #include "admin/metrics.h"
 #include "mail/mail_service.h"
+#include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
 #include "protocol/smtp/session.h"
 
@@ -38,6 +39,35 @@ class Pop3Backend {
   admin::Metrics& metrics_;
   std::string user_;  // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by UIDL, from Login
+};
+
+class ImapBackend {
+ public:
+  ImapBackend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  asio::awaitable<imap::Response> Handle(imap::Request request);
+
+ private:
+  asio::awaitable<imap::Response> Do(imap::Login r);
+  asio::awaitable<imap::Response> Do(imap::ListFolders r);
+  asio::awaitable<imap::Response> Do(imap::CreateFolder r);
+  asio::awaitable<imap::Response> Do(imap::DeleteFolder r);
+  asio::awaitable<imap::Response> Do(imap::RenameFolder r);
+  asio::awaitable<imap::Response> Do(imap::Subscribe r);
+  asio::awaitable<imap::Response> Do(imap::OpenFolder r);
+  asio::awaitable<imap::Response> Do(imap::FetchBody r);
+  asio::awaitable<imap::Response> Do(imap::StoreFlags r);
+  asio::awaitable<imap::Response> Do(imap::CopyMessages r);
+  asio::awaitable<imap::Response> Do(imap::AppendMessage r);
+  asio::awaitable<imap::Response> Do(imap::ExpungeMessages r);
+  // The entries of the session's messages, as last listed (with holders).
+  std::vector<mail::MailboxEntry> EntriesOf(const std::vector<imap::MessageInfo>& messages);
+  asio::awaitable<Status> FolderChange(manager::FolderOp op);
+  Status Counted(Status st);
+
+  mail::MailService& mail_;
+  admin::Metrics& metrics_;
+  std::string user_;  // canonical address after a successful Login
+  std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by MessageInfo::id
 };
 
 // "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.

@@ -155,10 +155,8 @@ const std::vector<Key>& Keys() {
           "listen", "pop3", "POP3 listener host:port.",
           [](Config& c) -> S& { return c.listen.pop3; }, CheckHostPort),
       Field<S>(
-          "listen", "imap", "IMAP listener host:port. Not served yet; must be \"\".",
-          [](Config& c) -> S& { return c.listen.imap; }, Check<S>([](const S& v) {
-            return v.empty() ? "" : "IMAP is not implemented yet; leave it \"\"";
-          })),
+          "listen", "imap", "IMAP listener host:port.",
+          [](Config& c) -> S& { return c.listen.imap; }, CheckHostPort),
       Field<S>(
           "listen", "admin", "Admin HTTP API host:port (health, metrics, users).",
           [](Config& c) -> S& { return c.listen.admin; }, CheckHostPort),
@@ -243,6 +241,9 @@ const std::vector<Key>& Keys() {
                [](Config& c) -> S& { return c.mail.hostname; }),
       Duration<sec>("server", "idle_timeout_s", "Close a session idle this many seconds.",
                     [](Config& c) -> sec& { return c.server.idle_timeout; }),
+      Duration<sec>("server", "imap_idle_timeout_s",
+                    "Close an IMAP session (IDLE included) idle this many seconds.",
+                    [](Config& c) -> sec& { return c.server.imap_idle_timeout; }),
       Duration<sec>("server", "write_timeout_s", "Close a session not reading for this long.",
                     [](Config& c) -> sec& { return c.server.write_timeout; }),
       Field<size_t>(
@@ -303,6 +304,33 @@ const std::vector<Key>& Keys() {
       Field<uint64_t>(
           "limits", "pop3_max_commands", "Commands per POP3 session.",
           [](Config& c) -> uint64_t& { return c.pop3.max_commands; }, AtLeast<uint64_t>(10)),
+      Field<size_t>(
+          "limits", "imap_max_line", "Longest IMAP command line between literals (with CRLF).",
+          [](Config& c) -> size_t& { return c.imap.parser.max_line; }, AtLeast<size_t>(1024)),
+      Field<uint64_t>(
+          "limits", "imap_max_literal", "Largest IMAP literal (the APPEND message size).",
+          [](Config& c) -> uint64_t& { return c.imap.parser.max_literal; },
+          AtLeast<uint64_t>(1024)),
+      Field<int>(
+          "limits", "imap_max_depth", "Deepest nesting of parenthesized lists in a command.",
+          [](Config& c) -> int& { return c.imap.parser.max_depth; }, AtLeast(4)),
+      Field<size_t>(
+          "limits", "imap_max_pipelined", "IMAP commands read ahead of the one executing.",
+          [](Config& c) -> size_t& { return c.imap.max_pipelined; }, AtLeast<size_t>(1)),
+      Field<int>(
+          "limits", "imap_soft_error_limit", "IMAP errors before replies are delayed.",
+          [](Config& c) -> int& { return c.imap.soft_error_limit; }, AtLeast(0)),
+      Field<int>(
+          "limits", "imap_hard_error_limit", "IMAP errors before disconnect.",
+          [](Config& c) -> int& { return c.imap.hard_error_limit; }, AtLeast(1)),
+      Duration<ms>("limits", "imap_tarpit_delay_ms", "Delay per reply past the soft limit.",
+                   [](Config& c) -> ms& { return c.imap.tarpit_delay; }),
+      Field<uint64_t>(
+          "limits", "imap_max_commands", "Commands per IMAP session.",
+          [](Config& c) -> uint64_t& { return c.imap.max_commands; }, AtLeast<uint64_t>(10)),
+      Duration<ms>("limits", "imap_idle_poll_ms",
+                   "How often an IMAP IDLE session looks for changes.",
+                   [](Config& c) -> ms& { return c.imap.idle_poll; }),
   };
   return keys;
 }
@@ -338,6 +366,17 @@ Status Finish(Config& c) {
   if (c.cluster.ping_timeout <= c.cluster.ping_interval) {
     return Status::InvalidArgument("cluster.ping_timeout_ms: must be larger than ping_interval_ms");
   }
+  if (c.imap.hard_error_limit <= c.imap.soft_error_limit) {
+    return Status::InvalidArgument(
+        "limits.imap_hard_error_limit: must be larger than imap_soft_error_limit");
+  }
+  if ((c.cluster.max_rpc_message_mib << 20) < c.imap.parser.max_literal + (1u << 20)) {
+    return Status::InvalidArgument(
+        "cluster.max_rpc_message_mib: must exceed limits.imap_max_literal by 1 MiB");
+  }
+  c.imap.max_message_size = c.imap.parser.max_literal;
+  c.imap.parser.max_command =
+      std::max<size_t>(c.imap.parser.max_command, c.imap.parser.max_literal + (1u << 20));
   if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
     return Status::InvalidArgument(
         "limits.pop3_hard_error_limit: must be larger than pop3_soft_error_limit");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
 #include "protocol/smtp/session.h"
 
@@ -26,7 +27,7 @@ struct Config {
   struct Listen {
     std::string smtp = "127.0.0.1:2525";
     std::string pop3 = "127.0.0.1:1110";
-    std::string imap;  // IMAP is not served yet (issue: IMAP4rev1); must stay ""
+    std::string imap = "127.0.0.1:1143";
     std::string admin = "127.0.0.1:8080";
     std::string cluster = "127.0.0.1:7000";
   } listen;
@@ -67,9 +68,10 @@ struct Config {
   } mail;
 
   struct Server {
-    std::chrono::seconds idle_timeout{300};  // no client bytes for this long → close
-    std::chrono::seconds write_timeout{60};  // a client not reading for this long → close
-    size_t max_connections = 10000;          // per node, all protocols; more are refused
+    std::chrono::seconds idle_timeout{300};        // no client bytes for this long → close
+    std::chrono::seconds imap_idle_timeout{1800};  // IMAP (RFC 3501 §5.4: at least 30 minutes)
+    std::chrono::seconds write_timeout{60};        // a client not reading for this long → close
+    size_t max_connections = 10000;                // per node, all protocols; more are refused
   } server;
 
   struct Store {
@@ -93,6 +95,7 @@ struct Config {
 
   smtp::Limits smtp;
   pop3::Limits pop3;
+  imap::Limits imap;
 };
 
 // Parses TOML text. Unknown sections/keys, wrong types and bad values are an

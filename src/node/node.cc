@@ -102,6 +102,7 @@ struct Node::Impl : admin::AdminBackend {
   // lambda-coroutine's captures would die with the accept loop.
   asio::awaitable<void> ServeSmtp(net::tcp::socket socket, DriverOptions opt);
   asio::awaitable<void> ServePop3(net::tcp::socket socket, DriverOptions opt);
+  asio::awaitable<void> ServeImap(net::tcp::socket socket, DriverOptions opt);
   Status BindAll();
   Status WriteListenFile(const nlohmann::json& bound);
   void StartSignals();
@@ -417,6 +418,12 @@ void CountReplies(admin::Metrics::Protocol& m, const smtp::Session::Counters& c)
     m.replies[cls - 2]->Increment(static_cast<double>(c.replies[cls]));
   m.protocol_errors->Increment(static_cast<double>(c.errors));
 }
+void CountReplies(admin::Metrics::Protocol& m, const imap::Session::Counters& c) {
+  m.replies[0]->Increment(static_cast<double>(c.ok));
+  m.replies[2]->Increment(static_cast<double>(c.no));
+  m.replies[3]->Increment(static_cast<double>(c.bad));
+  m.protocol_errors->Increment(static_cast<double>(c.errors));
+}
 void CountReplies(admin::Metrics::Protocol& m, const pop3::Session::Counters& c) {
   m.replies[0]->Increment(static_cast<double>(c.ok));
   m.replies[3]->Increment(static_cast<double>(c.err));
@@ -494,6 +501,13 @@ Status Node::Impl::BindAll() {
   PORCUPINE_RETURN_IF_ERROR(bind("pop3", config.listen.pop3, [this, pop3_opt](net::tcp::socket s) {
     return ServePop3(std::move(s), pop3_opt);
   }));
+  DriverOptions imap_opt = base;
+  imap_opt.idle_timeout = config.server.imap_idle_timeout;
+  imap_opt.busy_reply = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
+  imap_opt.metrics = &metrics.imap();
+  PORCUPINE_RETURN_IF_ERROR(bind("imap", config.listen.imap, [this, imap_opt](net::tcp::socket s) {
+    return ServeImap(std::move(s), imap_opt);
+  }));
 
   if (!config.listen.admin.empty()) {
     auto ep = net::ParseEndpoint(config.listen.admin);
@@ -529,6 +543,16 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
   Pop3Backend backend(*mail, metrics);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.pop3(), session.counters());
+  }
+}
+
+asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptions opt) {
+  imap::SessionInfo info;
+  info.server_hostname = config.mail.hostname;
+  imap::Session session(config.imap, std::move(info));
+  ImapBackend backend(*mail, metrics);
+  if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
+    CountReplies(metrics.imap(), session.counters());
   }
 }
 

@@ -64,7 +64,7 @@ enum class ReadOutcome { kData, kEof, kTimeout, kInterrupted, kError };
 
 inline asio::awaitable<ReadOutcome> ReadSome(DriverState& st, net::tcp::socket& socket, char* buf,
                                              size_t cap, size_t* got,
-                                             std::chrono::seconds timeout) {
+                                             std::chrono::milliseconds timeout) {
   st.read_timer.expires_after(timeout);
   auto r =
       co_await (socket.async_read_some(asio::buffer(buf, cap), as_tuple(asio::use_awaitable)) ||
@@ -91,6 +91,7 @@ asio::awaitable<void> RunLoop(net::tcp::socket socket, Session& session, Backend
   std::array<char, 16384> buf;
   bool told_shutdown = false;
   std::string pending;  // reply bytes not yet written
+  auto last_input = std::chrono::steady_clock::now();
   session.Start();
   for (;;) {
     if (registry.shutting_down() && !told_shutdown) {
@@ -117,16 +118,34 @@ asio::awaitable<void> RunLoop(net::tcp::socket socket, Session& session, Backend
       continue;
     }
     size_t got = 0;
-    auto outcome =
-        co_await detail::ReadSome(*state, socket, buf.data(), buf.size(), &got, opt.idle_timeout);
+    // A session that wants to be woken without input (IMAP IDLE) is polled
+    // at its interval; the idle timeout still counts from the last input.
+    std::chrono::milliseconds wait = opt.idle_timeout;
+    bool polling = false;
+    if constexpr (requires { session.PollInterval(); }) {
+      if (auto poll = session.PollInterval()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            last_input + opt.idle_timeout - std::chrono::steady_clock::now());
+        polling = *poll < left;
+        wait = std::max(std::chrono::milliseconds(1), std::min(*poll, left));
+      }
+    }
+    auto outcome = co_await detail::ReadSome(*state, socket, buf.data(), buf.size(), &got, wait);
     switch (outcome) {
       case detail::ReadOutcome::kData:
+        last_input = std::chrono::steady_clock::now();
         session.Feed(std::string_view(buf.data(), got));
         break;
       case detail::ReadOutcome::kEof:
         session.OnEof();
         break;
       case detail::ReadOutcome::kTimeout:
+        if constexpr (requires { session.OnPoll(); }) {
+          if (polling) {
+            session.OnPoll();
+            break;
+          }
+        }
         session.OnIdleTimeout();
         break;
       case detail::ReadOutcome::kInterrupted:
