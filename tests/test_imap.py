@@ -1,0 +1,301 @@
+"""IMAP4rev1 against real nodes with imaplib (and raw sockets where imaplib
+cannot go: IDLE, bad input). One node for the protocol, several for the
+cluster semantics: sessions on different nodes see each other's changes, and
+UIDs stay unique and ascending while deliveries race a manager's death."""
+
+import imaplib
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+import clusterkit as ck
+from cluster import DEFAULT_PASSWORD, DOMAIN, wait_for
+
+ALICE = "alice@" + DOMAIN
+BOB = "bob@" + DOMAIN
+IO_TIMEOUT_S = 20
+
+
+def login(node, user=ALICE, password=DEFAULT_PASSWORD):
+    host, port = node.imap
+    m = imaplib.IMAP4(host, port, timeout=IO_TIMEOUT_S)
+    typ, _ = m.login(user, password)
+    assert typ == "OK"
+    return m
+
+
+def message(subject, body="hello\r\n", sender="bob@example.org"):
+    return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@test>\r\n\r\n%s"
+            % (sender, ALICE, subject, re.sub(r"\W", "", subject), body))
+
+
+def deliver(node, user, subject):
+    ck.deliver(node, user, message(subject))
+
+
+def uids_of(m, criteria="ALL"):
+    typ, data = m.uid("SEARCH", None, criteria)
+    assert typ == "OK", data
+    return [int(x) for x in data[0].split()]
+
+
+def fetch_one(m, uid, item):
+    typ, data = m.uid("FETCH", str(uid), item)
+    assert typ == "OK", data
+    return data
+
+
+def select(m, folder="INBOX", readonly=False):
+    typ, data = m.select(folder, readonly=readonly)
+    assert typ == "OK", (folder, data)
+    return int(data[0])
+
+
+# ---- one node ------------------------------------------------------------------
+
+
+def test_capabilities_login_and_default_folders(node):
+    host, port = node.imap
+    m = imaplib.IMAP4(host, port, timeout=IO_TIMEOUT_S)
+    caps = set(m.capabilities)
+    for cap in ("IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "SPECIAL-USE",
+                "LITERAL+", "ENABLE", "ID", "UNSELECT", "CHILDREN", "SASL-IR", "AUTH=PLAIN"):
+        assert cap in caps, (cap, caps)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login(ALICE, "wrong")
+    assert m.login(ALICE, DEFAULT_PASSWORD)[0] == "OK"
+    typ, data = m.list()
+    assert typ == "OK"
+    listing = b"\n".join(data).decode()
+    for name, use in (("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
+                      ("Junk", "\\Junk")):
+        assert re.search(r"\(.*%s.*\) \"/\" \"?%s\"?" % (re.escape(use), name), listing), listing
+    assert "INBOX" in listing
+    m.logout()
+
+
+def test_delivered_mail_is_fetched_byte_exact_with_uids(node):
+    bodies = []
+    for i in range(3):
+        text = message("msg %d" % i, "line one\r\nline two %d\r\n" % i)
+        ck.deliver(node, ALICE, text)
+        bodies.append(text)
+    m = login(node)
+    assert select(m) == 3
+    uids = uids_of(m)
+    assert uids == sorted(uids) and len(set(uids)) == 3, uids
+    for uid, text in zip(uids, bodies):
+        data = fetch_one(m, uid, "(BODY.PEEK[] RFC822.SIZE FLAGS)")
+        raw = data[0][1]
+        # The stored message starts with our Received: header; the rest is exact.
+        assert raw.endswith(text.encode()), raw
+        rest = b"".join(x if isinstance(x, bytes) else x[0] for x in data)
+        assert b"RFC822.SIZE %d" % len(raw) in rest, data
+    data = fetch_one(m, uids[0], "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert data[0][1] == b"Subject: msg 0\r\n\r\n"
+    data = fetch_one(m, uids[0], "(ENVELOPE)")
+    assert b'"msg 0"' in data[0], data
+    m.logout()
+
+
+def test_store_copy_move_expunge_and_pop3_sees_inbox(node):
+    for i in range(4):
+        deliver(node, ALICE, "s%d" % i)
+    m = login(node)
+    select(m)
+    u = uids_of(m)
+    assert m.uid("STORE", str(u[0]), "+FLAGS", "(\\Seen \\Flagged)")[0] == "OK"
+    assert uids_of(m, "SEEN") == [u[0]]
+    assert uids_of(m, "UNSEEN") == u[1:]
+    typ, data = m.uid("COPY", "%d:%d" % (u[0], u[1]), "Trash")
+    assert typ == "OK", data
+    typ, data = m.uid("MOVE", str(u[2]), "Junk")
+    assert typ == "OK", data
+    assert uids_of(m) == [u[0], u[1], u[3]]
+    m.uid("STORE", str(u[3]), "+FLAGS", "(\\Deleted)")
+    assert m.expunge()[0] == "OK"
+    assert uids_of(m) == [u[0], u[1]]
+    # The copies kept their flags; the moved message is in Junk.
+    assert select(m, "Trash") == 2
+    assert len(uids_of(m, "FLAGGED")) == 1
+    assert select(m, "Junk") == 1
+    m.logout()
+    # POP3 shows INBOX only.
+    assert len(ck.read_all(node, ALICE)) == 2
+
+
+def test_append_uidplus_and_status(node):
+    m = login(node)
+    typ, data = m.append("Drafts", "(\\Draft)", imaplib.Time2Internaldate(time.time()),
+                         message("draft").encode())
+    assert typ == "OK", data
+    match = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+    assert match, data
+    validity, uid = int(match.group(1)), int(match.group(2))
+    typ, data = m.status("Drafts", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")
+    assert typ == "OK"
+    st = data[0].decode()
+    assert "MESSAGES 1" in st and "UIDVALIDITY %d" % validity in st, st
+    assert int(re.search(r"UIDNEXT (\d+)", st).group(1)) > uid
+    typ, data = m.append("NoSuchFolder", None, None, message("x").encode())
+    assert typ == "NO" and b"TRYCREATE" in data[0], data
+    m.logout()
+
+
+def test_folders_create_rename_delete_subscribe(node):
+    m = login(node)
+    assert m.create("Projects/Alpha")[0] == "OK"
+    assert m.create("Projects/Alpha")[0] == "NO"
+    assert m.rename("Projects", "Work")[0] == "OK"
+    typ, data = m.list('""', "Work*")
+    names = b"\n".join(data).decode()
+    assert "Work/Alpha" in names and "Projects" not in names, names
+    assert m.subscribe("Work/Alpha")[0] == "OK"
+    assert m.unsubscribe("Work")[0] == "OK"
+    typ, data = m.lsub('""', "*")
+    assert "Work/Alpha" in b"\n".join(data).decode()
+    assert m.delete("Work/Alpha")[0] == "OK"
+    assert m.delete("INBOX")[0] == "NO"
+    typ, data = m.select("Work/Alpha")
+    assert typ == "NO"
+    m.logout()
+
+
+def test_idle_reports_a_delivery_within_a_second(node):
+    host, port = node.imap
+    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
+        f = s.makefile("rwb", buffering=0)
+        f.readline()
+        f.write(b"a LOGIN %s %s\r\n" % (ALICE.encode(), DEFAULT_PASSWORD.encode()))
+        while not f.readline().startswith(b"a "):
+            pass
+        f.write(b"b SELECT INBOX\r\n")
+        while not f.readline().startswith(b"b "):
+            pass
+        f.write(b"c IDLE\r\n")
+        assert f.readline().startswith(b"+")
+        sent = time.monotonic()
+        deliver(node, ALICE, "idle")
+        s.settimeout(5)
+        line = f.readline()
+        seen = time.monotonic() - sent
+        assert re.match(rb"\* 1 EXISTS", line), line
+        assert seen < 1.5, seen  # the poll interval is 0.5 s; the delivery itself takes some
+        f.write(b"DONE\r\n")
+        while True:
+            line = f.readline()
+            if line.startswith(b"c "):
+                assert line.startswith(b"c OK"), line
+                break
+        f.write(b"d LOGOUT\r\n")
+
+
+def test_bad_input_gets_bad_and_never_kills_the_node(node):
+    host, port = node.imap
+    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
+        f = s.makefile("rwb", buffering=0)
+        f.readline()
+        f.write(b"a FETCH 1 FLAGS\r\n")  # wrong state
+        assert f.readline().startswith(b"a BAD")
+        f.write(b"b LOGIN {2147483648}\r\n")  # a 2 GiB literal: refused, no continuation
+        assert f.readline().startswith(b"b BAD")
+        f.write(b"c " + b"(" * 10000 + b"\r\n")
+        assert f.readline().startswith(b"c BAD")
+        f.write(b"d NOOP\r\n")
+        assert f.readline().startswith(b"d OK")
+        f.write(b"e LOGIN {2147483648+}\r\n")  # non-synchronizing: cannot resync
+        assert f.readline().startswith(b"* BYE")
+    assert node.alive()
+    m = login(node)
+    m.logout()
+
+
+# ---- the cluster ---------------------------------------------------------------
+
+
+def test_sessions_on_two_nodes_see_each_others_changes(nodes):
+    a, b, c = ck.start_cluster(nodes, 3)
+    a.add_user(ALICE)
+    for i in range(3):
+        deliver(c, ALICE, "x%d" % i)
+    ma, mb = login(a), login(b)
+    assert select(ma) == 3
+    assert select(mb) == 3
+    u = uids_of(ma)
+    # STORE on A: B sees the flags at NOOP.
+    ma.uid("STORE", str(u[0]), "+FLAGS", "(\\Answered)")
+    wait_for(lambda: (mb.noop(), uids_of(mb, "ANSWERED"))[1] == [u[0]], 10, what="flags on B")
+    # APPEND on A: B sees EXISTS.
+    ma.append("INBOX", None, None, message("appended").encode())
+    wait_for(lambda: (mb.noop(), len(uids_of(mb)) == 4)[1], 10, what="append on B")
+    # MOVE and EXPUNGE on A: B sees them gone.
+    ma.uid("MOVE", str(u[1]), "Trash")
+    ma.uid("STORE", str(u[2]), "+FLAGS", "(\\Deleted)")
+    ma.expunge()
+    wait_for(lambda: (mb.noop(), u[1] not in uids_of(mb) and u[2] not in uids_of(mb))[1], 10,
+             what="expunges on B")
+    assert select(mb, "Trash") == 1
+    ma.logout()
+    mb.logout()
+
+
+@pytest.mark.slow
+def test_uid_order_under_concurrent_deliveries_while_the_manager_dies(nodes):
+    cluster = ck.start_cluster(nodes, 5)
+    cluster[0].add_user(ALICE)
+    status, body = cluster[0].http("GET", "/v1/users/%s" % ALICE)
+    assert status == 200, body
+    manager = next(n for n in cluster if n.name == body["manager"])
+    others = [n for n in cluster if n is not manager]
+    order = {}  # sender -> subjects in the order their 250s came back
+    errors = []
+    stop = time.monotonic() + 6
+
+    def sender(k, via):
+        seq = order.setdefault(k, [])
+        i = 0
+        while time.monotonic() < stop:
+            subject = "s%d-%d" % (k, i)
+            try:
+                ck.deliver(via, ALICE, message(subject), timeout=10)
+                seq.append(subject)
+            except ck.TempFailure:
+                time.sleep(0.05)  # retried as a new message next round
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+                return
+            i += 1
+
+    threads = [threading.Thread(target=sender, args=(k, others[k % len(others)]))
+               for k in range(len(others))]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    manager.kill()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    m = login(others[0])
+    select(m)
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK"
+    uid_of = {}
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+        subject = item[1].decode().split(":", 1)[1].strip()
+        assert subject not in uid_of, ("a message listed twice", subject)
+        uid_of[subject] = uid
+    assert len(set(uid_of.values())) == len(uid_of), "a UID was reused"
+    acked = [s for seq in order.values() for s in seq]
+    missing = [s for s in acked if s not in uid_of]
+    # The killed manager's node held copies too; R = 2 keeps them readable.
+    assert not missing, missing[:10]
+    for k, seq in order.items():
+        uids = [uid_of[s] for s in seq]
+        assert uids == sorted(uids), ("one sender's messages out of UID order", k, uids)
+    m.logout()
