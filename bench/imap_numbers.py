@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The IMAP issue's numbers, on one real node process on loopback.
+
+  python3 bench/imap_numbers.py [--idle 5000] [--messages 1000]
+
+ 1. idle sessions: --idle connections log in, SELECT INBOX and IDLE; the node's
+    resident memory before and after (KiB per session) and its CPU while they
+    idle (the sessions re-read their folder every limits.imap_idle_poll_ms);
+ 2. FETCH of --messages headers (BODY.PEEK[HEADER]) and flags in one command,
+    after APPENDing them (the APPEND time is printed too; note that imaplib
+    sends a literal and its CRLF in two writes, so each APPEND waits out a
+    delayed ACK: it measures the client more than the server).
+Results are printed and written to bench/results/imap_numbers.json.
+"""
+
+import argparse
+import imaplib
+import json
+import os
+import resource
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+from cluster import DOMAIN, NodeSet  # noqa: E402
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle(node, count):
+    users = ["idle%d@%s" % (i, DOMAIN) for i in range(20)]
+    for u in users:
+        node.add_user(u, "pw")
+    host, port = node.imap
+    pid = node.proc.pid
+    before = rss_kib(pid)
+    conns = []
+    try:
+        for i in range(count):
+            s = socket.create_connection((host, port), timeout=30)
+            f = s.makefile("rwb", buffering=0)
+            f.readline()
+            f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % users[i % 20].encode())
+            while not f.readline().startswith(b"+"):
+                pass
+            conns.append((s, f))
+        time.sleep(3)
+        after = rss_kib(pid)
+        c0, t0 = cpu_s(pid), time.monotonic()
+        time.sleep(10)
+        cores = (cpu_s(pid) - c0) / (time.monotonic() - t0)
+    finally:
+        for s, f in conns:
+            s.close()
+    return {"sessions": count, "rss_before_kib": before, "rss_after_kib": after,
+            "kib_per_session": round((after - before) / count, 1), "idle_cpu_cores": round(cores, 3)}
+
+
+def fetch(node, messages):
+    user = "fetch@" + DOMAIN
+    node.add_user(user, "pw")
+    host, port = node.imap
+    m = imaplib.IMAP4(host, port, timeout=60)
+    m.login(user, "pw")
+    t = time.monotonic()
+    for i in range(messages):
+        m.append("INBOX", None, None,
+                 ("From: a%d@example.org\r\nTo: %s\r\nSubject: number %d\r\n\r\nbody\r\n"
+                  % (i, user, i)).encode())
+    append_s = time.monotonic() - t
+    m.select("INBOX")
+    t = time.monotonic()
+    typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER])")
+    headers_s = time.monotonic() - t
+    assert typ == "OK" and len([d for d in data if isinstance(d, tuple)]) == messages
+    t = time.monotonic()
+    typ, data = m.fetch("1:*", "(FLAGS)")
+    flags_s = time.monotonic() - t
+    m.logout()
+    return {"messages": messages, "append_s": round(append_s, 2),
+            "fetch_headers_s": round(headers_s, 4), "fetch_flags_s": round(flags_s, 4)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--idle", type=int, default=5000)
+    ap.add_argument("--messages", type=int, default=1000)
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.idle + 1000)), hard))
+    ns = NodeSet()
+    try:
+        node = ns.start(overrides={"server": {"max_connections": args.idle + 100}})
+        out = {"fetch": fetch(node, args.messages), "idle": idle(node, args.idle)}
+    finally:
+        ns.close()
+    print(json.dumps(out))
+    path = os.path.join(HERE, "results", "imap_numbers.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print("written", path)
+
+
+if __name__ == "__main__":
+    main()
