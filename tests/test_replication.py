@@ -13,8 +13,8 @@ import time
 import pytest
 
 from cluster import wait_for
-from clusterkit import (Ledger, body_for, dele_uids, deliver_concurrently, read_all, send_all,
-                        start_cluster, user_names, wait_view)
+from clusterkit import (Ledger, TempFailure, body_for, dele_uids, deliver, deliver_concurrently,
+                        read_all, send_all, start_cluster, user_names, wait_view)
 
 
 def held(node, user):
@@ -177,6 +177,31 @@ def test_wiped_node_gets_its_replicas_back(nodes):
     ledger.check_everywhere(ns)
     # Its users are known to it again too: it can answer logins on its own.
     assert set(victim.users()) >= set(users)
+
+
+def test_wiped_node_alone_refuses_unknown_users_temporarily(nodes):
+    """A wiped node that restarts before it meets a peer knows no users: it
+    must answer 451 (try later), never 550 (no such user), for a user that
+    exists; once it meets the cluster it delivers."""
+    a, b = start_cluster(nodes, 2)
+    a.add_user("alice@example.test")
+    a.stop()
+    b.stop()
+    shutil.rmtree(b.data_dir)
+    b.start()
+    with pytest.raises(TempFailure):
+        deliver(b, "alice@example.test", "Subject: early\r\n\r\nearly\r\n")
+    a.start()
+    wait_view([a, b], ["n1", "n2"], 15)
+    deliver(b, "alice@example.test", "Subject: later\r\n\r\nlater\r\n")
+    # Once the profiles are back on its disk it needs no peer to know them,
+    # and it remembers across a restart that it has met its cluster.
+    wait_for(lambda: "alice@example.test" in b.users(), 20, what="the profile back on n2")
+    a.stop()
+    b.restart()
+    deliver(b, "alice@example.test", "Subject: alone\r\n\r\nalone\r\n")
+    with pytest.raises(AssertionError):
+        deliver(b, "nobody@example.test", "Subject: x\r\n\r\nx\r\n")
 
 
 @pytest.mark.slow

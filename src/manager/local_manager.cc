@@ -94,8 +94,29 @@ void LocalManager::InstallView(const cluster::View& view) {
 }
 
 void LocalManager::ApplyRebuild(NodeId from, const RebuildChunk& chunk) {
+  std::function<void()> learned;
+  {
+    std::lock_guard lock(mu_);
+    state_.ApplyRebuild(from, chunk);
+    if (from != options_.self && !population_known_.exchange(true)) learned = std::move(learned_);
+  }
+  if (learned) learned();
+}
+
+void LocalManager::SetPopulationKnown(bool known, std::function<void()> learned) {
   std::lock_guard lock(mu_);
-  state_.ApplyRebuild(from, chunk);
+  population_known_ = known;
+  learned_ = std::move(learned);
+}
+
+Status LocalManager::LookupErrorOf(SoftState::State state, const std::string& user) const {
+  if (state == SoftState::State::kNotFound && !population_known_.load()) {
+    return Status::Unavailable(
+        "this node has not met its cluster since its data directory was "
+        "created: it cannot tell whether " +
+        user + " exists");
+  }
+  return ErrorOf(state, user);
 }
 
 void LocalManager::OfferProfile(const store::Profile& profile) {
@@ -141,7 +162,7 @@ asio::awaitable<LocalManager::Found> LocalManager::FindWaiting(const std::string
 asio::awaitable<Result<UserInfo>> LocalManager::LookupUser(std::string user, uint64_t entry_epoch,
                                                            bool with_credentials) {
   Found f = co_await FindWaiting(user, entry_epoch);
-  if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+  if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
   UserInfo info{user, std::move(f.mail_map), {}};
   if (with_credentials) info.password_hash = f.profile->password_hash();
   co_return info;
@@ -277,13 +298,13 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
   const std::string name = CanonicalName(op.name);
   if (op.kind == Kind::kRead) {
     Found f = co_await FindWaiting(user, entry_epoch);
-    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
     std::lock_guard lock(mu_);
     co_return StateOf(*f.profile, std::move(f.mail_map), entry_epoch);
   }
   if (op.kind == Kind::kClaimRecent) {
     Found f = co_await FindWaiting(user, entry_epoch);
-    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
     std::lock_guard lock(mu_);
     const store::Profile& profile = *f.profile;
     const store::Folder* x = FindFolder(profile, name);
@@ -304,7 +325,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     // The common case of a delivery: UIDs from the block already reserved,
     // no profile write, no queueing behind other changes.
     Found f = co_await FindWaiting(user, entry_epoch);
-    if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+    if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
     std::lock_guard lock(mu_);
     const store::Profile& profile = *f.profile;
     const store::Folder* x = FindFolder(profile, name);
@@ -332,7 +353,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     ~Guard() { m->EndChange(u); }
   } guard{this, user};
   Found f = co_await FindWaiting(user, entry_epoch);
-  if (f.state != SoftState::State::kFound) co_return ErrorOf(f.state, user);
+  if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
   store::Profile p = std::move(*f.profile);
   const uint64_t now = hlc_.Now();
   const uint32_t now_s = static_cast<uint32_t>(Hlc::PhysicalMs(now) / 1000);

@@ -6,7 +6,9 @@
 // Thread-safe: all methods may run concurrently; state is behind one mutex.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -42,6 +44,14 @@ class LocalManager : public UserManager {
  public:
   // writer and hlc must outlive the manager.
   LocalManager(const LocalManagerOptions& options, ProfileWriter& writer, Hlc& hlc);
+
+  // Whether this node can tell that a user does not exist. A node whose
+  // data directory is new (or was wiped) and that has other nodes to meet
+  // knows no users until a peer's reconstruction reached it: until then an
+  // unknown user is Unavailable (SMTP 451), never a false NotFound (550).
+  // `learned` runs once when the first peer's announcements arrive.
+  void SetPopulationKnown(bool known, std::function<void()> learned = {});
+  bool population_known() const { return population_known_.load(); }
 
   // Inputs from the cluster driver.
   void InstallView(const cluster::View& view);
@@ -80,6 +90,8 @@ class LocalManager : public UserManager {
   };
   asio::awaitable<Found> FindWaiting(const std::string& user, uint64_t entry_epoch);
   static Status ErrorOf(SoftState::State state, const std::string& user);
+  // ErrorOf, with NotFound turned into Unavailable while the population is unknown.
+  Status LookupErrorOf(SoftState::State state, const std::string& user) const;
   // Marks `user` as changing (changing_), waiting up to `wait` for another
   // change of the user to end; false when it did not.
   asio::awaitable<bool> BeginChange(const std::string& user, std::chrono::milliseconds wait);
@@ -102,6 +114,8 @@ class LocalManager : public UserManager {
   std::mutex mu_;
   SoftState state_;                 // guarded by mu_
   std::set<std::string> changing_;  // users with a profile change in flight; guarded by mu_
+  std::atomic<bool> population_known_{true};
+  std::function<void()> learned_;  // guarded by mu_
   // The UID sequencers of the folders this node manages (soft state: a block
   // reserved under an older assignment of the bucket is never reused).
   std::map<std::pair<std::string, uint32_t>, UidBlock> uids_;  // guarded by mu_

@@ -103,6 +103,7 @@ struct Node::Impl : admin::AdminBackend {
   asio::awaitable<void> ServeSmtp(net::tcp::socket socket, DriverOptions opt);
   asio::awaitable<void> ServePop3(net::tcp::socket socket, DriverOptions opt);
   asio::awaitable<void> ServeImap(net::tcp::socket socket, DriverOptions opt);
+  void InitPopulationKnown();
   Status BindAll();
   Status WriteListenFile(const nlohmann::json& bound);
   void StartSignals();
@@ -287,6 +288,30 @@ Status Node::Impl::OpenStore() {
   return Status::Ok();
 }
 
+// A node knows which users exist when it has no other node to learn them
+// from, when its store holds profiles (every node keeps every profile), or
+// once a peer's reconstruction reached it (remembered in the meta family).
+// A wiped or brand-new node with seeds does not: it answers an unknown user
+// with a temporary failure until then (manager/local_manager.h).
+void Node::Impl::InitPopulationKnown() {
+  constexpr const char* kMetaKey = "population_known";
+  bool other_seeds = false;
+  for (const std::string& s : config.cluster.seeds) {
+    other_seeds = other_seeds || (s != config.listen.cluster && s != config.cluster.advertise);
+  }
+  bool any_profile = false;
+  Result<std::optional<std::string>> flag = store->GetMeta(kMetaKey);
+  if (other_seeds && (!flag.ok() || !flag->has_value())) {
+    (void)store->ScanProfiles([&](store::Bucket, const store::Profile&) { any_profile = true; });
+  }
+  const bool known = !other_seeds || any_profile || (flag.ok() && flag->has_value());
+  if (!known) spdlog::info("no users known yet: unknown users get 451 until a peer is met");
+  manager->SetPopulationKnown(known, [this] {
+    Status st = store->PutMeta(kMetaKey, "1");
+    if (!st.ok()) spdlog::warn("cannot remember that the population is known: {}", st.ToString());
+  });
+}
+
 void Node::Impl::BuildServices() {
   const Config::Cluster& cc = config.cluster;
   rpc::ClientOptions co;
@@ -316,6 +341,7 @@ void Node::Impl::BuildServices() {
 
   profiles = std::make_unique<ProfileReplicas>(*store);
   manager = std::make_unique<manager::LocalManager>(mo, *profiles, *hlc);
+  InitPopulationKnown();
   cluster::Member me{self, 0, "", config.node.name};
   runtime = std::make_unique<ClusterRuntime>(ro, io, me, *store, *rpc_client, *manager, *hlc,
                                              [this] { return fragments ? fragments->Load() : 0; });
