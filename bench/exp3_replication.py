@@ -118,8 +118,7 @@ def main():
     plot(rows, os.path.join(res, "exp3.png"), os.path.join(res, "exp3.dat"))
     head = ("Experiment 3 (%s): %d nodes, replication %s, %d round(s) (medians), %.0f s "
             "(+%.0f s warmup) each, %d senders, %s readers, %d users, spread %d, policy %s. "
-            "(docs/config.md: messages stored once until replication lands; store batches/msg "
-            "show what this binary does)\n%s"
+            "(store batches/msg: each copy, its replica push and the POP3 deletes)\n%s"
             % ("quick" if q else "full", args.nodes, ",".join(map(str, values)), args.rounds,
                args.duration, args.warmup, args.sessions,
                args.readers if args.readers is not None else "sessions/4", args.users,
