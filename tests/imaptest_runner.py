@@ -83,7 +83,8 @@ import sys
 import time
 import urllib.parse
 
-DEFAULT_TESTS_DIR = os.environ.get("IMAPTEST_TESTS", "/work/shared/imaptest/tests")
+DEFAULT_TESTS_DIR = os.environ.get(
+    "IMAPTEST_TESTS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "imaptest", "tests"))
 DEFAULT_MBOX = "default.mbox"
 MAX_CONNECTIONS = 100
 MESSAGES_ALL = -1
