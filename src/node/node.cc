@@ -306,10 +306,13 @@ void Node::Impl::InitPopulationKnown() {
   }
   const bool known = !other_seeds || any_profile || (flag.ok() && flag->has_value());
   if (!known) spdlog::info("no users known yet: unknown users get 451 until a peer is met");
-  manager->SetPopulationKnown(known, [this] {
+  auto remember = [this] {
     Status st = store->PutMeta(kMetaKey, "1");
     if (!st.ok()) spdlog::warn("cannot remember that the population is known: {}", st.ToString());
-  });
+  };
+  // Found by the scan: remembered now, so later starts skip the scan.
+  if (any_profile) remember();
+  manager->SetPopulationKnown(known, remember);
 }
 
 void Node::Impl::BuildServices() {
