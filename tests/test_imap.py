@@ -299,3 +299,83 @@ def test_uid_order_under_concurrent_deliveries_while_the_manager_dies(nodes):
         uids = [uid_of[s] for s in seq]
         assert uids == sorted(uids), ("one sender's messages out of UID order", k, uids)
     m.logout()
+
+
+def subjects_by_uid(m):
+    """{uid: subject} of the selected folder, from one FETCH of every message."""
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            out[uid] = item[1].decode().split(":", 1)[1].strip()
+    return out
+
+
+def live_fragment(node, user):
+    status, body = node.http("GET", "/v1/fragments/%s" % user)
+    assert status == 200, body
+    return [x for x in body["messages"] if not x["tombstone"]]
+
+
+def test_a_fragment_node_down_gives_a_partial_mailbox_and_its_mail_comes_back(nodes):
+    # One copy of each message, on any of the three nodes: a node down
+    # takes its share of the mailbox away for a while.
+    a, b, c = ck.start_cluster(nodes, 3, cluster_extra={"replication": 1, "policy": "random"})
+    a.add_user(ALICE)
+    for i in range(30):
+        deliver(a, ALICE, "p%02d" % i)
+    status, body = a.http("GET", "/v1/users/%s" % ALICE)
+    assert status == 200, body
+    # Not the manager: its successor's rebuild would be part of the story.
+    candidates = [n for n in (b, c) if n.name != body["manager"]]
+    victim = max(candidates, key=lambda n: len(live_fragment(n, ALICE)))
+    on_victim = len(live_fragment(victim, ALICE))
+    assert 0 < on_victim < 30, on_victim
+    first = login(a)
+    assert select(first) == 30
+    before = subjects_by_uid(first)
+    victim.kill()
+    # The open session keeps the unavailable messages: no EXPUNGE, no error.
+    assert first.noop()[0] == "OK"
+    assert len(uids_of(first)) == 30
+    typ, data = first.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    assert typ == "NO" and b"UNAVAILABLE" in data[0], (typ, data[:1])
+    # A new session gets the part that is there.
+    second = login(a)
+    assert select(second) == 30 - on_victim
+    shown = subjects_by_uid(second)
+    passed = max(shown)
+    victim.start()
+    ck.wait_view([a, b, c], ["n1", "n2", "n3"], 30)
+    # The returning messages have UIDs the second session has passed: they
+    # come back under new ones, as new messages, in ascending order.
+    wait_for(lambda: (second.noop(), len(uids_of(second)) == 30)[1], 30,
+             what="the restarted node's messages in the second session")
+    after = subjects_by_uid(second)
+    assert sorted(after.values()) == sorted(before.values()), "nothing lost, nothing doubled"
+    back = [u for u, s in after.items() if s not in shown.values()]
+    assert len(back) == on_victim and min(back) > passed, (back, passed)
+    # The first session sees the same mailbox after its own re-read.
+    wait_for(lambda: (first.noop(), subjects_by_uid(first) == after)[1], 30,
+             what="the first session following the renumbering")
+    first.logout()
+    second.logout()
+    # POP3 shares the inbox.
+    assert len(ck.read_all(a, ALICE)) == 30
+
+
+def test_renaming_inbox_moves_its_mail_and_keeps_an_empty_inbox(node):
+    for i in range(3):
+        deliver(node, ALICE, "r%d" % i)
+    m = login(node)
+    select(m)
+    assert m.rename("INBOX", "Old-Inbox")[0] == "OK"
+    wait_for(lambda: (m.noop(), uids_of(m) == [])[1], 10, what="INBOX emptied")
+    assert select(m, "Old-Inbox") == 3
+    assert sorted(subjects_by_uid(m).values()) == ["r0", "r1", "r2"]
+    assert m.rename("INBOX", "Old-Inbox")[0] == "NO", "the target exists"
+    deliver(node, ALICE, "after")
+    assert select(m) == 1, "new mail goes to the INBOX that stayed"
+    m.logout()

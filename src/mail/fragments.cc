@@ -291,7 +291,13 @@ asio::awaitable<Status> LocalFragments::SetFlags(std::string user, uint32_t fold
     auto has = [&](const std::string& f) {
       return std::find(flags.begin(), flags.end(), f) != flags.end();
     };
+    if (c.mode == FlagChange::Mode::kRenumber) {
+      if (next.uid() != c.from_uid || c.to_uid == 0) continue;  // moved already
+      next.set_uid(c.to_uid);
+    }
     switch (c.mode) {
+      case FlagChange::Mode::kRenumber:
+        break;
       case FlagChange::Mode::kReplace:
         flags.clear();
         for (const std::string& f : c.flags) {
@@ -309,7 +315,8 @@ asio::awaitable<Status> LocalFragments::SetFlags(std::string user, uint32_t fold
         });
         break;
     }
-    if (std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
+    if (c.mode != FlagChange::Mode::kRenumber &&
+        std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
       continue;  // nothing changes: no new version
     }
     next.clear_flags();

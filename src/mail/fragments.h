@@ -30,14 +30,18 @@ struct NewMessage {
   std::vector<NodeId> mail_map;  // the proxy's mail map (each replica announces itself if absent)
 };
 
-// A flag change of one message (IMAP STORE), applied by the message's
-// coordinating holder to the flags it holds, so that concurrent changes of
-// different flags all take effect.
+// A metadata change of one message, applied by the message's coordinating
+// holder to the version it holds: a flag change (IMAP STORE), so that
+// concurrent changes of different flags all take effect, or a new UID
+// (kRenumber: only while the message still has from_uid, so that sessions
+// renumbering one message at once move it once).
 struct FlagChange {
-  enum class Mode { kReplace = 0, kAdd = 1, kRemove = 2 };
+  enum class Mode { kReplace = 0, kAdd = 1, kRemove = 2, kRenumber = 3 };
   store::MessageId id;
   Mode mode = Mode::kReplace;
   std::vector<std::string> flags;
+  uint32_t from_uid = 0;
+  uint32_t to_uid = 0;
 };
 
 class FragmentStore {
@@ -61,7 +65,7 @@ class FragmentStore {
   // the deletes (pushed to the other replicas); ids not held are ignored.
   virtual asio::awaitable<Status> Delete(std::string user, uint32_t folder,
                                          std::vector<store::MessageId> ids) = 0;
-  // Durably applies the flag changes to the listed messages held here, as
+  // Durably applies the flag changes (and renumberings) to the listed messages held here, as
   // the coordinator of the metadata updates (pushed to the other replicas;
   // last writer wins by timestamp); ids not held are ignored.
   virtual asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,

@@ -165,15 +165,15 @@ asio::awaitable<Result<std::vector<store::MessageMeta>>> MailService::ListOn(Nod
   co_return co_await f->List(std::move(user), folder);
 }
 
-asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(std::string user,
-                                                                       std::vector<NodeId> nodes,
-                                                                       uint32_t folder) {
+asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
+    std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered) {
   std::vector<asio::awaitable<Result<std::vector<store::MessageMeta>>>> lists;
   for (NodeId n : nodes) lists.push_back(ListOn(n, user, folder));
   std::vector<Result<std::vector<store::MessageMeta>>> parts = co_await WhenAll(std::move(lists));
   std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!parts[i].ok()) continue;  // a down node gives a partial mailbox, not an error
+    if (answered) answered->push_back(nodes[i]);
     for (const store::MessageMeta& m : *parts[i]) {
       std::optional<store::MessageId> id = store::MessageId::FromBytes(m.id());
       if (!id) continue;
@@ -339,18 +339,70 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
   if (!st.ok()) co_return st.status();
   const manager::FolderStatus* f = FindFolder(*st, folder);
   if (!f) co_return Status::NotFound("no such folder: " + folder);
+  auto by_uid = [](const MailboxEntry& a, const MailboxEntry& b) {
+    return a.uid != b.uid ? a.uid < b.uid : a.id < b.id;
+  };
   // Await into a named variable: g++ 12 loses the already built members of
   // an aggregate whose initializer suspends (docs/development.md).
-  std::vector<MailboxEntry> messages = co_await ListEverywhere(user, st->mail_map, f->folder.id());
-  FolderView view{*f, std::move(messages)};
-  std::sort(view.messages.begin(), view.messages.end(),
-            [](const MailboxEntry& a, const MailboxEntry& b) {
-              return a.uid != b.uid ? a.uid < b.uid : a.id < b.id;
-            });
+  std::vector<NodeId> answered;
+  std::vector<MailboxEntry> messages =
+      co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered);
+  std::sort(messages.begin(), messages.end(), by_uid);
+  // Two messages under one UID (two managers during a partition, DESIGN.md
+  // §6): the lower message id keeps it, the others get new UIDs and look
+  // like new messages to the clients; nothing is hidden for long.
+  std::vector<MailboxEntry> collided;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (messages[i].uid == 0 || (i > 0 && messages[i].uid == messages[i - 1].uid)) {
+      collided.push_back(messages[i]);
+    }
+  }
+  const uint32_t highest = messages.empty() ? 0 : messages.back().uid;
+  if (!collided.empty()) {
+    Status renumbered = co_await Renumber(user, f->folder.name(), std::move(collided), highest);
+    if (renumbered.ok()) {
+      answered.clear();
+      messages = co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered);
+      std::sort(messages.begin(), messages.end(), by_uid);
+    }
+  } else if (highest >= f->uidnext) {
+    // The folder holds UIDs this manager never handed out (the other side of
+    // a partition did): its sequencer moves past them before the next one.
+    (void)co_await managers_.Folders(user,
+                                     manager::FolderOp::Allocate(f->folder.name(), 0, highest + 1));
+  }
+  FolderView view{*f, std::move(messages), std::move(answered)};
   for (const MailboxEntry& e : view.messages) {
     view.status.uidnext = std::max(view.status.uidnext, e.uid + 1);
   }
   co_return view;
+}
+
+asio::awaitable<Status> MailService::Renumber(std::string user, std::string folder,
+                                              std::vector<MailboxEntry> entries, uint32_t above) {
+  // Old order kept: a late delivery stays behind the ones before it.
+  std::sort(entries.begin(), entries.end(), [](const MailboxEntry& a, const MailboxEntry& b) {
+    return a.uid != b.uid ? a.uid < b.uid : a.id < b.id;
+  });
+  constexpr size_t kChunk = 256;  // at most a UID block per manager call
+  for (size_t begin = 0; begin < entries.size(); begin += kChunk) {
+    const size_t end = std::min(entries.size(), begin + kChunk);
+    Result<manager::FolderState> where = co_await managers_.Folders(
+        user, manager::FolderOp::Allocate(folder, static_cast<uint32_t>(end - begin),
+                                          above < 0xFFFFFFFFu ? above + 1 : above));
+    if (!where.ok()) co_return where.status();
+    std::vector<std::pair<MailboxEntry, FlagChange>> changes;
+    for (size_t i = begin; i < end; ++i) {
+      FlagChange c{entries[i].id,
+                   FlagChange::Mode::kRenumber,
+                   {},
+                   entries[i].uid,
+                   where->first_uid + static_cast<uint32_t>(i - begin)};
+      changes.emplace_back(std::move(entries[i]), std::move(c));
+    }
+    PORCUPINE_CO_RETURN_IF_ERROR(co_await Coordinate(user, std::move(changes)));
+  }
+  co_return Status::Ok();
 }
 
 asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::string folder,
@@ -403,19 +455,31 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
 asio::awaitable<Status> MailService::SetFlags(std::string user, std::vector<MailboxEntry> entries,
                                               FlagChange::Mode mode,
                                               std::vector<std::string> flags) {
+  std::vector<std::pair<MailboxEntry, FlagChange>> changes;
+  for (MailboxEntry& e : entries) {
+    FlagChange c{e.id, mode, flags};
+    changes.emplace_back(std::move(e), std::move(c));
+  }
+  co_return co_await Coordinate(std::move(user), std::move(changes));
+}
+
+asio::awaitable<Status> MailService::Coordinate(
+    std::string user, std::vector<std::pair<MailboxEntry, FlagChange>> changes) {
   // One holder coordinates each update, the next one when it cannot be
   // reached. Every node picks the same one (the lowest id), so concurrent
   // changes of one message from sessions on different nodes meet at one
   // read-modify-write and none is lost.
-  for (MailboxEntry& e : entries) std::sort(e.holders.begin(), e.holders.end());
-  std::vector<MailboxEntry> left = std::move(entries);
+  for (auto& [e, c] : changes) std::sort(e.holders.begin(), e.holders.end());
+  auto left = std::move(changes);
   for (size_t attempt = 0; !left.empty(); ++attempt) {
-    std::map<std::pair<NodeId, uint32_t>, std::vector<MailboxEntry>> per_node;
-    for (MailboxEntry& e : left) {
+    std::map<std::pair<NodeId, uint32_t>, std::vector<std::pair<MailboxEntry, FlagChange>>>
+        per_node;
+    for (auto& change : left) {
+      const MailboxEntry& e = change.first;
       if (attempt >= e.holders.size()) {
         co_return Status::Unavailable("no node holding the message answers");
       }
-      per_node[{e.holders[attempt], e.folder}].push_back(std::move(e));
+      per_node[{e.holders[attempt], e.folder}].push_back(std::move(change));
     }
     left.clear();
     std::vector<asio::awaitable<Status>> calls;
@@ -423,12 +487,12 @@ asio::awaitable<Status> MailService::SetFlags(std::string user, std::vector<Mail
     for (auto& [key, batch] : per_node) {
       FragmentStore* f = nodes_.FragmentsOn(key.first);
       if (!f) {
-        for (MailboxEntry& e : batch) left.push_back(std::move(e));
+        for (auto& change : batch) left.push_back(std::move(change));
         continue;
       }
-      std::vector<FlagChange> changes;
-      for (const MailboxEntry& e : batch) changes.push_back({e.id, mode, flags});
-      calls.push_back(f->SetFlags(user, key.second, std::move(changes)));
+      std::vector<FlagChange> list;
+      for (const auto& change : batch) list.push_back(change.second);
+      calls.push_back(f->SetFlags(user, key.second, std::move(list)));
       order.push_back(key);
     }
     std::vector<Status> results = co_await WhenAll(std::move(calls));
@@ -436,7 +500,7 @@ asio::awaitable<Status> MailService::SetFlags(std::string user, std::vector<Mail
       if (results[i].ok()) continue;
       const Code c = results[i].code();
       if (c != Code::kUnavailable && c != Code::kUnknownOutcome) co_return results[i];
-      for (MailboxEntry& e : per_node[order[i]]) left.push_back(std::move(e));
+      for (auto& change : per_node[order[i]]) left.push_back(std::move(change));
     }
   }
   co_return Status::Ok();

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/balancer.h"
@@ -54,6 +55,7 @@ struct MailboxEntry {
 struct FolderView {
   manager::FolderStatus status;
   std::vector<MailboxEntry> messages;  // ascending uid
+  std::vector<NodeId> answered;        // the nodes that listed the folder
 };
 
 // Where new messages went (IMAP APPENDUID / COPYUID).
@@ -101,9 +103,15 @@ class MailService {
   // The folder's status and its messages over every fragment node (a
   // partial folder when some do not answer). NotFound: no such folder.
   // `claim_recent`: the messages not yet claimed as \Recent by any session
-  // (status.recent_from on) become the caller's.
+  // (status.recent_from on) become the caller's. Messages sharing a UID
+  // (after a partition) are renumbered first: the lower message id keeps it.
   asio::awaitable<Result<FolderView>> OpenFolder(std::string user, std::string folder,
                                                  bool claim_recent = false);
+  // Gives the messages of `folder` new UIDs above `above`, in their old
+  // order: the manager hands them out, each message's coordinating holder
+  // applies the change if the message still has the UID it was listed with.
+  asio::awaitable<Status> Renumber(std::string user, std::string folder,
+                                   std::vector<MailboxEntry> entries, uint32_t above);
   // Stores a new message in `folder` under the next UID. NotFound: no such folder.
   asio::awaitable<Result<Placed>> Append(std::string user, std::string folder,
                                          std::vector<std::string> flags, int64_t internal_date_ms,
@@ -135,11 +143,15 @@ class MailService {
   std::optional<std::string> RecipientAddress(std::string_view address) const;
   std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
                                   const std::vector<NodeId>& exclude);
+  // Applies each change at the entry's coordinating holder (lowest id first).
+  asio::awaitable<Status> Coordinate(std::string user,
+                                     std::vector<std::pair<MailboxEntry, FlagChange>> changes);
   asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
-  asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(std::string user,
-                                                            std::vector<NodeId> nodes,
-                                                            uint32_t folder);
+  // `answered` (optional) gets the nodes that listed the folder.
+  asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(
+      std::string user, std::vector<NodeId> nodes, uint32_t folder,
+      std::vector<NodeId>* answered = nullptr);
   asio::awaitable<Result<std::vector<store::MessageMeta>>> ListOn(NodeId node, std::string user,
                                                                   uint32_t folder);
   // Places one message for `user` in the folder of `where` under `uid`

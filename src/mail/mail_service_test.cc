@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "core/async.h"
 #include "core/hash.h"
@@ -609,6 +610,86 @@ TEST_F(MailServiceImapTest, UidsKeepGrowingAcrossARestart) {
   ASSERT_TRUE(sent.ok());
   EXPECT_GT(sent->uids.at(0), 1u);
   EXPECT_EQ(sent->uidvalidity, Folder("Sent").folder.uidvalidity()) << "UIDVALIDITY stays";
+}
+
+// A message written straight into the store, as the other side of a
+// partition would have left it: its own id, a UID of that side's manager.
+store::MessageId PutForeign(store::Store& s, const std::string& user, uint32_t uid,
+                            const std::string& body, uint64_t id_time) {
+  store::MessageMeta m;
+  m.set_version(1);
+  const store::MessageId id{id_time, kSelf + 1, 1};
+  m.set_id(id.ToBytes());
+  m.set_folder(store::kInboxFolder);
+  m.set_uid(uid);
+  m.set_size(body.size());
+  m.set_internal_date_ms(1);
+  m.set_hlc(id_time);
+  m.add_replicas(kSelf);
+  store::Batch b;
+  b.PutMessage(BucketOf(user, kBuckets), user, m, &body);
+  EXPECT_TRUE(s.Commit(std::move(b)).ok());
+  return id;
+}
+
+TEST_F(MailServiceImapTest, ACollidingUidGoesToTheHigherMessageId) {
+  ASSERT_TRUE(Deliver({kAlice}, "ours 1\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "ours 2\r\n").ok());
+  const std::vector<MailboxEntry> before = Messages("INBOX");
+  ASSERT_EQ(before.size(), 2u);
+  // The other side handed out UID 2 too: to a message with a higher id (a
+  // later time) and to one with a lower id.
+  const store::MessageId higher =
+      PutForeign(*store_, kAlice, 2, "theirs high\r\n", hlc_.Now() + 1000);
+  const store::MessageId lower = PutForeign(*store_, kAlice, 1, "theirs low\r\n", 1);
+  Result<FolderView> view = OpenFolder("INBOX");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  ASSERT_EQ(view->messages.size(), 4u) << "nothing is lost";
+  std::map<store::MessageId, uint32_t> uid_of;
+  for (const MailboxEntry& e : view->messages) uid_of[e.id] = e.uid;
+  EXPECT_EQ(uid_of[lower], 1u) << "the lower message id keeps UID 1";
+  EXPECT_GT(uid_of[before[0].id], 2u) << "ours had the higher id: it moves";
+  EXPECT_EQ(uid_of[before[1].id], 2u) << "ours had the lower id: it stays";
+  EXPECT_GT(uid_of[higher], 2u);
+  Uids uids;
+  for (const MailboxEntry& e : view->messages) uids.push_back(e.uid);
+  EXPECT_TRUE(std::adjacent_find(uids.begin(), uids.end()) == uids.end()) << "unique UIDs";
+  EXPECT_TRUE(std::is_sorted(uids.begin(), uids.end()));
+  EXPECT_GT(view->status.uidnext, uids.back());
+  EXPECT_EQ(UidsIn("INBOX"), uids) << "the new UIDs are durable";
+  // The sequencer continues after them.
+  ASSERT_TRUE(Deliver({kAlice}, "next\r\n").ok());
+  EXPECT_GT(UidsIn("INBOX").back(), uids.back());
+}
+
+TEST_F(MailServiceImapTest, TheSequencerMovesPastUidsItNeverHandedOut) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  // The other side's manager reserved further ahead; its profile lost.
+  PutForeign(*store_, kAlice, 5000, "far\r\n", hlc_.Now() + 1000);
+  EXPECT_EQ(UidsIn("INBOX"), (Uids{1, 5000}));
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  Uids uids = UidsIn("INBOX");
+  ASSERT_EQ(uids.size(), 3u);
+  EXPECT_GT(uids[2], 5000u) << "no UID below one already in the folder";
+}
+
+TEST_F(MailServiceImapTest, RenumberMovesAMessageOnceAndKeepsTheOrder) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "c\r\n").ok());
+  std::vector<MailboxEntry> m = Messages("INBOX");
+  ASSERT_EQ(m.size(), 3u);
+  // Two sessions renumber the same late messages from one listing.
+  ASSERT_TRUE(Run(mail_->Renumber(kAlice, "INBOX", {m[1], m[0]}, 3)).ok());
+  ASSERT_TRUE(Run(mail_->Renumber(kAlice, "INBOX", {m[0], m[1]}, 3)).ok());
+  std::vector<MailboxEntry> after = Messages("INBOX");
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(Bodies(after), (Strings{"c\r\n", "a\r\n", "b\r\n"}));
+  EXPECT_EQ(after[0].uid, 3u);
+  EXPECT_EQ(after[1].uid, 4u) << "moved once, by the first renumbering";
+  EXPECT_EQ(after[2].uid, 5u);
+  ASSERT_TRUE(Deliver({kAlice}, "d\r\n").ok());
+  EXPECT_EQ(UidsIn("INBOX").back(), 8u) << "the second renumbering's UIDs are spent, not reused";
 }
 
 TEST_F(MailServiceImapTest, Authenticate) {

@@ -318,7 +318,8 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     }
     co_return st;
   }
-  if (op.kind == Kind::kAllocateUids && (op.count == 0 || op.count > kUidBlock)) {
+  if (op.kind == Kind::kAllocateUids &&
+      ((op.count == 0 && op.min_uid == 0) || op.count > kUidBlock)) {
     co_return Status::InvalidArgument("bad UID count");
   }
   if (op.kind == Kind::kAllocateUids) {
@@ -332,7 +333,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     if (!x) co_return Status::NotFound("no such folder: " + name);
     auto it = uids_.find({user, x->id()});
     if (!changing_.count(user) && it != uids_.end() && it->second.entry_epoch == entry_epoch &&
-        it->second.next + op.count <= it->second.limit) {
+        it->second.next >= op.min_uid && it->second.next + op.count <= it->second.limit) {
       const uint32_t first = it->second.next;
       it->second.next += op.count;
       FolderState st = StateOf(profile, std::move(f.mail_map), entry_epoch);
@@ -392,8 +393,8 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     }
     case Kind::kRename: {
       const std::string to = CanonicalName(op.to);
-      if (name == "INBOX")
-        co_return Status::FailedPrecondition("renaming the inbox is not supported");
+      // Renaming INBOX moves its mail instead (node/backends.cc).
+      if (name == "INBOX") co_return Status::FailedPrecondition("the inbox cannot be renamed");
       if (!ValidName(to) || to == "INBOX" || to.starts_with("INBOX/") ||
           to.starts_with(name + "/")) {
         co_return Status::InvalidArgument("bad folder name");
@@ -442,12 +443,18 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
         b.entry_epoch = entry_epoch;
         b.next = b.limit = b.recent = std::max<uint32_t>(1, x->uid_reserved());
       }
+      // UIDs at or above min_uid are in the folder already (handed out by
+      // another manager during a partition): continue after them.
+      if (op.min_uid > 0xFFFFFFFFu - kUidBlock) {
+        co_return Status::ResourceExhausted("the folder's UIDs are used up");
+      }
+      b.next = std::max(b.next, op.min_uid);
       if (b.next > 0xFFFFFFFFu - op.count - kUidBlock) {
         co_return Status::ResourceExhausted("the folder's UIDs are used up");
       }
       write = b.next + op.count > b.limit;
       if (write) {
-        b.limit = std::max(b.limit, x->uid_reserved()) + kUidBlock;
+        b.limit = std::max({b.limit, x->uid_reserved(), b.next}) + kUidBlock;
         x->set_uid_reserved(b.limit);
       }
       first_uid = b.next;

@@ -628,6 +628,34 @@ TEST_F(LocalManagerFoldersUidTest, ReservesOneBlockPerProfileWrite) {
   EXPECT_EQ(writer_.Reserved(kUser, "Sent"), 0u) << "other folders reserve nothing";
 }
 
+TEST_F(LocalManagerFoldersUidTest, AMinimumUidMovesTheSequencerUp) {
+  EXPECT_EQ(Uid(), 1u);
+  // Inside the block: no write.
+  size_t writes = writer_.writes();
+  Result<FolderState> r = Op(FolderOp::Allocate("INBOX", 2, 100));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first_uid, 100u);
+  EXPECT_EQ(writer_.writes(), writes);
+  EXPECT_EQ(Uid(), 102u);
+  // A minimum below the next UID changes nothing.
+  r = Op(FolderOp::Allocate("INBOX", 1, 50));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first_uid, 103u);
+  // Count 0 only moves up; past the reservation it reserves before use.
+  r = Op(FolderOp::Allocate("INBOX", 0, 5000));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(writer_.writes(), writes + 1);
+  EXPECT_GT(writer_.Reserved(kUser, "INBOX"), 5000u);
+  EXPECT_EQ(UidNext(), 5000u);
+  EXPECT_EQ(Uid(), 5000u);
+  writes = writer_.writes();
+  EXPECT_EQ(Op(FolderOp::Allocate("INBOX", 0, 0)).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(Op(FolderOp::Allocate("INBOX", 1, 0xFFFFFFFFu)).status().code(),
+            Code::kResourceExhausted);
+  EXPECT_EQ(writer_.writes(), writes);
+  EXPECT_EQ(Uid(), 5001u) << "nothing was used up";
+}
+
 TEST_F(LocalManagerFoldersUidTest, RequestsAcrossABlockBoundary) {
   Result<FolderState> a = Allocate("INBOX", 1000);
   ASSERT_TRUE(a.ok());

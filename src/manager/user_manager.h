@@ -43,8 +43,13 @@ struct FolderOp {
   FolderOp() = default;
   FolderOp(Kind k, std::string n, std::string t = {}, uint32_t c = 0)
       : kind(k), name(std::move(n)), to(std::move(t)), count(c) {}
-  static FolderOp Allocate(std::string folder, uint32_t count) {
-    return {Kind::kAllocateUids, std::move(folder), {}, count};
+  // `min_uid`: every new UID is at least this one; with count 0 the
+  // sequencer only moves up to it (a listing found UIDs it never handed out,
+  // e.g. after a partition).
+  static FolderOp Allocate(std::string folder, uint32_t count, uint32_t min_uid = 0) {
+    FolderOp op{Kind::kAllocateUids, std::move(folder), {}, count};
+    op.min_uid = min_uid;
+    return op;
   }
 
   Kind kind = Kind::kRead;
@@ -52,6 +57,7 @@ struct FolderOp {
   std::string to;           // kRename: the new name
   std::string special_use;  // kCreate: "\\Sent" etc. or empty
   uint32_t count = 0;       // kAllocateUids: how many consecutive UIDs
+  uint32_t min_uid = 0;     // kAllocateUids: the lowest UID to hand out
 };
 
 // One folder as the manager knows it.

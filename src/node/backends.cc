@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace porcupine::node {
@@ -151,7 +152,22 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::DeleteFolder r) {
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::RenameFolder r) {
-  co_return co_await FolderChange({manager::FolderOp::Kind::kRename, r.from, r.to});
+  if (r.from != "INBOX") {
+    co_return co_await FolderChange({manager::FolderOp::Kind::kRename, r.from, r.to});
+  }
+  // RFC 3501 §6.3.5: renaming INBOX moves its messages to a new folder of
+  // that name; INBOX stays, empty (its subfolders stay too). Each message is
+  // copied before the originals go, so a failure half way loses nothing.
+  Status created = co_await FolderChange({manager::FolderOp::Kind::kCreate, r.to});
+  if (!created.ok()) co_return created;
+  Result<mail::FolderView> inbox = co_await mail_.OpenFolder(user_, "INBOX");
+  if (!inbox.ok()) co_return Counted(inbox.status());
+  std::vector<mail::MailboxEntry> messages = std::move(inbox->messages);
+  const size_t count = messages.size();
+  Result<mail::Placed> moved = co_await mail_.Copy(user_, std::move(messages), r.to, true);
+  if (!moved.ok()) co_return Counted(moved.status());
+  metrics_.messages_deleted->Increment(static_cast<double>(count));
+  co_return Status::Ok();
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::Subscribe r) {
@@ -163,20 +179,81 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::Subscribe r) {
 asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
   Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
   if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
+  // A new selection starts from nothing (a re-read keeps what was shown,
+  // also when the folder was renamed meanwhile).
+  if (r.selected && r.shown_through == 0) shown_.clear();
+  if (r.selected && r.shown_through > 0) {
+    // A message under a UID the session has passed (a delivery that
+    // finished after a later one, or one whose node was down at SELECT)
+    // cannot be shown without a new UID; clients see it as a new message.
+    std::vector<mail::MailboxEntry> late;
+    uint32_t highest = r.shown_through;
+    for (const mail::MailboxEntry& e : view->messages) {
+      highest = std::max(highest, e.uid);
+      if (e.uid != 0 && e.uid <= r.shown_through && !shown_.count(e.id.ToHex())) {
+        late.push_back(e);
+      }
+    }
+    if (!late.empty() &&
+        (co_await mail_.Renumber(user_, view->status.folder.name(), std::move(late), highest))
+            .ok()) {
+      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
+      if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
+    }
+  }
   imap::Snapshot snap;
   snap.uidvalidity = view->status.folder.uidvalidity();
   snap.uidnext = view->status.uidnext;
   snap.recent_from = view->status.recent_from;
   uint32_t last_uid = 0;
+  std::unordered_set<std::string> present;
   for (mail::MailboxEntry& e : view->messages) {
-    // Two copies under one UID (after a partition, DESIGN.md §6) show the
-    // lower message id only; the other waits for its new UID.
+    // Two copies under one UID that could not be renumbered yet show the
+    // lower message id only (DESIGN.md §6).
     if (e.uid == 0 || e.uid == last_uid) continue;
     last_uid = e.uid;
     std::string id = e.id.ToHex();
     snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size});
+    if (r.selected) present.insert(id);
     entries_[id] = std::move(e);
   }
+  if (!r.selected) co_return snap;
+  {
+    // A shown message none of whose holders listed the folder (down, or
+    // dropped from the mail map with a view change) is unavailable, not
+    // expunged: it stays in the session's view as last listed.
+    const auto answered = [&](cluster::NodeId n) {
+      return std::find(view->answered.begin(), view->answered.end(), n) != view->answered.end();
+    };
+    bool kept = false;
+    for (const std::string& id : shown_) {
+      auto it = entries_.find(id);
+      if (present.count(id) || it == entries_.end()) continue;
+      const mail::MailboxEntry& e = it->second;
+      if (std::any_of(e.holders.begin(), e.holders.end(), answered)) continue;
+      snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size});
+      present.insert(id);
+      kept = true;
+    }
+    if (kept) {
+      const auto by_uid = [](const imap::MessageInfo& a, const imap::MessageInfo& b) {
+        return a.uid < b.uid;
+      };
+      std::stable_sort(snap.messages.begin(), snap.messages.end(), by_uid);
+      // A listed message under a kept one's UID would be a second copy.
+      snap.messages.erase(std::unique(snap.messages.begin(), snap.messages.end(),
+                                      [](const imap::MessageInfo& a, const imap::MessageInfo& b) {
+                                        return a.uid == b.uid;
+                                      }),
+                          snap.messages.end());
+    }
+  }
+  // What the session shows from this snapshot on (it skips UIDs it passed).
+  std::unordered_set<std::string> shown;
+  for (const imap::MessageInfo& m : snap.messages) {
+    if (m.uid > r.shown_through || shown_.count(m.id)) shown.insert(m.id);
+  }
+  shown_ = std::move(shown);
   co_return snap;
 }
 

@@ -6,6 +6,7 @@
 #include <asio.hpp>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "admin/metrics.h"
 #include "mail/mail_service.h"
@@ -68,6 +69,8 @@ class ImapBackend {
   admin::Metrics& metrics_;
   std::string user_;  // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by MessageInfo::id
+  // The ids of the selected folder's messages the session shows.
+  std::unordered_set<std::string> shown_;
 };
 
 // "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.

@@ -142,12 +142,15 @@ asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc
       st = Status::InvalidArgument("bad message id");
       break;
     }
-    if (c.mode() > 2) {
+    if (c.mode() > 3) {
       st = Status::InvalidArgument("bad flag change mode");
       break;
     }
-    changes.push_back(
-        {*id, static_cast<mail::FlagChange::Mode>(c.mode()), {c.flags().begin(), c.flags().end()}});
+    changes.push_back({*id,
+                       static_cast<mail::FlagChange::Mode>(c.mode()),
+                       {c.flags().begin(), c.flags().end()},
+                       c.from_uid(),
+                       c.to_uid()});
   }
   if (st.ok()) {
     st = co_await fragments_.SetFlags(req.user(), FolderOf(req.folder()), std::move(changes));
@@ -190,6 +193,7 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
   op.to = req.to();
   op.special_use = req.special_use();
   op.count = req.count();
+  op.min_uid = req.min_uid();
   Result<manager::FolderState> st = Status::InvalidArgument("no user");
   if (!req.user().empty()) {
     st = co_await manager_.Folders(req.user(), std::move(op), req.header().entry_epoch());

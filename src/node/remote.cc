@@ -139,6 +139,8 @@ asio::awaitable<Status> RemotePeer::SetFlags(std::string user, uint32_t folder,
     rpc::FlagsRequest::Change* p = req.add_changes();
     p->set_id(c.id.ToBytes());
     p->set_mode(static_cast<uint32_t>(c.mode));
+    p->set_from_uid(c.from_uid);
+    p->set_to_uid(c.to_uid);
     for (std::string& f : c.flags) p->add_flags(std::move(f));
   }
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::SetFlags)).status();
@@ -180,6 +182,7 @@ asio::awaitable<Result<manager::FolderState>> RemotePeer::Folders(std::string us
   req.set_to(std::move(op.to));
   req.set_special_use(std::move(op.special_use));
   req.set_count(op.count);
+  req.set_min_uid(op.min_uid);
   Result<rpc::FolderReply> r = co_await Call(std::move(req), &rpc::AsyncStub::Folders, entry_epoch);
   if (!r.ok()) co_return r.status();
   manager::FolderState st;

@@ -28,43 +28,43 @@ void Session::Impl::SelectFolder(Command& c, bool read_only) {
   if (view) Deselect();
   // SELECT claims the folder's new messages as its recent ones; EXAMINE
   // only shows them (RFC 3501 §6.3.2: \Recent is not changed).
-  Send<Result<Snapshot>>(
-      OpenFolder{user, *name, !read_only}, [this, n = *name, read_only](Result<Snapshot>& r) {
-        if (!r.ok()) return Fail(r.status());
-        Snapshot& s = r.value();
-        View v;
-        v.name = n;
-        v.read_only = read_only;
-        v.uidvalidity = s.uidvalidity;
-        std::sort(s.messages.begin(), s.messages.end(),
-                  [](const MessageInfo& a, const MessageInfo& b) { return a.uid < b.uid; });
-        for (MessageInfo& m : s.messages) {
-          bool recent = m.uid >= s.recent_from;
-          v.messages.push_back(ViewMessage{std::move(m), false, recent});
-        }
-        v.recent_reported = v.recent();
-        v.uidnext = std::max(s.uidnext, v.max_uid() + 1);
-        view = std::move(v);
-        state = State::kSelected;
-        // The flag list includes the keywords in use, announced once.
-        AnnounceKeywords();
-        if (view->keywords.empty()) Untagged("FLAGS " + FlagList(SystemFlags()));
-        std::vector<std::string> permanent = SystemFlags();
-        permanent.insert(permanent.end(), view->keywords.begin(), view->keywords.end());
-        permanent.push_back("\\*");
-        Untagged(read_only ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
-                           : "OK [PERMANENTFLAGS " + FlagList(permanent) + "] Flags permitted");
-        Untagged(std::to_string(view->exists()) + " EXISTS");
-        Untagged(std::to_string(view->recent_reported) + " RECENT");
-        for (size_t i = 0; i < view->messages.size(); ++i) {
-          if (HasFlag(view->messages[i].info.flags, "\\Seen")) continue;
-          Untagged("OK [UNSEEN " + std::to_string(i + 1) + "] First unseen");
-          break;
-        }
-        Untagged("OK [UIDVALIDITY " + std::to_string(view->uidvalidity) + "] UIDs valid");
-        Untagged("OK [UIDNEXT " + std::to_string(view->uidnext) + "] Predicted next UID");
-        Ok(read_only ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");
-      });
+  Send<Result<Snapshot>>(OpenFolder{user, *name, !read_only, true, 0}, [this, n = *name, read_only](
+                                                                           Result<Snapshot>& r) {
+    if (!r.ok()) return Fail(r.status());
+    Snapshot& s = r.value();
+    View v;
+    v.name = n;
+    v.read_only = read_only;
+    v.uidvalidity = s.uidvalidity;
+    std::sort(s.messages.begin(), s.messages.end(),
+              [](const MessageInfo& a, const MessageInfo& b) { return a.uid < b.uid; });
+    for (MessageInfo& m : s.messages) {
+      bool recent = m.uid >= s.recent_from;
+      v.messages.push_back(ViewMessage{std::move(m), false, recent});
+    }
+    v.recent_reported = v.recent();
+    v.uidnext = std::max(s.uidnext, v.max_uid() + 1);
+    view = std::move(v);
+    state = State::kSelected;
+    // The flag list includes the keywords in use, announced once.
+    AnnounceKeywords();
+    if (view->keywords.empty()) Untagged("FLAGS " + FlagList(SystemFlags()));
+    std::vector<std::string> permanent = SystemFlags();
+    permanent.insert(permanent.end(), view->keywords.begin(), view->keywords.end());
+    permanent.push_back("\\*");
+    Untagged(read_only ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
+                       : "OK [PERMANENTFLAGS " + FlagList(permanent) + "] Flags permitted");
+    Untagged(std::to_string(view->exists()) + " EXISTS");
+    Untagged(std::to_string(view->recent_reported) + " RECENT");
+    for (size_t i = 0; i < view->messages.size(); ++i) {
+      if (HasFlag(view->messages[i].info.flags, "\\Seen")) continue;
+      Untagged("OK [UNSEEN " + std::to_string(i + 1) + "] First unseen");
+      break;
+    }
+    Untagged("OK [UIDVALIDITY " + std::to_string(view->uidvalidity) + "] UIDs valid");
+    Untagged("OK [UIDNEXT " + std::to_string(view->uidnext) + "] Predicted next UID");
+    Ok(read_only ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed");
+  });
 }
 
 void Session::Impl::CmdUnselect(Command& c) {

@@ -111,6 +111,12 @@ struct OpenFolder {  // → Result<Snapshot>; NotFound when the folder does not 
   std::string user;
   std::string name;
   bool claim_recent = false;  // SELECT and the polls of a read-write selection
+  // For the selected folder (SELECT, EXAMINE and their re-reads; not
+  // STATUS). The backend renumbers a message the session could not show
+  // (its UID is not above shown_through, the highest shown; 0 at SELECT)
+  // and keeps a shown message whose nodes do not answer.
+  bool selected = false;
+  uint32_t shown_through = 0;
 };
 struct FetchBody {  // → Result<std::string> (raw message, CRLF line ends)
   std::string user;

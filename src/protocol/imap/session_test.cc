@@ -222,6 +222,32 @@ TEST(SessionIdleTest, AnotherSessionsAppendArrivesAtTheNextPoll) {
   EXPECT_FALSE(a.session().PollInterval());
 }
 
+// The selection's re-reads tell the backend how far the session has shown
+// the folder (it renumbers what arrives below that); STATUS does not.
+TEST(SessionViewTest, ReReadsCarryTheHighestUidShown) {
+  Driver d(Limits{});
+  d.Start();
+  d.Send("l LOGIN alice secret");
+  d.Send("a APPEND INBOX {11+}\r\nSubject: a\r\n");
+  d.Send("b APPEND INBOX {11+}\r\nSubject: b\r\n");
+  d.Send("s SELECT INBOX");
+  d.Send("n NOOP");
+  d.Send("t STATUS INBOX (MESSAGES)");
+  std::vector<OpenFolder> opens;
+  for (const Request& r : d.requests()) {
+    if (const auto* o = std::get_if<OpenFolder>(&r)) opens.push_back(*o);
+  }
+  ASSERT_GE(opens.size(), 3u);
+  const OpenFolder& select = opens[opens.size() - 3];
+  const OpenFolder& noop = opens[opens.size() - 2];
+  const OpenFolder& status = opens.back();
+  EXPECT_TRUE(select.selected);
+  EXPECT_EQ(select.shown_through, 0u) << "SELECT starts a new view";
+  EXPECT_TRUE(noop.selected);
+  EXPECT_EQ(noop.shown_through, 2u);
+  EXPECT_FALSE(status.selected);
+}
+
 TEST(SessionIdleTest, NoPollWhileARequestIsOut) {
   Driver d(Limits{});
   LoginAndSelect(&d);

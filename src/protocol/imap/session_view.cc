@@ -42,7 +42,7 @@ bool Session::Impl::ExpungeAllowed() const { return cur && cur->expunge_allowed;
 void Session::Impl::Sync(std::function<void()> done, std::shared_ptr<StoreEcho> echo) {
   // At shutdown the command answers from what it knows; BYE follows.
   if (!view || shutting_down) return done();
-  OpenFolder open{user, view->name, !view->read_only};
+  OpenFolder open{user, view->name, !view->read_only, true, view->max_uid()};
   Send<Result<Snapshot>>(std::move(open), [this, done, echo](Result<Snapshot>& r) {
     if (r.ok()) {
       ApplySnapshot(std::move(r.value()), echo.get());
