@@ -5,6 +5,7 @@ must see exactly which bytes travel (dot-stuffing, bare CR/LF, pipelining,
 0-byte messages, clients that misbehave on purpose).
 """
 
+import imaplib
 import poplib
 import random
 import re
@@ -368,3 +369,24 @@ def retrieve_all(node, user, password=DEFAULT_PASSWORD, delete=False):
         return out
     finally:
         p.close()
+
+
+def imap_client(node, user, password=DEFAULT_PASSWORD, timeout=IO_TIMEOUT_S):
+    """An imaplib client logged in as user."""
+    host, port = node.imap
+    m = imaplib.IMAP4(host, port, timeout=timeout)
+    typ, _ = m.login(user, password)
+    assert typ == "OK"
+    return m
+
+
+def imap_subjects_by_uid(m):
+    """{uid: subject} of the selected folder, from one FETCH of every message."""
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            out[uid] = item[1].decode().split(":", 1)[1].strip()
+    return out

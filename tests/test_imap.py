@@ -13,6 +13,7 @@ import pytest
 
 import clusterkit as ck
 from cluster import DEFAULT_PASSWORD, DOMAIN, wait_for
+from mailclient import imap_client, imap_subjects_by_uid
 
 ALICE = "alice@" + DOMAIN
 BOB = "bob@" + DOMAIN
@@ -20,11 +21,7 @@ IO_TIMEOUT_S = 20
 
 
 def login(node, user=ALICE, password=DEFAULT_PASSWORD):
-    host, port = node.imap
-    m = imaplib.IMAP4(host, port, timeout=IO_TIMEOUT_S)
-    typ, _ = m.login(user, password)
-    assert typ == "OK"
-    return m
+    return imap_client(node, user, password, IO_TIMEOUT_S)
 
 
 def message(subject, body="hello\r\n", sender="bob@example.org"):
@@ -301,18 +298,6 @@ def test_uid_order_under_concurrent_deliveries_while_the_manager_dies(nodes):
     m.logout()
 
 
-def subjects_by_uid(m):
-    """{uid: subject} of the selected folder, from one FETCH of every message."""
-    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-    assert typ == "OK", data
-    out = {}
-    for item in data:
-        if isinstance(item, tuple):
-            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
-            out[uid] = item[1].decode().split(":", 1)[1].strip()
-    return out
-
-
 def live_fragment(node, user):
     status, body = node.http("GET", "/v1/fragments/%s" % user)
     assert status == 200, body
@@ -335,7 +320,7 @@ def test_a_fragment_node_down_gives_a_partial_mailbox_and_its_mail_comes_back(no
     assert 0 < on_victim < 30, on_victim
     first = login(a)
     assert select(first) == 30
-    before = subjects_by_uid(first)
+    before = imap_subjects_by_uid(first)
     victim.kill()
     # The open session keeps the unavailable messages: no EXPUNGE, no error.
     assert first.noop()[0] == "OK"
@@ -345,7 +330,7 @@ def test_a_fragment_node_down_gives_a_partial_mailbox_and_its_mail_comes_back(no
     # A new session gets the part that is there.
     second = login(a)
     assert select(second) == 30 - on_victim
-    shown = subjects_by_uid(second)
+    shown = imap_subjects_by_uid(second)
     passed = max(shown)
     victim.start()
     ck.wait_view([a, b, c], ["n1", "n2", "n3"], 30)
@@ -353,12 +338,12 @@ def test_a_fragment_node_down_gives_a_partial_mailbox_and_its_mail_comes_back(no
     # come back under new ones, as new messages, in ascending order.
     wait_for(lambda: (second.noop(), len(uids_of(second)) == 30)[1], 30,
              what="the restarted node's messages in the second session")
-    after = subjects_by_uid(second)
+    after = imap_subjects_by_uid(second)
     assert sorted(after.values()) == sorted(before.values()), "nothing lost, nothing doubled"
     back = [u for u, s in after.items() if s not in shown.values()]
     assert len(back) == on_victim and min(back) > passed, (back, passed)
     # The first session sees the same mailbox after its own re-read.
-    wait_for(lambda: (first.noop(), subjects_by_uid(first) == after)[1], 30,
+    wait_for(lambda: (first.noop(), imap_subjects_by_uid(first) == after)[1], 30,
              what="the first session following the renumbering")
     first.logout()
     second.logout()
@@ -374,7 +359,7 @@ def test_renaming_inbox_moves_its_mail_and_keeps_an_empty_inbox(node):
     assert m.rename("INBOX", "Old-Inbox")[0] == "OK"
     wait_for(lambda: (m.noop(), uids_of(m) == [])[1], 10, what="INBOX emptied")
     assert select(m, "Old-Inbox") == 3
-    assert sorted(subjects_by_uid(m).values()) == ["r0", "r1", "r2"]
+    assert sorted(imap_subjects_by_uid(m).values()) == ["r0", "r1", "r2"]
     assert m.rename("INBOX", "Old-Inbox")[0] == "NO", "the target exists"
     deliver(node, ALICE, "after")
     assert select(m) == 1, "new mail goes to the INBOX that stayed"

@@ -8,6 +8,8 @@ deleting them heals the partition. The namespaces come from netlab.py (the
 bridge whatever happened.
 """
 
+import imaplib
+import re
 import threading
 import time
 
@@ -16,6 +18,7 @@ import pytest
 from clusterkit import (
     Ledger, assert_exact_everywhere, body_for, deliver_concurrently, read_all_retry, send_all,
     start_cluster, user_names, wait_all_visible, wait_view)
+from mailclient import imap_client, imap_subjects_by_uid
 
 
 @pytest.mark.slow
@@ -75,3 +78,71 @@ def test_partition_both_sides_accept_mail_then_heal_merges(netlab, nodes):
     print("all %d messages visible from every node %.2f s after the merged view"
           % (ledger.total_acked(), took))
     assert_exact_everywhere(ns, users, ledger)
+
+
+def _imap_append_retry(node, user, folder, text, deadline):
+    """APPENDs through node until it succeeds; the UID from APPENDUID."""
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            m = imap_client(node, user, timeout=10)
+            typ, data = m.append(folder, None, None, text.encode())
+            m.logout()
+            if typ == "OK":
+                return int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+            last = data
+        except (OSError, imaplib.IMAP4.error) as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError("APPEND through %s never succeeded: %r" % (node.name, last))
+
+
+def _imap_folder(node, user, folder):
+    """{uid: subject} of the folder, read through node."""
+    m = imap_client(node, user, timeout=10)
+    typ, data = m.select(folder)
+    assert typ == "OK", data
+    out = imap_subjects_by_uid(m)
+    m.logout()
+    return out
+
+
+@pytest.mark.slow
+def test_imap_uids_given_twice_in_a_partition_are_renumbered_after_the_heal(netlab, nodes):
+    # Trash has no UID block before the cut, so each side's manager starts
+    # it at 1: the same UIDs go to different messages (DESIGN.md §6).
+    ns = start_cluster(nodes, 5, hosts=netlab.hosts, netns=netlab.names)
+    names = [n.name for n in ns]
+    user = user_names(1)[0]
+    ns[0].add_user(user)
+    netlab.partition([0, 1], [2, 3, 4])
+    wait_view(ns[:2], ["n1", "n2"], 10)
+    wait_view(ns[2:], ["n3", "n4", "n5"], 10)
+    deadline = time.monotonic() + 30
+    subject = "Subject: %s\r\n\r\nbody\r\n"
+    side_a = [_imap_append_retry(ns[0], user, "Trash", subject % ("a%d" % i), deadline)
+              for i in range(3)]
+    side_b = [_imap_append_retry(ns[2], user, "Trash", subject % ("b%d" % i), deadline)
+              for i in range(3)]
+    assert set(side_a) & set(side_b), ("no UID was given twice: nothing to resolve",
+                                       side_a, side_b)
+    netlab.heal()
+    wait_view(ns, names, 20)
+    want = sorted(["a0", "a1", "a2", "b0", "b1", "b2"])
+    seen = {}
+
+    def merged():
+        seen.update(folder=_imap_folder(ns[4], user, "Trash"))
+        return sorted(seen["folder"].values()) == want
+    deadline = time.monotonic() + 20
+    while not merged():
+        assert time.monotonic() < deadline, ("both sides' messages never showed", seen)
+        time.sleep(0.2)
+    folder = seen["folder"]  # {uid: subject}: one UID per message, nothing lost
+    for uid in set(side_a) & set(side_b):
+        assert uid in folder, ("the lower message id keeps the UID", uid, folder)
+    # Every node lists the same folder, and the sequencer continues above it.
+    for n in ns:
+        assert _imap_folder(n, user, "Trash") == folder, n.name
+    after = _imap_append_retry(ns[1], user, "Trash", subject % "after", time.monotonic() + 10)
+    assert after > max(folder), (after, folder)

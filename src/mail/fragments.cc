@@ -200,11 +200,23 @@ asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint
   (void)co_await managers_.UpdateMailMap(user, self_, false, stamp);
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> LocalFragments::List(std::string user,
-                                                                              uint32_t folder) {
+asio::awaitable<Result<Listing>> LocalFragments::List(std::string user, uint32_t folder,
+                                                      uint64_t if_changed) {
+  // Read before the scan: a change that lands during it gives a newer
+  // version, so the caller lists again next time.
+  Listing out;
+  out.version = store_.MessagesVersion(user);
+  if (if_changed != 0 && if_changed == out.version) {
+    out.unchanged = true;  // no disk touched
+    co_return out;
+  }
   InFlight counted(inflight_);
   co_await DebugDelay();
-  co_return store_.ListMessages(BucketOfUser(user), user, folder);
+  Result<std::vector<store::MessageMeta>> list =
+      store_.ListMessages(BucketOfUser(user), user, folder);
+  if (!list.ok()) co_return list.status();
+  out.messages = std::move(*list);
+  co_return out;
 }
 
 asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, uint32_t folder,

@@ -44,6 +44,17 @@ struct FlagChange {
   uint32_t to_uid = 0;
 };
 
+// One folder's messages held on a node (FragmentStore::List).
+struct Listing {
+  std::vector<store::MessageMeta> messages;
+  // Changes whenever any of the user's messages on the node changes; 0 when
+  // the node gives none (store::Store::MessagesVersion).
+  uint64_t version = 0;
+  // The caller's `if_changed` version still holds: `messages` is empty and
+  // the caller's copy of the listing is current.
+  bool unchanged = false;
+};
+
 class FragmentStore {
  public:
   virtual ~FragmentStore() = default;
@@ -55,9 +66,10 @@ class FragmentStore {
   virtual asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                         std::shared_ptr<const std::string> body,
                                         cluster::Epoch proxy_epoch) = 0;
-  // The user's live messages of one folder held here, ordered by message id.
-  virtual asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
-                                                                        uint32_t folder) = 0;
+  // The user's live messages of one folder held here, ordered by message id;
+  // only `unchanged` when `if_changed` (non-zero) is still the version.
+  virtual asio::awaitable<Result<Listing>> List(std::string user, uint32_t folder,
+                                                uint64_t if_changed) = 0;
   // NotFound when the message is not held here (or deleted).
   virtual asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
                                                      store::MessageId id) = 0;
@@ -104,8 +116,8 @@ class LocalFragments : public FragmentStore {
   asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                 std::shared_ptr<const std::string> body,
                                 cluster::Epoch proxy_epoch) override;
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
-                                                                uint32_t folder) override;
+  asio::awaitable<Result<Listing>> List(std::string user, uint32_t folder,
+                                        uint64_t if_changed) override;
   asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
                                              store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, uint32_t folder,

@@ -157,24 +157,62 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
   co_return co_await StoreAll(std::move(per_node), std::move(body));
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> MailService::ListOn(NodeId node,
-                                                                             std::string user,
-                                                                             uint32_t folder) {
+asio::awaitable<Result<Listing>> MailService::ListOn(NodeId node, std::string user, uint32_t folder,
+                                                     uint64_t if_changed) {
   FragmentStore* f = nodes_.FragmentsOn(node);
   if (!f) co_return Status::Unavailable("not a member");
-  co_return co_await f->List(std::move(user), folder);
+  co_return co_await f->List(std::move(user), folder, if_changed);
 }
 
 asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
-    std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered) {
-  std::vector<asio::awaitable<Result<std::vector<store::MessageMeta>>>> lists;
-  for (NodeId n : nodes) lists.push_back(ListOn(n, user, folder));
-  std::vector<Result<std::vector<store::MessageMeta>>> parts = co_await WhenAll(std::move(lists));
-  std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
+    std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered,
+    ListingCache* cache) {
+  if (cache && cache->folder != folder) {
+    *cache = ListingCache{};
+    cache->folder = folder;
+  }
+  if (cache) {
+    std::erase_if(cache->parts, [&](const auto& part) {
+      return std::find(nodes.begin(), nodes.end(), part.first) == nodes.end();
+    });
+  }
+  std::vector<asio::awaitable<Result<Listing>>> lists;
+  for (NodeId n : nodes) {
+    uint64_t if_changed = 0;
+    if (cache) {
+      auto it = cache->parts.find(n);
+      if (it != cache->parts.end()) if_changed = it->second.version;
+    }
+    lists.push_back(ListOn(n, user, folder, if_changed));
+  }
+  std::vector<Result<Listing>> parts = co_await WhenAll(std::move(lists));
+  std::vector<const std::vector<store::MessageMeta>*> metas(parts.size(), nullptr);
+  std::vector<NodeId> listed;
+  bool unchanged = cache != nullptr;
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!parts[i].ok()) continue;  // a down node gives a partial mailbox, not an error
-    if (answered) answered->push_back(nodes[i]);
-    for (const store::MessageMeta& m : *parts[i]) {
+    Listing& part = *parts[i];
+    metas[i] = &part.messages;
+    unchanged = unchanged && part.unchanged;
+    if (cache && part.version != 0) {
+      ListingCache::Part& held = cache->parts[nodes[i]];
+      if (!part.unchanged) held = {part.version, std::move(part.messages)};
+      metas[i] = &held.messages;
+    } else if (part.unchanged) {
+      continue;  // cannot happen: only a cached listing is asked with a version
+    }
+    listed.push_back(nodes[i]);
+  }
+  if (answered) *answered = listed;
+  if (cache) {
+    cache->unchanged = unchanged && listed == cache->answered;
+    cache->answered = std::move(listed);
+    if (cache->unchanged) co_return std::vector<MailboxEntry>{};
+  }
+  std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!metas[i]) continue;
+    for (const store::MessageMeta& m : *metas[i]) {
       std::optional<store::MessageId> id = store::MessageId::FromBytes(m.id());
       if (!id) continue;
       MailboxEntry& e = merged[*id];
@@ -332,7 +370,8 @@ const manager::FolderStatus* FindFolder(const manager::FolderState& st, std::str
 }  // namespace
 
 asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, std::string folder,
-                                                            bool claim_recent) {
+                                                            bool claim_recent,
+                                                            ListingCache* cache) {
   Result<manager::FolderState> st = co_await managers_.Folders(
       user, {claim_recent ? manager::FolderOp::Kind::kClaimRecent : manager::FolderOp::Kind::kRead,
              folder});
@@ -346,7 +385,12 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
   // an aggregate whose initializer suspends (docs/development.md).
   std::vector<NodeId> answered;
   std::vector<MailboxEntry> messages =
-      co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered);
+      co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered, cache);
+  if (cache && cache->unchanged) {
+    FolderView view{*f, {}, std::move(answered)};
+    view.unchanged = true;
+    co_return view;
+  }
   std::sort(messages.begin(), messages.end(), by_uid);
   // Two messages under one UID (two managers during a partition, DESIGN.md
   // §6): the lower message id keeps it, the others get new UIDs and look
@@ -362,6 +406,7 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
     Status renumbered = co_await Renumber(user, f->folder.name(), std::move(collided), highest);
     if (renumbered.ok()) {
       answered.clear();
+      // Without the cache: this listing must return the messages.
       messages = co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered);
       std::sort(messages.begin(), messages.end(), by_uid);
     }

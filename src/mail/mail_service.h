@@ -56,6 +56,24 @@ struct FolderView {
   manager::FolderStatus status;
   std::vector<MailboxEntry> messages;  // ascending uid
   std::vector<NodeId> answered;        // the nodes that listed the folder
+  // With a ListingCache: nothing changed since the cached listing, and
+  // `messages` is empty (the caller's last view of them holds).
+  bool unchanged = false;
+};
+
+// What a session last listed of one folder on each node, so that a re-read
+// only asks each node whether the user's messages there changed.
+struct ListingCache {
+  uint32_t folder = 0;
+  struct Part {
+    uint64_t version = 0;
+    std::vector<store::MessageMeta> messages;
+  };
+  std::map<NodeId, Part> parts;
+  std::vector<NodeId> answered;  // the nodes that answered the last listing
+  // Set by each listing: every node answered as last time and nothing
+  // changed on any (the listing's result is then left empty).
+  bool unchanged = false;
 };
 
 // Where new messages went (IMAP APPENDUID / COPYUID).
@@ -105,8 +123,11 @@ class MailService {
   // `claim_recent`: the messages not yet claimed as \Recent by any session
   // (status.recent_from on) become the caller's. Messages sharing a UID
   // (after a partition) are renumbered first: the lower message id keeps it.
+  // `cache` (optional, the caller's): nodes where nothing changed since the
+  // cached listing answer without listing again.
   asio::awaitable<Result<FolderView>> OpenFolder(std::string user, std::string folder,
-                                                 bool claim_recent = false);
+                                                 bool claim_recent = false,
+                                                 ListingCache* cache = nullptr);
   // Gives the messages of `folder` new UIDs above `above`, in their old
   // order: the manager hands them out, each message's coordinating holder
   // applies the change if the message still has the UID it was listed with.
@@ -148,12 +169,15 @@ class MailService {
                                      std::vector<std::pair<MailboxEntry, FlagChange>> changes);
   asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
-  // `answered` (optional) gets the nodes that listed the folder.
-  asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(
-      std::string user, std::vector<NodeId> nodes, uint32_t folder,
-      std::vector<NodeId>* answered = nullptr);
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> ListOn(NodeId node, std::string user,
-                                                                  uint32_t folder);
+  // `answered` (optional) gets the nodes that listed the folder; `cache`
+  // (optional) is used and updated as in OpenFolder.
+  asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(std::string user,
+                                                            std::vector<NodeId> nodes,
+                                                            uint32_t folder,
+                                                            std::vector<NodeId>* answered = nullptr,
+                                                            ListingCache* cache = nullptr);
+  asio::awaitable<Result<Listing>> ListOn(NodeId node, std::string user, uint32_t folder,
+                                          uint64_t if_changed);
   // Places one message for `user` in the folder of `where` under `uid`
   // (step 3–6 of delivery), into per_node.
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,

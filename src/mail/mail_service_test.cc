@@ -692,6 +692,44 @@ TEST_F(MailServiceImapTest, RenumberMovesAMessageOnceAndKeepsTheOrder) {
   EXPECT_EQ(UidsIn("INBOX").back(), 8u) << "the second renumbering's UIDs are spent, not reused";
 }
 
+TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ListingCache cache;
+  auto open = [&](const std::string& folder) {
+    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, folder, false, &cache));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : FolderView{};
+  };
+  FolderView v = open("INBOX");
+  EXPECT_FALSE(v.unchanged);
+  ASSERT_EQ(v.messages.size(), 1u);
+  const MailboxEntry first = v.messages[0];
+  v = open("INBOX");
+  EXPECT_TRUE(v.unchanged);
+  EXPECT_TRUE(v.messages.empty());
+  EXPECT_EQ(v.status.folder.name(), "INBOX") << "the status is fresh";
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  v = open("INBOX");
+  EXPECT_FALSE(v.unchanged);
+  EXPECT_EQ(v.messages.size(), 2u);
+  ASSERT_TRUE(Run(mail_->SetFlags(kAlice, {first}, kAdd, {"\\Seen"})).ok());
+  v = open("INBOX");
+  EXPECT_FALSE(v.unchanged);
+  ASSERT_EQ(v.messages.size(), 2u);
+  EXPECT_EQ(v.messages[0].flags, Flags{"\\Seen"});
+  EXPECT_TRUE(open("INBOX").unchanged);
+  // A change in another folder of the user lists again (one version per user).
+  ASSERT_TRUE(Append("Sent", {}, 0, "s\r\n").ok());
+  v = open("INBOX");
+  EXPECT_FALSE(v.unchanged);
+  EXPECT_EQ(v.messages.size(), 2u);
+  // Another folder replaces the cache.
+  EXPECT_EQ(open("Sent").messages.size(), 1u);
+  v = open("INBOX");
+  EXPECT_FALSE(v.unchanged);
+  EXPECT_EQ(v.messages.size(), 2u);
+}
+
 TEST_F(MailServiceImapTest, Authenticate) {
   Result<std::string> user = Run(mail_->Authenticate("Alice", "pw"));
   ASSERT_TRUE(user.ok()) << user.status().ToString();

@@ -177,11 +177,29 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::Subscribe r) {
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
-  Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
-  if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
   // A new selection starts from nothing (a re-read keeps what was shown,
   // also when the folder was renamed meanwhile).
-  if (r.selected && r.shown_through == 0) shown_.clear();
+  if (r.selected && r.shown_through == 0) {
+    shown_.clear();
+    listing_ = {};
+  }
+  // Re-reads of the selection only list again where something changed.
+  mail::ListingCache* cache = r.selected ? &listing_ : nullptr;
+  Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
+  if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
+  if (view->unchanged) {
+    const mail::FolderView& v = *view;
+    if (v.status.folder.uidvalidity() == last_.uidvalidity &&
+        v.status.recent_from == last_.recent_from) {
+      imap::Snapshot same{
+          last_.uidvalidity, std::max(last_.uidnext, v.status.uidnext), {}, last_.recent_from};
+      same.unchanged = true;  // the common poll: no listing, no diff
+      co_return same;
+    }
+    listing_ = {};  // the folder's header moved: list it in full
+    view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
+    if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
+  }
   if (r.selected && r.shown_through > 0) {
     // A message under a UID the session has passed (a delivery that
     // finished after a later one, or one whose node was down at SELECT)
@@ -197,7 +215,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     if (!late.empty() &&
         (co_await mail_.Renumber(user_, view->status.folder.name(), std::move(late), highest))
             .ok()) {
-      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
+      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
       if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
     }
   }
@@ -218,6 +236,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     entries_[id] = std::move(e);
   }
   if (!r.selected) co_return snap;
+  last_ = {snap.uidvalidity, snap.uidnext, {}, snap.recent_from};
   {
     // A shown message none of whose holders listed the folder (down, or
     // dropped from the mail map with a view change) is unavailable, not

@@ -71,6 +71,8 @@ class ImapBackend {
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by MessageInfo::id
   // The ids of the selected folder's messages the session shows.
   std::unordered_set<std::string> shown_;
+  mail::ListingCache listing_;  // of the selected folder
+  imap::Snapshot last_;         // the last one given for it, without messages
 };
 
 // "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.

@@ -98,10 +98,12 @@ asio::awaitable<void> ClusterService::StoreMessages(const rpc::StoreRequest& req
 asio::awaitable<void> ClusterService::ListFragment(const rpc::ListRequest& req,
                                                    rpc::ListReply* rep) {
   Heard(req.header());
-  Result<std::vector<store::MessageMeta>> list =
-      co_await fragments_.List(req.user(), FolderOf(req.folder()));
+  Result<mail::Listing> list =
+      co_await fragments_.List(req.user(), FolderOf(req.folder()), req.if_changed());
   if (list.ok()) {
-    for (store::MessageMeta& m : *list) *rep->add_messages() = std::move(m);
+    for (store::MessageMeta& m : list->messages) *rep->add_messages() = std::move(m);
+    rep->set_version(list->version);
+    rep->set_unchanged(list->unchanged);
   }
   runtime_.FillReply(list.status(), rep->mutable_header());
 }

@@ -100,14 +100,20 @@ asio::awaitable<Status> RemotePeer::Store(std::vector<mail::NewMessage> messages
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::StoreMessages)).status();
 }
 
-asio::awaitable<Result<std::vector<store::MessageMeta>>> RemotePeer::List(std::string user,
-                                                                          uint32_t folder) {
+asio::awaitable<Result<mail::Listing>> RemotePeer::List(std::string user, uint32_t folder,
+                                                        uint64_t if_changed) {
   rpc::ListRequest req;
   req.set_user(std::move(user));
   req.set_folder(folder);
+  req.set_if_changed(if_changed);
   Result<rpc::ListReply> r = co_await Call(std::move(req), &rpc::AsyncStub::ListFragment);
   if (!r.ok()) co_return r.status();
-  co_return std::vector<store::MessageMeta>(r->messages().begin(), r->messages().end());
+  mail::Listing out;
+  out.messages.assign(std::make_move_iterator(r->mutable_messages()->begin()),
+                      std::make_move_iterator(r->mutable_messages()->end()));
+  out.version = r->version();
+  out.unchanged = r->unchanged();
+  co_return out;
 }
 
 asio::awaitable<Result<std::string>> RemotePeer::Fetch(std::string user, uint32_t folder,

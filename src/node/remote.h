@@ -41,8 +41,8 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
   asio::awaitable<Status> Store(std::vector<mail::NewMessage> messages,
                                 std::shared_ptr<const std::string> body,
                                 cluster::Epoch proxy_epoch) override;
-  asio::awaitable<Result<std::vector<store::MessageMeta>>> List(std::string user,
-                                                                uint32_t folder) override;
+  asio::awaitable<Result<mail::Listing>> List(std::string user, uint32_t folder,
+                                              uint64_t if_changed) override;
   asio::awaitable<Result<std::string>> Fetch(std::string user, uint32_t folder,
                                              store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, uint32_t folder,

@@ -2,6 +2,7 @@
 // the group committer.
 #include <utility>
 
+#include "core/hash.h"
 #include "store/keys.h"
 #include "store/records.h"
 #include "store/store.h"
@@ -26,7 +27,15 @@ struct Batch::Rep {
     w.bytes += key.size();
     w.ops.push_back({cf, true, std::move(key), {}});
   }
+  void Touch(const std::string& user) {
+    const uint32_t slot = MessagesVersionSlot(user);
+    if (w.touched.empty() || w.touched.back() != slot) w.touched.push_back(slot);
+  }
 };
+
+uint32_t MessagesVersionSlot(const std::string& user) {
+  return static_cast<uint32_t>(Hash64(user) % kMessagesVersionSlots);
+}
 
 namespace {
 
@@ -73,6 +82,7 @@ void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta
   if (!rep().Check(StampVersion(m))) return;
   rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
   if (body) rep().Put(keys::Cf::kBody, keys::BodyKey(*id), *body);
+  rep().Touch(user);
 }
 
 void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone) {
@@ -84,12 +94,14 @@ void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageM
   if (!rep().Check(StampVersion(m))) return;
   rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
   rep().Delete(keys::Cf::kBody, keys::BodyKey(*id));
+  rep().Touch(user);
 }
 
 void Batch::PurgeMessage(Bucket bucket, const std::string& user, uint32_t folder,
                          const MessageId& id) {
   if (!rep().Check(keys::CheckUser(user))) return;
   rep().Delete(keys::Cf::kMsg, keys::MessageKey(bucket, user, folder, id));
+  rep().Touch(user);
 }
 
 void Batch::PutProfile(Bucket bucket, const Profile& profile) {

@@ -3,8 +3,10 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <filesystem>
 #include <future>
+#include <random>
 #include <system_error>
 #include <utility>
 
@@ -25,6 +27,13 @@ struct Store::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   NodeMeta meta;
   std::unique_ptr<GroupCommitter> committer;
+  // MessagesVersion: bumped after each group that changes a slot's users is
+  // visible; the base differs per Open, so versions never repeat across
+  // restarts.
+  std::unique_ptr<std::atomic<uint64_t>[]> versions {
+    new std::atomic<uint64_t>[ kMessagesVersionSlots ]()
+  };
+  uint64_t version_base = 0;
 
   ~Impl();
   rocksdb::ColumnFamilyHandle* cf(keys::Cf c) const { return handles[static_cast<size_t>(c)]; }
@@ -107,7 +116,12 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
   // One WAL write and, with sync, one fsync for the whole group. The group
   // becomes visible to readers only after the sync.
   wo.sync = options.sync;
-  return FromRocks(db->Write(wo, &wb), "group write");
+  PORCUPINE_RETURN_IF_ERROR(FromRocks(db->Write(wo, &wb), "group write"));
+  // Now visible: a reader that saw the old version re-lists next time.
+  for (const WriteOps* w : group) {
+    for (uint32_t slot : w->touched) versions[slot].fetch_add(1, std::memory_order_release);
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<std::string>> Store::Impl::Get(keys::Cf c, const std::string& key) {
@@ -127,6 +141,8 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, const NodeMet
   Impl& impl = *store->impl_;
   impl.options = options;
   impl.cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  impl.version_base = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  impl.version_base |= uint64_t{1} << 63;  // never 0, which means "no version"
   PORCUPINE_RETURN_IF_ERROR(impl.OpenDb());
   PORCUPINE_RETURN_IF_ERROR(impl.LoadOrInitMeta(init));
   GroupCommitter::Limits limits{options.max_group_batches, options.max_group_bytes};
@@ -136,6 +152,11 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options, const NodeMet
 }
 
 const NodeMeta& Store::node_meta() const { return impl_->meta; }
+
+uint64_t Store::MessagesVersion(const std::string& user) const {
+  return impl_->version_base +
+         impl_->versions[MessagesVersionSlot(user)].load(std::memory_order_acquire);
+}
 
 void Store::Submit(Batch batch, std::function<void(Status)> done) {
   impl_->committer->Submit(batch.TakeOps(), std::move(done));

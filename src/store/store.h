@@ -106,6 +106,12 @@ class Store {
   // The node metadata as stored (the first Open's `init` wins).
   const NodeMeta& node_meta() const;
 
+  // A number that changes whenever a commit that changes any of `user`'s
+  // messages (any folder) becomes visible, and never repeats across Opens;
+  // never 0. Read it before a listing: the same number later means nothing
+  // of the user's changed since (users sharing a slot change it too).
+  uint64_t MessagesVersion(const std::string& user) const;
+
   // Queues a batch; `done` runs on the committer thread after the batch is
   // durable (OK), or failed: the batch's own error (Batch::status()), or the
   // group write's error (IoError when the WAL sync failed; every batch of the

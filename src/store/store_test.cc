@@ -142,6 +142,44 @@ TEST_F(StoreTest, DeleteHidesAndDropsBodyThenPurgeRemoves) {
   EXPECT_FALSE(store_->GetMessage(9, "bob", 1, a)->has_value());
 }
 
+TEST_F(StoreTest, MessagesVersionChangesWithEveryVisibleChangeOfTheUser) {
+  const uint64_t alice0 = store_->MessagesVersion("alice");
+  const uint64_t bob0 = store_->MessagesVersion("bob");
+  EXPECT_NE(alice0, 0u);
+  EXPECT_EQ(store_->MessagesVersion("alice"), alice0) << "stable while nothing changes";
+  const MessageId a{1, 7, 1};
+  const std::string body = "body";
+  Batch put;
+  put.PutMessage(3, "alice", TestMessage(a, /*folder=*/2), &body);
+  ASSERT_TRUE(store_->Commit(std::move(put)).ok());
+  const uint64_t alice1 = store_->MessagesVersion("alice");
+  EXPECT_NE(alice1, alice0) << "any folder counts";
+  EXPECT_EQ(store_->MessagesVersion("bob"), bob0) << "another user's stays";
+  Batch profile;
+  Profile p;
+  p.set_user("alice");
+  profile.PutProfile(3, p);
+  ASSERT_TRUE(store_->Commit(std::move(profile)).ok());
+  EXPECT_EQ(store_->MessagesVersion("alice"), alice1) << "a profile is not a message";
+  Batch del;
+  del.DeleteMessage(3, "alice", TestMessage(a, 2));
+  ASSERT_TRUE(store_->Commit(std::move(del)).ok());
+  const uint64_t alice2 = store_->MessagesVersion("alice");
+  EXPECT_NE(alice2, alice1);
+  Batch purge;
+  purge.PurgeMessage(3, "alice", 2, a);
+  ASSERT_TRUE(store_->Commit(std::move(purge)).ok());
+  EXPECT_NE(store_->MessagesVersion("alice"), alice2);
+  Batch bad;  // fails whole: nothing visible, no new version
+  bad.PutMessage(3, "bob", TestMessage(a), &body);
+  bad.PutMessage(3, "", TestMessage(a), &body);
+  EXPECT_FALSE(store_->Commit(std::move(bad)).ok());
+  EXPECT_EQ(store_->MessagesVersion("bob"), bob0);
+  const uint64_t before = store_->MessagesVersion("alice");
+  Reopen();
+  EXPECT_NE(store_->MessagesVersion("alice"), before) << "a restart never repeats a version";
+}
+
 TEST_F(StoreTest, InvalidBatchFailsWholeAndWritesNothing) {
   const std::string body = "x";
   auto commit_fails = [&](Batch batch) {

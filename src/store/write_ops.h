@@ -4,6 +4,7 @@
 // Internal to src/store.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,13 @@ struct WriteOps {
   std::vector<WriteOp> ops;
   size_t bytes = 0;  // sum of key and value sizes
   Status error;      // the first invalid call on the Batch; the commit fails with it
+  // Users whose messages the batch changes, as MessagesVersionSlot()s.
+  std::vector<uint32_t> touched;
 };
+
+// Store::MessagesVersion keeps one counter per slot; users share slots by
+// hash (a shared slot only makes a reader re-list for nothing).
+constexpr uint32_t kMessagesVersionSlots = 1u << 14;
+uint32_t MessagesVersionSlot(const std::string& user);
 
 }  // namespace porcupine::store

@@ -77,6 +77,9 @@ struct Snapshot {
   // (no other session gets them); without, they are only counted (EXAMINE,
   // STATUS RECENT).
   uint32_t recent_from = 0;
+  // Only for a re-read of the selection (OpenFolder::shown_through > 0):
+  // nothing changed since the snapshot before, and `messages` is empty.
+  bool unchanged = false;
 };
 
 // ---- requests (the session's Step::request) ------------------------------

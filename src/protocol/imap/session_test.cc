@@ -248,6 +248,48 @@ TEST(SessionViewTest, ReReadsCarryTheHighestUidShown) {
   EXPECT_FALSE(status.selected);
 }
 
+// A re-read that finds nothing changed reports nothing, and a STORE that
+// changed nothing still gets its FETCH replies from the view.
+TEST(SessionStepTest, AnUnchangedReReadReportsNothing) {
+  Session s(Limits{}, testing::TestInfo());
+  s.Start();
+  s.TakeOutput();
+  s.Feed("a LOGIN alice secret\r\nb SELECT INBOX\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kRequest);
+  s.Complete(Result<std::string>("alice@example.test"));
+  ASSERT_EQ(s.Next().kind, Step::Kind::kRequest);
+  s.Complete(Result<Snapshot>(
+      Snapshot{7, 10, {MessageInfo{3, "x", {"\\Seen"}, 0, 5}, MessageInfo{9, "y", {}, 0, 6}}, 9}));
+  ASSERT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  s.TakeOutput();
+  Snapshot same{7, 10, {}, 10};
+  same.unchanged = true;
+  s.Feed("c NOOP\r\n");
+  Step step = s.Next();
+  ASSERT_EQ(step.kind, Step::Kind::kRequest);
+  EXPECT_EQ(std::get<OpenFolder>(*step.request).shown_through, 9u);
+  s.Complete(Result<Snapshot>(same));
+  ASSERT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(s.TakeOutput(), "c OK NOOP completed\r\n");
+  s.Feed("d STORE 1 +FLAGS (\\Seen)\r\n");
+  step = s.Next();
+  ASSERT_EQ(step.kind, Step::Kind::kRequest);
+  ASSERT_TRUE(std::holds_alternative<StoreFlags>(*step.request));
+  s.Complete(Status::Ok());
+  step = s.Next();
+  ASSERT_EQ(step.kind, Step::Kind::kRequest);
+  ASSERT_TRUE(std::holds_alternative<OpenFolder>(*step.request));
+  s.Complete(Result<Snapshot>(same));
+  ASSERT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(s.TakeOutput(), "* 1 FETCH (FLAGS (\\Seen))\r\nd OK STORE completed\r\n");
+  s.Feed("e FETCH 1:* FLAGS\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(
+      s.TakeOutput(),
+      "* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS (\\Recent))\r\ne OK FETCH completed\r\n")
+      << "the view is as before";
+}
+
 TEST(SessionIdleTest, NoPollWhileARequestIsOut) {
   Driver d(Limits{});
   LoginAndSelect(&d);

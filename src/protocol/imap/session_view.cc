@@ -44,6 +44,14 @@ void Session::Impl::Sync(std::function<void()> done, std::shared_ptr<StoreEcho> 
   if (!view || shutting_down) return done();
   OpenFolder open{user, view->name, !view->read_only, true, view->max_uid()};
   Send<Result<Snapshot>>(std::move(open), [this, done, echo](Result<Snapshot>& r) {
+    if (r.ok() && r->unchanged) {
+      // Nothing new to report; a STORE's replies still come from the view.
+      if (echo == nullptr) return done();
+      for (const ViewMessage& m : view->messages) {
+        if (!m.expunged) r->messages.push_back(m.info);
+      }
+      r->unchanged = false;
+    }
     if (r.ok()) {
       ApplySnapshot(std::move(r.value()), echo.get());
       if (closed) return;
