@@ -25,6 +25,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 
 
+
+def stem(args):
+    """Result file names: exp4.* for one node killed, exp4_kill2.* for two."""
+    return "exp4" if args.kill == 1 else "exp4_kill%d" % args.kill
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="kill at 20 s, restart at 40 s, end at 60 s")
@@ -96,7 +101,7 @@ def run(session, args):
             args.restart_at if not restarted else float("inf"))
         bench.sleep_until(min(t_next, next_event))
     result = bench.wait()
-    deaths = cluster.deaths(save_as="exp4")
+    deaths = cluster.deaths(save_as=stem(args))
     # the bench's per-second progress lines, by second
     by_t = {}
     for (t, phase, d, r, e) in result.progress:
@@ -177,12 +182,12 @@ def write_outputs(res, args, seconds, events, result, deaths, machine):
     fields = ["t", "delivered_per_s", "retrieved_per_s", "errors_per_s", "accepted_per_s",
               "view_up", "views_installed", "view", "victims_ready"] + ["accepted_" + n for n in names]
     if seconds:
-        lib.write_csv(os.path.join(res, "exp4.csv"), seconds, fields)
-    with open(os.path.join(res, "exp4_events.csv"), "w") as f:
+        lib.write_csv(os.path.join(res, stem(args) + ".csv"), seconds, fields)
+    with open(os.path.join(res, stem(args) + "_events.csv"), "w") as f:
         f.write("t,event\n")
         for t, e in events:
             f.write("%.2f,%s\n" % (t, e))
-    dat = os.path.join(res, "exp4.dat")
+    dat = os.path.join(res, stem(args) + ".dat")
     with open(dat, "w") as f:
         f.write("# t delivered retrieved errors accepted view_up\n")
         for s in seconds:
@@ -213,7 +218,7 @@ plot '{dat}' using 1:2 with lines lw 2 title "delivered/s (bench)", \\
      '' using 1:6 with steps lw 1 lc rgb "gray" axes x1y2 title "view size"
 """.format(nodes=args.nodes, rate=args.rate, kill=args.kill, ka=args.kill_at, ra=args.restart_at,
            arrows="\n".join(arrows), dat=dat, y2=args.nodes + 1)
-    lib.gnuplot(script, os.path.join(res, "exp4.png"))
+    lib.gnuplot(script, os.path.join(res, stem(args) + ".png"))
     rate = args.rate
     pre = phase_stats(seconds, min(5, args.kill_at / 2), args.kill_at)
     during = phase_stats(seconds, args.kill_at, args.restart_at)
@@ -244,8 +249,9 @@ plot '{dat}' using 1:2 with lines lw 2 title "delivered/s (bench)", \\
     print(lib.table(rows, cols))
     print("events: " + "; ".join("%.1f s %s" % e for e in events))
     print("error samples: %s" % "; ".join(rep.get("error_samples") or []))
-    cmd = "python3 bench/exp4_failure.py" + (" --quick" if args.quick else "")
-    with open(os.path.join(res, "exp4.md"), "w") as f:
+    cmd = "python3 bench/exp4_failure.py" + (" --quick" if args.quick else "") \
+        + (" --kill %d" % args.kill if args.kill != 1 else "")
+    with open(os.path.join(res, stem(args) + ".md"), "w") as f:
         f.write("%s\n\n`%s`\n\n%s\n\nEvents: %s\n\nError samples: %s\n" % (
             head.replace("\n", "\n\n"), cmd, lib.markdown_table(rows, cols),
             "; ".join("%.1f s %s" % e for e in events),

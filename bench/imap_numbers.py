@@ -9,7 +9,10 @@
  2. FETCH of --messages headers (BODY.PEEK[HEADER]) and flags in one command,
     after APPENDing them (the APPEND time is printed too; note that imaplib
     sends a literal and its CRLF in two writes, so each APPEND waits out a
-    delayed ACK: it measures the client more than the server).
+    delayed ACK: it measures the client more than the server);
+ 3. idle sessions on a full folder: --idle-full sessions of the user of 2.
+    SELECT its INBOX of --messages messages and IDLE; the node's CPU while
+    they poll, and per poll.
 Results are printed and written to bench/results/imap_numbers.json.
 """
 
@@ -71,6 +74,40 @@ def idle(node, count):
             "kib_per_session": round((after - before) / count, 1), "idle_cpu_cores": round(cores, 3)}
 
 
+def idle_full(node, count, user, messages):
+    """count sessions of one user idle on an INBOX of `messages` messages:
+    the node's CPU while they poll (each poll re-reads the folder)."""
+    host, port = node.imap
+    pid = node.proc.pid
+    conns = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection((host, port), timeout=30)
+            f = s.makefile("rwb", buffering=0)
+            f.readline()
+            f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % user.encode())
+            exists = 0
+            while True:
+                line = f.readline()
+                if line.endswith(b" EXISTS\r\n"):
+                    exists = int(line.split()[1])
+                if line.startswith(b"+"):
+                    break
+            assert exists == messages, (exists, messages)
+            conns.append((s, f))
+        time.sleep(3)
+        c0, t0 = cpu_s(pid), time.monotonic()
+        time.sleep(10)
+        wall = time.monotonic() - t0
+        cores = (cpu_s(pid) - c0) / wall
+    finally:
+        for s, f in conns:
+            s.close()
+    polls = count * wall / 0.5  # limits.imap_idle_poll_ms = 500
+    return {"sessions": count, "messages": messages, "idle_cpu_cores": round(cores, 3),
+            "cpu_us_per_poll": round(cores * wall / polls * 1e6, 1)}
+
+
 def fetch(node, messages):
     user = "fetch@" + DOMAIN
     node.add_user(user, "pw")
@@ -92,7 +129,7 @@ def fetch(node, messages):
     typ, data = m.fetch("1:*", "(FLAGS)")
     flags_s = time.monotonic() - t
     m.logout()
-    return {"messages": messages, "append_s": round(append_s, 2),
+    return {"user": user, "messages": messages, "append_s": round(append_s, 2),
             "fetch_headers_s": round(headers_s, 4), "fetch_flags_s": round(flags_s, 4)}
 
 
@@ -100,6 +137,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--idle", type=int, default=5000)
     ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--idle-full", type=int, default=200,
+                    help="sessions idle on the --messages folder (3.)")
+    ap.add_argument("--out", default="imap_numbers.json", help="file in bench/results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.idle + 1000)), hard))
@@ -107,10 +147,13 @@ def main():
     try:
         node = ns.start(overrides={"server": {"max_connections": args.idle + 100}})
         out = {"fetch": fetch(node, args.messages), "idle": idle(node, args.idle)}
+        out["idle_full"] = idle_full(node, args.idle_full, out["fetch"].pop("user"),
+                                     args.messages)
+        out["binary"] = os.environ.get("PORCUPINE_BIN", "build/porcupine")
     finally:
         ns.close()
     print(json.dumps(out))
-    path = os.path.join(HERE, "results", "imap_numbers.json")
+    path = os.path.join(HERE, "results", args.out)
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     print("written", path)

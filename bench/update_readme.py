@@ -2,7 +2,7 @@
 """Copies the latest results (bench/results/expN.md, written by each experiment)
 into bench/README.md, between the markers <!-- expN:begin --> and <!-- expN:end -->.
 
-    python3 bench/update_readme.py [1 2 3 4 5]     # default: every experiment with results
+    python3 bench/update_readme.py [1 2 3 4 4_kill2 5]  # default: every experiment with results
 """
 
 import os
@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main():
-    which = sys.argv[1:] or ["1", "2", "3", "4", "5"]
+    which = sys.argv[1:] or ["1", "2", "3", "4", "4_kill2", "5"]
     path = os.path.join(HERE, "README.md")
     with open(path) as f:
         text = f.read()
