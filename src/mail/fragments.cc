@@ -54,6 +54,25 @@ store::Bucket LocalFragments::BucketOfUser(const std::string& user) const {
 
 namespace {
 
+// The flags of `m` after the flag change `c` (kReplace, kAdd or kRemove).
+std::vector<std::string> ChangedFlags(const store::MessageMeta& m, const FlagChange& c) {
+  std::vector<std::string> flags(m.flags().begin(), m.flags().end());
+  auto has = [&](const std::string& f) {
+    return std::find(flags.begin(), flags.end(), f) != flags.end();
+  };
+  if (c.mode == FlagChange::Mode::kReplace) flags.clear();
+  if (c.mode == FlagChange::Mode::kRemove) {
+    std::erase_if(flags, [&](const std::string& f) {
+      return std::find(c.flags.begin(), c.flags.end(), f) != c.flags.end();
+    });
+    return flags;
+  }
+  for (const std::string& f : c.flags) {
+    if (!has(f)) flags.push_back(f);
+  }
+  return flags;
+}
+
 // The log entry of an update of `meta` made here: every other replica.
 replication::Update UpdateOf(const std::string& user, const store::MessageMeta& meta, NodeId self,
                              uint64_t bytes, std::vector<NodeId> mail_map) {
@@ -265,11 +284,11 @@ asio::awaitable<Status> LocalFragments::Delete(std::string user, uint32_t folder
   co_return Status::Ok();
 }
 
-asio::awaitable<Status> LocalFragments::SetFlags(std::string user, uint32_t folder,
-                                                 std::vector<FlagChange> changes) {
+asio::awaitable<Result<std::vector<store::MessageId>>> LocalFragments::SetFlags(
+    std::string user, uint32_t folder, std::vector<FlagChange> changes) {
   InFlight counted(inflight_);
   co_await DebugDelay();
-  // One read-modify-write of a user's flags at a time on this node.
+  // One read-modify-write of a user's messages at a time on this node.
   std::optional<asio::steady_timer> timer;
   for (int waited = 0;; ++waited) {
     {
@@ -293,59 +312,47 @@ asio::awaitable<Status> LocalFragments::SetFlags(std::string user, uint32_t fold
   store::Batch batch;
   std::vector<replication::Update> updates;
   std::vector<size_t> wanted;
+  std::vector<store::MessageId> changed;
+  bool tombstoned = false;
   for (FlagChange& c : changes) {
     Result<std::optional<store::MessageMeta>> meta = store_.GetMessage(bucket, user, folder, c.id);
     if (!meta.ok()) co_return meta.status();
     if (!meta->has_value() || (*meta)->tombstone()) continue;
     // A newer version of the metadata (the body is immutable and stays).
     store::MessageMeta next = **meta;
-    std::vector<std::string> flags(next.flags().begin(), next.flags().end());
-    auto has = [&](const std::string& f) {
-      return std::find(flags.begin(), flags.end(), f) != flags.end();
-    };
-    if (c.mode == FlagChange::Mode::kRenumber) {
-      if (next.uid() != c.from_uid || c.to_uid == 0) continue;  // moved already
-      next.set_uid(c.to_uid);
-    }
-    switch (c.mode) {
-      case FlagChange::Mode::kRenumber:
-        break;
-      case FlagChange::Mode::kReplace:
-        flags.clear();
-        for (const std::string& f : c.flags) {
-          if (!has(f)) flags.push_back(f);
-        }
-        break;
-      case FlagChange::Mode::kAdd:
-        for (const std::string& f : c.flags) {
-          if (!has(f)) flags.push_back(f);
-        }
-        break;
-      case FlagChange::Mode::kRemove:
-        std::erase_if(flags, [&](const std::string& f) {
-          return std::find(c.flags.begin(), c.flags.end(), f) != c.flags.end();
-        });
-        break;
-    }
-    if (c.mode != FlagChange::Mode::kRenumber &&
-        std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
-      continue;  // nothing changes: no new version
-    }
-    next.clear_flags();
-    for (std::string& f : flags) next.add_flags(std::move(f));
     next.set_hlc(std::max(next.hlc() + 1, hlc_.Now()));
-    batch.PutMessage(bucket, user, next, nullptr);
-    replication::Update u = UpdateOf(user, next, self_, next.size(), {});
+    if (c.mode == FlagChange::Mode::kTombstone) {
+      // A replicated tombstone, as Delete writes.
+      next.set_tombstone(true);
+      batch.DeleteMessage(bucket, user, next);
+      tombstoned = true;
+    } else {
+      if (c.mode == FlagChange::Mode::kRenumber) {
+        if (next.uid() != c.from_uid || c.to_uid == 0) continue;  // moved already
+        next.set_uid(c.to_uid);
+      } else {
+        std::vector<std::string> flags = ChangedFlags(next, c);
+        if (std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
+          continue;  // nothing changes: no new version
+        }
+        next.clear_flags();
+        for (std::string& f : flags) next.add_flags(std::move(f));
+      }
+      batch.PutMessage(bucket, user, next, nullptr);
+    }
+    changed.push_back(c.id);
+    replication::Update u = UpdateOf(user, next, self_, next.tombstone() ? 0 : next.size(), {});
     if (u.entry.remaining.empty()) continue;
     batch.PutLog(bucket, replication::ToRecord(u.entry));
     wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
                                       u.entry.remaining.size() + 1));
     updates.push_back(std::move(u));
   }
-  if (batch.empty()) co_return Status::Ok();
+  if (batch.empty()) co_return changed;
   PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
+  if (tombstoned) co_await MaybeEmptied(user, hlc_.Now());
   co_await Replicate(std::move(updates), wanted);
-  co_return Status::Ok();
+  co_return changed;
 }
 
 }  // namespace porcupine::mail

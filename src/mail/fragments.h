@@ -30,13 +30,14 @@ struct NewMessage {
   std::vector<NodeId> mail_map;  // the proxy's mail map (each replica announces itself if absent)
 };
 
-// A metadata change of one message, applied by the message's coordinating
-// holder to the version it holds: a flag change (IMAP STORE), so that
-// concurrent changes of different flags all take effect, or a new UID
-// (kRenumber: only while the message still has from_uid, so that sessions
-// renumbering one message at once move it once).
+// A change of one message, applied by the message's coordinating holder to
+// the version it holds: a flag change (IMAP STORE), so that concurrent
+// changes of different flags all take effect; a new UID (kRenumber: only
+// while the message still has from_uid, so that sessions renumbering one
+// message at once move it once); or its deletion (kTombstone: the end of a
+// MOVE, which only one of two racing moves gets to make).
 struct FlagChange {
-  enum class Mode { kReplace = 0, kAdd = 1, kRemove = 2, kRenumber = 3 };
+  enum class Mode { kReplace = 0, kAdd = 1, kRemove = 2, kRenumber = 3, kTombstone = 4 };
   store::MessageId id;
   Mode mode = Mode::kReplace;
   std::vector<std::string> flags;
@@ -77,11 +78,12 @@ class FragmentStore {
   // the deletes (pushed to the other replicas); ids not held are ignored.
   virtual asio::awaitable<Status> Delete(std::string user, uint32_t folder,
                                          std::vector<store::MessageId> ids) = 0;
-  // Durably applies the flag changes (and renumberings) to the listed messages held here, as
-  // the coordinator of the metadata updates (pushed to the other replicas;
-  // last writer wins by timestamp); ids not held are ignored.
-  virtual asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
-                                           std::vector<FlagChange> changes) = 0;
+  // Durably applies the changes to the listed messages held here, as the
+  // coordinator of the updates (pushed to the other replicas; last writer
+  // wins by timestamp); ids not held (or deleted) are ignored. The ids this
+  // call changed: a change that would change nothing is not among them.
+  virtual asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
+      std::string user, uint32_t folder, std::vector<FlagChange> changes) = 0;
 };
 
 // Finds the fragment store of a node and the balancer's view of loads.
@@ -122,8 +124,8 @@ class LocalFragments : public FragmentStore {
                                              store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, uint32_t folder,
                                  std::vector<store::MessageId> ids) override;
-  asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
-                                   std::vector<FlagChange> changes) override;
+  asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
+      std::string user, uint32_t folder, std::vector<FlagChange> changes) override;
 
   // Pending disk-bound operations: requests being served plus batches queued
   // for commit (the load of DESIGN.md §6).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 
 #include "core/address.h"
 #include "core/async.h"
@@ -445,7 +446,7 @@ asio::awaitable<Status> MailService::Renumber(std::string user, std::string fold
                    where->first_uid + static_cast<uint32_t>(i - begin)};
       changes.emplace_back(std::move(entries[i]), std::move(c));
     }
-    PORCUPINE_CO_RETURN_IF_ERROR(co_await Coordinate(user, std::move(changes)));
+    PORCUPINE_CO_RETURN_IF_ERROR((co_await Coordinate(user, std::move(changes))).status());
   }
   co_return Status::Ok();
 }
@@ -471,29 +472,70 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
                                                   std::vector<MailboxEntry> entries, std::string to,
                                                   bool move) {
   Placed placed;
+  std::vector<MailboxEntry> copies;  // as stored, for a move that loses its race
   // UIDs are reserved in blocks of at most this many per manager call.
   constexpr size_t kChunk = 256;
   for (size_t begin = 0; begin < entries.size(); begin += kChunk) {
     const size_t end = std::min(entries.size(), begin + kChunk);
     Result<manager::FolderState> where = co_await managers_.Folders(
         user, manager::FolderOp::Allocate(to, static_cast<uint32_t>(end - begin)));
-    if (!where.ok()) co_return where.status();
+    if (!where.ok()) {
+      (void)co_await DeleteMessages(user, std::move(copies));
+      co_return where.status();
+    }
     placed.uidvalidity = where->uidvalidity;
     for (size_t i = begin; i < end; ++i) {
       // Each copy is a new message (its own id and body key): the source
       // may be expunged while the copy lives on.
       Result<std::string> raw = co_await ReadMessage(user, entries[i]);
-      if (!raw.ok()) co_return raw.status();
+      if (!raw.ok()) {
+        // All or nothing (RFC 2180 §4.4.1): the copies made so far go again
+        // (best effort), e.g. when a racing move took this source first.
+        (void)co_await DeleteMessages(user, std::move(copies));
+        co_return raw.status();
+      }
       auto body = std::make_shared<const std::string>(std::move(*raw));
       const uint32_t uid = where->first_uid + static_cast<uint32_t>(i - begin);
       std::map<NodeId, std::vector<Pending>> per_node;
       Place(user, *where, uid, entries[i].flags, entries[i].internal_date_ms, body->size(),
             per_node);
-      PORCUPINE_CO_RETURN_IF_ERROR(co_await StoreAll(std::move(per_node), std::move(body)));
+      const store::MessageMeta& meta = per_node.begin()->second.front().message.meta;
+      MailboxEntry copy;
+      copy.id = *store::MessageId::FromBytes(meta.id());
+      copy.holders.assign(meta.replicas().begin(), meta.replicas().end());
+      copy.folder = meta.folder();
+      copy.uid = uid;
+      copies.push_back(std::move(copy));
+      Status stored = co_await StoreAll(std::move(per_node), std::move(body));
+      if (!stored.ok()) {
+        (void)co_await DeleteMessages(user, std::move(copies));
+        co_return stored;
+      }
       placed.uids.push_back(uid);
     }
   }
-  if (move) PORCUPINE_CO_RETURN_IF_ERROR(co_await DeleteMessages(user, std::move(entries)));
+  if (!move || entries.empty()) co_return placed;
+  // The originals go at their coordinating holders, so that of two sessions
+  // moving one message only one deletes it: the other takes its copy back.
+  std::vector<std::pair<MailboxEntry, FlagChange>> ends;
+  for (const MailboxEntry& e : entries) {
+    ends.emplace_back(e, FlagChange{e.id, FlagChange::Mode::kTombstone, {}});
+  }
+  Result<Coordinated> done = co_await Coordinate(user, std::move(ends));
+  if (!done.ok()) co_return done.status();  // copies stay: a duplicate at worst, never a loss
+  std::vector<MailboxEntry> undo;
+  std::vector<uint32_t> moved;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    // Unsure (a holder that may have applied it did not answer): keep.
+    if (done->changed.count(entries[i].id) || done->unsure.count(entries[i].id)) {
+      moved.push_back(placed.uids[i]);
+    } else {
+      undo.push_back(std::move(copies[i]));
+    }
+  }
+  if (!undo.empty()) (void)co_await DeleteMessages(user, std::move(undo));  // best effort
+  if (moved.empty()) co_return Status::Aborted("moved or deleted by another session");
+  placed.uids = std::move(moved);
   co_return placed;
 }
 
@@ -505,15 +547,16 @@ asio::awaitable<Status> MailService::SetFlags(std::string user, std::vector<Mail
     FlagChange c{e.id, mode, flags};
     changes.emplace_back(std::move(e), std::move(c));
   }
-  co_return co_await Coordinate(std::move(user), std::move(changes));
+  co_return (co_await Coordinate(std::move(user), std::move(changes))).status();
 }
 
-asio::awaitable<Status> MailService::Coordinate(
+asio::awaitable<Result<MailService::Coordinated>> MailService::Coordinate(
     std::string user, std::vector<std::pair<MailboxEntry, FlagChange>> changes) {
   // One holder coordinates each update, the next one when it cannot be
   // reached. Every node picks the same one (the lowest id), so concurrent
   // changes of one message from sessions on different nodes meet at one
   // read-modify-write and none is lost.
+  Coordinated out;
   for (auto& [e, c] : changes) std::sort(e.holders.begin(), e.holders.end());
   auto left = std::move(changes);
   for (size_t attempt = 0; !left.empty(); ++attempt) {
@@ -527,7 +570,7 @@ asio::awaitable<Status> MailService::Coordinate(
       per_node[{e.holders[attempt], e.folder}].push_back(std::move(change));
     }
     left.clear();
-    std::vector<asio::awaitable<Status>> calls;
+    std::vector<asio::awaitable<Result<std::vector<store::MessageId>>>> calls;
     std::vector<std::pair<NodeId, uint32_t>> order;
     for (auto& [key, batch] : per_node) {
       FragmentStore* f = nodes_.FragmentsOn(key.first);
@@ -540,15 +583,22 @@ asio::awaitable<Status> MailService::Coordinate(
       calls.push_back(f->SetFlags(user, key.second, std::move(list)));
       order.push_back(key);
     }
-    std::vector<Status> results = co_await WhenAll(std::move(calls));
+    std::vector<Result<std::vector<store::MessageId>>> results = co_await WhenAll(std::move(calls));
     for (size_t i = 0; i < results.size(); ++i) {
-      if (results[i].ok()) continue;
-      const Code c = results[i].code();
-      if (c != Code::kUnavailable && c != Code::kUnknownOutcome) co_return results[i];
-      for (auto& change : per_node[order[i]]) left.push_back(std::move(change));
+      if (results[i].ok()) {
+        out.changed.insert(results[i]->begin(), results[i]->end());
+        continue;
+      }
+      const Code c = results[i].status().code();
+      if (c != Code::kUnavailable && c != Code::kUnknownOutcome) co_return results[i].status();
+      for (auto& change : per_node[order[i]]) {
+        // It may have been applied there all the same.
+        if (c == Code::kUnknownOutcome) out.unsure.insert(change.first.id);
+        left.push_back(std::move(change));
+      }
     }
   }
-  co_return Status::Ok();
+  co_return out;
 }
 
 MailService::Stats MailService::stats() const {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,7 +139,10 @@ class MailService {
                                          std::vector<std::string> flags, int64_t internal_date_ms,
                                          std::string message);
   // Copies the messages (with their flags and dates) to `to` under new UIDs,
-  // in the given order; with `move`, then deletes the originals.
+  // in the given order; with `move`, then deletes the originals at their
+  // coordinating holders. Of two racing moves of one message only one
+  // deletes it; the other deletes its copy again and leaves that UID out
+  // (Aborted when it moved none).
   asio::awaitable<Result<Placed>> Copy(std::string user, std::vector<MailboxEntry> entries,
                                        std::string to, bool move);
   // Applies one flag change (replace, add or remove `flags`) to every
@@ -165,8 +169,12 @@ class MailService {
   std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
                                   const std::vector<NodeId>& exclude);
   // Applies each change at the entry's coordinating holder (lowest id first).
-  asio::awaitable<Status> Coordinate(std::string user,
-                                     std::vector<std::pair<MailboxEntry, FlagChange>> changes);
+  struct Coordinated {
+    std::set<store::MessageId> changed;  // ids a holder reported changed by this call
+    std::set<store::MessageId> unsure;   // ids a holder may have changed without answering
+  };
+  asio::awaitable<Result<Coordinated>> Coordinate(
+      std::string user, std::vector<std::pair<MailboxEntry, FlagChange>> changes);
   asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
   // `answered` (optional) gets the nodes that listed the folder; `cache`

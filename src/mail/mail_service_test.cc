@@ -464,6 +464,31 @@ TEST_F(MailServiceImapTest, MoveTakesTheOriginalsAway) {
   EXPECT_EQ(UidsIn("INBOX"), (Uids{3, 4}));
 }
 
+TEST_F(MailServiceImapTest, OfTwoRacingMovesOfOneMessageOneWins) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  const std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 2u);
+  std::vector<asio::awaitable<Result<Placed>>> moves;
+  moves.push_back(mail_->Copy(kAlice, inbox, "Sent", true));
+  moves.push_back(mail_->Copy(kAlice, inbox, "Trash", true));
+  std::vector<Result<Placed>> done = Run(WhenAll(std::move(moves)));
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_NE(done[0].ok(), done[1].ok())
+      << done[0].status().ToString() << " / " << done[1].status().ToString();
+  for (const Result<Placed>& r : done) {
+    if (r.ok()) {
+      EXPECT_EQ(r->uids.size(), 2u);
+    }
+  }
+  EXPECT_TRUE(Messages("INBOX").empty());
+  std::vector<std::string> moved = Bodies(Messages("Sent"));
+  std::vector<std::string> trash = Bodies(Messages("Trash"));
+  moved.insert(moved.end(), trash.begin(), trash.end());
+  std::sort(moved.begin(), moved.end());
+  EXPECT_EQ(moved, (Strings{"a\r\n", "b\r\n"})) << "one copy of each, in one folder";
+}
+
 TEST_F(MailServiceImapTest, CopyToAMissingFolderStoresNothing) {
   ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
   std::vector<MailboxEntry> inbox = Messages("INBOX");

@@ -134,7 +134,7 @@ asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& r
   runtime_.FillReply(st, rep->mutable_header());
 }
 
-asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc::Ack* rep) {
+asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc::FlagsReply* rep) {
   Heard(req.header());
   std::vector<mail::FlagChange> changes;
   Status st;
@@ -144,7 +144,7 @@ asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc
       st = Status::InvalidArgument("bad message id");
       break;
     }
-    if (c.mode() > 3) {
+    if (c.mode() > 4) {
       st = Status::InvalidArgument("bad flag change mode");
       break;
     }
@@ -155,7 +155,12 @@ asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc
                        c.to_uid()});
   }
   if (st.ok()) {
-    st = co_await fragments_.SetFlags(req.user(), FolderOf(req.folder()), std::move(changes));
+    Result<std::vector<store::MessageId>> changed =
+        co_await fragments_.SetFlags(req.user(), FolderOf(req.folder()), std::move(changes));
+    st = changed.status();
+    if (changed.ok()) {
+      for (const store::MessageId& id : *changed) rep->add_changed(id.ToBytes());
+    }
   }
   runtime_.FillReply(st, rep->mutable_header());
 }

@@ -136,8 +136,8 @@ asio::awaitable<Status> RemotePeer::Delete(std::string user, uint32_t folder,
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::DeleteMessages)).status();
 }
 
-asio::awaitable<Status> RemotePeer::SetFlags(std::string user, uint32_t folder,
-                                             std::vector<mail::FlagChange> changes) {
+asio::awaitable<Result<std::vector<store::MessageId>>> RemotePeer::SetFlags(
+    std::string user, uint32_t folder, std::vector<mail::FlagChange> changes) {
   rpc::FlagsRequest req;
   req.set_user(std::move(user));
   req.set_folder(folder);
@@ -149,7 +149,15 @@ asio::awaitable<Status> RemotePeer::SetFlags(std::string user, uint32_t folder,
     p->set_to_uid(c.to_uid);
     for (std::string& f : c.flags) p->add_flags(std::move(f));
   }
-  co_return (co_await Call(std::move(req), &rpc::AsyncStub::SetFlags)).status();
+  Result<rpc::FlagsReply> r = co_await Call(std::move(req), &rpc::AsyncStub::SetFlags);
+  if (!r.ok()) co_return r.status();
+  std::vector<store::MessageId> changed;
+  for (const std::string& b : r->changed()) {
+    std::optional<store::MessageId> id = store::MessageId::FromBytes(b);
+    if (!id) co_return Status::Corruption("bad message id in a SetFlags reply");
+    changed.push_back(*id);
+  }
+  co_return changed;
 }
 
 asio::awaitable<Result<manager::FolderState>> RemotePeer::Folders(std::string user,

@@ -47,8 +47,8 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
                                              store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, uint32_t folder,
                                  std::vector<store::MessageId> ids) override;
-  asio::awaitable<Status> SetFlags(std::string user, uint32_t folder,
-                                   std::vector<mail::FlagChange> changes) override;
+  asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
+      std::string user, uint32_t folder, std::vector<mail::FlagChange> changes) override;
 
   // Replication: pushes an object's version; the version held there after.
   asio::awaitable<Result<uint64_t>> Replicate(rpc::ReplicaUpdate update);
