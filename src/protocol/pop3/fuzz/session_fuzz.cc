@@ -9,16 +9,14 @@
 // Not built by default (the module build globs only the folder's top level).
 // Build and run with clang, from the repository root:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     src/protocol/pop3/fuzz/session_fuzz.cc src/protocol/pop3/{command,reply,session,\
-//   session_auth,session_commands,session_transaction}.cc \
-//     src/protocol/common/line_reader.cc $(pkg-config --cflags --libs libsodium) -o pop3_fuzz
+//     src/protocol/pop3/fuzz/session_fuzz.cc \
+//     $(ls src/protocol/pop3/*.cc src/protocol/common/*.cc | grep -v _test) \
+//     src/core/status.cc $(pkg-config --cflags --libs libsodium) -o pop3_fuzz
 //   ./pop3_fuzz src/protocol/pop3/fuzz/corpus
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "protocol/common/fuzz_session.h"
 #include "protocol/pop3/session_test_util.h"
 
 namespace {
@@ -39,22 +37,11 @@ std::string Run(std::string_view input, size_t fragment, uint8_t failures) {
     if (failures & (1u << bit)) d.backend().retrieve_results.push_back(Status::NotFound("x"));
     if (failures & (16u << bit)) d.backend().commit_results.push_back(Status::Unavailable("x"));
   }
-  d.Start();
-  d.FeedInPieces(input, fragment);
-  d.Eof();
-  if (!d.closed()) std::abort();       // EOF must end every session
-  if (d.unterminated()) std::abort();  // every output chunk is whole CRLF lines
-  return d.transcript();
+  return porcupine::fuzz::RunSession(d, input, fragment);
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 2) return 0;
-  size_t fragment = 1 + data[0];
-  uint8_t failures = data[1];
-  std::string_view input(reinterpret_cast<const char*>(data + 2), size - 2);
-  std::string whole = Run(input, input.size() + 1, failures);
-  if (Run(input, fragment, failures) != whole) std::abort();
-  return 0;
+  return porcupine::fuzz::SessionWholeAndFragmented(data, size, Run);
 }
