@@ -206,7 +206,8 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
   }
   if (answered) *answered = listed;
   if (cache) {
-    cache->unchanged = unchanged && listed == cache->answered;
+    // Nobody answering is no news either way: the caller gets the (empty) listing.
+    cache->unchanged = unchanged && !listed.empty() && listed == cache->answered;
     cache->answered = std::move(listed);
     if (cache->unchanged) co_return std::vector<MailboxEntry>{};
   }

@@ -72,8 +72,8 @@ struct ListingCache {
   };
   std::map<NodeId, Part> parts;
   std::vector<NodeId> answered;  // the nodes that answered the last listing
-  // Set by each listing: every node answered as last time and nothing
-  // changed on any (the listing's result is then left empty).
+  // Set by each listing: the same nodes answered as last time (at least
+  // one) and nothing changed on any (the listing's result is then empty).
   bool unchanged = false;
 };
 

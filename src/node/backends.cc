@@ -187,7 +187,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
   mail::ListingCache* cache = r.selected ? &listing_ : nullptr;
   Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
   if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
-  if (view->unchanged) {
+  if (view->unchanged) {  // only a re-read: a new selection emptied the cache
     const mail::FolderView& v = *view;
     if (v.status.folder.uidvalidity() == last_.uidvalidity &&
         v.status.recent_from == last_.recent_from) {
@@ -215,7 +215,9 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     if (!late.empty() &&
         (co_await mail_.Renumber(user_, view->status.folder.name(), std::move(late), highest))
             .ok()) {
-      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
+      // Without the cache: this listing must return the messages (the
+      // cache's older versions make the next poll list again).
+      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
       if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
     }
   }
