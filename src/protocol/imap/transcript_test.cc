@@ -9,13 +9,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "protocol/common/golden_test_util.h"
 #include "protocol/imap/session_test_util.h"
 
 namespace porcupine::imap {
@@ -27,16 +26,8 @@ using testing::FakeBackend;
 
 fs::path TestdataDir() { return fs::path(PORCUPINE_SOURCE_DIR) / "src/protocol/imap/testdata"; }
 
-std::vector<std::string> SplitLines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
+using protocol::golden::SplitLines;
+using protocol::golden::StartsWith;
 
 // Lines the session produces (never echoed from the file).
 bool IsOutputLine(std::string_view l) {
@@ -275,40 +266,13 @@ void ReplayFragmented(const Script& script) {
   }
 }
 
-std::vector<fs::path> GoldenFiles() {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(TestdataDir())) {
-    if (e.path().extension() == ".txt") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(TranscriptTest, AllFilesReplay) {
-  std::vector<fs::path> files = GoldenFiles();
-  ASSERT_GE(files.size(), 20u) << "testdata missing under " << TestdataDir();
-  bool update = std::getenv("PORCUPINE_UPDATE_GOLDEN") != nullptr;
-  for (const fs::path& file : files) {
-    SCOPED_TRACE(file.filename().string());
-    std::string text = ReadFile(file);
-    std::vector<std::string> lines = SplitLines(text);
-    Script script = ParseScript(lines);
-    std::string actual = ReplayInterleaved(lines, script);
-    if (update && actual != text) {
-      std::ofstream(file, std::ios::binary) << actual;
-      ADD_FAILURE() << "rewrote " << file;
-      continue;
-    }
-    EXPECT_EQ(actual, text);
-    ReplayFragmented(ParseScript(SplitLines(actual)));
-  }
+  protocol::golden::ReplayAll(
+      TestdataDir(), 20u,
+      [](const std::vector<std::string>& lines) {
+        return ReplayInterleaved(lines, ParseScript(lines));
+      },
+      [](const std::string& actual) { ReplayFragmented(ParseScript(SplitLines(actual))); });
 }
 
 }  // namespace

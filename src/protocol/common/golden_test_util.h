@@ -1,0 +1,60 @@
+// The golden-transcript files of the protocol tests (src/protocol/*/testdata,
+// replayed by each protocol's transcript_test.cc): reading them and the
+// compare-or-rewrite loop. Test-only.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace porcupine::protocol::golden {
+
+inline std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+inline bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Every .txt file of `dir` (at least `min_files`), in name order: `replay`
+// turns its lines into the transcript the session makes, which must equal
+// the file (PORCUPINE_UPDATE_GOLDEN=1 rewrites files that differ instead);
+// then `fragmented` replays that transcript again in pieces.
+template <typename Replay, typename Fragmented>
+void ReplayAll(const std::filesystem::path& dir, size_t min_files, Replay replay,
+               Fragmented fragmented) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".txt") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), min_files) << "testdata missing under " << dir;
+  const bool update = std::getenv("PORCUPINE_UPDATE_GOLDEN") != nullptr;
+  for (const std::filesystem::path& file : files) {
+    SCOPED_TRACE(file.filename().string());
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string actual = replay(SplitLines(text.str()));
+    if (update && actual != text.str()) {
+      std::ofstream(file, std::ios::binary) << actual;
+      ADD_FAILURE() << "rewrote " << file;
+      continue;
+    }
+    EXPECT_EQ(actual, text.str());
+    fragmented(actual);
+  }
+}
+
+}  // namespace porcupine::protocol::golden
