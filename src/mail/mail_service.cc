@@ -143,19 +143,38 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
   auto body = std::make_shared<const std::string>(std::move(message));
   std::map<NodeId, std::vector<Pending>> per_node;
   const int64_t now_ms = Hlc::PhysicalMs(hlc_.Now());
+  std::vector<std::pair<std::string, uint32_t>> handed_out;  // user, INBOX UID
+  Status st;
   for (const std::string& rcpt : recipients) {
     std::optional<std::string> user = RecipientAddress(rcpt);
-    if (!user) co_return Status::InvalidArgument("bad recipient " + rcpt);
+    if (!user) {
+      st = Status::InvalidArgument("bad recipient " + rcpt);
+      break;
+    }
     // One call to the manager: the mail map and the message's INBOX UID.
     Result<manager::FolderState> where =
         co_await managers_.Folders(*user, manager::FolderOp::Allocate("INBOX", 1));
-    if (!where.ok()) co_return where.status();
+    if (!where.ok()) {
+      st = where.status();
+      break;
+    }
+    handed_out.emplace_back(*user, where->first_uid);
     if (ChooseNodes(*user, where->mail_map, {}).empty()) {
-      co_return Status::Unavailable("no live node to store mail");
+      st = Status::Unavailable("no live node to store mail");
+      break;
     }
     Place(*user, *where, where->first_uid, {}, now_ms, body->size(), per_node);
   }
-  co_return co_await StoreAll(std::move(per_node), std::move(body));
+  if (st.ok()) st = co_await StoreAll(std::move(per_node), std::move(body));
+  if (!st.ok()) {
+    // The client tries again: these UIDs must not hold newer mail back. (A
+    // store of unknown outcome that lands anyway shows as a late message.)
+    for (auto& [user, uid] : handed_out) {
+      std::vector<uint32_t> uids(1, uid);  // named: g++ 12 and braced lists in coroutines
+      co_await ReleaseUids(std::move(user), store::kInboxFolder, std::move(uids));
+    }
+  }
+  co_return st;
 }
 
 asio::awaitable<Result<Listing>> MailService::ListOn(NodeId node, std::string user, uint32_t folder,
@@ -167,7 +186,7 @@ asio::awaitable<Result<Listing>> MailService::ListOn(NodeId node, std::string us
 
 asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered,
-    ListingCache* cache) {
+    ListingCache* cache, bool merge_unchanged) {
   if (cache && cache->folder != folder) {
     *cache = ListingCache{};
     cache->folder = folder;
@@ -209,7 +228,7 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     // Nobody answering is no news either way: the caller gets the (empty) listing.
     cache->unchanged = unchanged && !listed.empty() && listed == cache->answered;
     cache->answered = std::move(listed);
-    if (cache->unchanged) co_return std::vector<MailboxEntry>{};
+    if (cache->unchanged && !merge_unchanged) co_return std::vector<MailboxEntry>{};
   }
   std::map<store::MessageId, MailboxEntry> merged;  // de-duplicates replicas
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -275,6 +294,8 @@ asio::awaitable<Status> MailService::DeleteMessages(std::string user,
   // others); when it cannot be reached the next holder does.
   if (entries.empty()) co_return Status::Ok();
   const uint32_t folder = entries.front().folder;
+  // A message still counted in flight would hold newer ones back once gone.
+  co_await ReleaseYoung(user, entries);
   for (MailboxEntry& e : entries) SortHolders(e.holders);
   std::vector<MailboxEntry> left = std::move(entries);
   for (size_t attempt = 0; !left.empty(); ++attempt) {
@@ -369,11 +390,25 @@ const manager::FolderStatus* FindFolder(const manager::FolderState& st, std::str
   return nullptr;
 }
 
+// The lowest UID of `in_flight` (ascending) that no message of `sorted`
+// (ascending by UID) has; 0 when each has one.
+uint32_t HoldFrom(const std::vector<manager::UidRange>& in_flight,
+                  const std::vector<MailboxEntry>& sorted) {
+  auto it = sorted.begin();
+  for (const manager::UidRange& r : in_flight) {
+    for (uint64_t uid = r.first; uid < uint64_t{r.first} + r.count; ++uid) {
+      while (it != sorted.end() && it->uid < uid) ++it;
+      if (it == sorted.end() || it->uid != uid) return static_cast<uint32_t>(uid);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
-asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, std::string folder,
-                                                            bool claim_recent,
-                                                            ListingCache* cache) {
+asio::awaitable<Result<FolderView>> MailService::OpenFolder(
+    std::string user, std::string folder, bool claim_recent, ListingCache* cache,
+    std::function<bool(const store::MessageId&)> shown) {
   Result<manager::FolderState> st = co_await managers_.Folders(
       user, {claim_recent ? manager::FolderOp::Kind::kClaimRecent : manager::FolderOp::Kind::kRead,
              folder});
@@ -383,14 +418,20 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
   auto by_uid = [](const MailboxEntry& a, const MailboxEntry& b) {
     return a.uid != b.uid ? a.uid < b.uid : a.id < b.id;
   };
+  // What is held back depends on the listing and on the UIDs in flight: an
+  // unchanged listing is merged again when only the latter changed.
+  const bool same_in_flight =
+      cache && cache->folder == f->folder.id() && cache->in_flight == f->in_flight;
   // Await into a named variable: g++ 12 loses the already built members of
   // an aggregate whose initializer suspends (docs/development.md).
   std::vector<NodeId> answered;
-  std::vector<MailboxEntry> messages =
-      co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered, cache);
-  if (cache && cache->unchanged) {
+  std::vector<MailboxEntry> messages = co_await ListEverywhere(user, st->mail_map, f->folder.id(),
+                                                               &answered, cache, !same_in_flight);
+  if (cache && cache->unchanged && same_in_flight) {
     FolderView view{*f, {}, std::move(answered)};
     view.unchanged = true;
+    view.hold_from = cache->hold_from;
+    if (view.hold_from) view.status.uidnext = std::min(view.status.uidnext, view.hold_from);
     co_return view;
   }
   std::sort(messages.begin(), messages.end(), by_uid);
@@ -403,7 +444,7 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
       collided.push_back(messages[i]);
     }
   }
-  const uint32_t highest = messages.empty() ? 0 : messages.back().uid;
+  uint32_t highest = messages.empty() ? 0 : messages.back().uid;
   if (!collided.empty()) {
     Status renumbered = co_await Renumber(user, f->folder.name(), std::move(collided), highest);
     if (renumbered.ok()) {
@@ -411,18 +452,82 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(std::string user, st
       // Without the cache: this listing must return the messages.
       messages = co_await ListEverywhere(user, st->mail_map, f->folder.id(), &answered);
       std::sort(messages.begin(), messages.end(), by_uid);
+      highest = messages.empty() ? 0 : messages.back().uid;
     }
-  } else if (highest >= f->uidnext) {
-    // The folder holds UIDs this manager never handed out (the other side of
-    // a partition did): its sequencer moves past them before the next one.
-    (void)co_await managers_.Folders(user,
-                                     manager::FolderOp::Allocate(f->folder.name(), 0, highest + 1));
   }
-  FolderView view{*f, std::move(messages), std::move(answered)};
-  for (const MailboxEntry& e : view.messages) {
-    view.status.uidnext = std::max(view.status.uidnext, e.uid + 1);
+  manager::FolderStatus status = *f;
+  if (highest >= f->uidnext) {
+    // The listing has UIDs handed out after the status was read: by this
+    // manager since (what else it handed out meanwhile may still be on its
+    // way), or by the other side of a partition (its sequencer moves past
+    // them before the next one). Either way a fresh status covers them.
+    Result<manager::FolderState> now = co_await managers_.Folders(
+        user, manager::FolderOp::Allocate(f->folder.name(), 0, highest + 1));
+    const manager::FolderStatus* g = now.ok() ? FindFolder(*now, folder) : nullptr;
+    if (g && g->folder.id() == f->folder.id()) {
+      status.uidnext = g->uidnext;
+      status.in_flight = g->in_flight;  // \Recent stays as claimed
+    }
+  }
+  FolderView view{status, std::move(messages), std::move(answered)};
+  // A message stored under UID 9 after one under 10 was listed would appear
+  // below a UID a client has seen, and a client that fetches "UID 11:*"
+  // would never see it: nothing above a UID still in flight shows yet (nor
+  // above what the status does not cover).
+  view.hold_from = HoldFrom(status.in_flight, view.messages);
+  if (highest >= status.uidnext && (view.hold_from == 0 || view.hold_from > status.uidnext)) {
+    view.hold_from = status.uidnext;
+  }
+  if (cache) {
+    cache->in_flight = status.in_flight;
+    cache->hold_from = view.hold_from;
+  }
+  if (view.hold_from) {
+    uint32_t uidnext = view.hold_from;
+    std::erase_if(view.messages, [&](const MailboxEntry& e) {
+      if (e.uid < view.hold_from) return false;
+      if (shown && shown(e.id)) {  // already shown: never taken back
+        uidnext = std::max(uidnext, e.uid + 1);
+        return false;
+      }
+      return true;
+    });
+    view.status.uidnext = std::min(view.status.uidnext, uidnext);
   }
   co_return view;
+}
+
+asio::awaitable<void> MailService::ReleaseUids(std::string user, uint32_t folder,
+                                               std::vector<uint32_t> uids) {
+  if (uids.empty()) co_return;
+  std::sort(uids.begin(), uids.end());
+  std::vector<manager::UidRange> ranges;
+  for (uint32_t uid : uids) {
+    if (uid == 0) continue;
+    if (!ranges.empty() && uint64_t{ranges.back().first} + ranges.back().count == uid) {
+      ++ranges.back().count;
+    } else if (ranges.empty() || ranges.back().first + ranges.back().count <= uid) {
+      ranges.push_back({uid, 1});
+    }
+  }
+  if (ranges.empty()) co_return;
+  // Best effort: a UID not released only holds newer messages back until
+  // the manager's settle window ends.
+  (void)co_await managers_.Folders(std::move(user),
+                                   manager::FolderOp::Release(folder, std::move(ranges)));
+}
+
+asio::awaitable<void> MailService::ReleaseYoung(const std::string& user,
+                                                const std::vector<MailboxEntry>& entries) {
+  // A message id carries the time it was made, just after its UID was
+  // handed out; twice the window (and a second) absorbs clock skew.
+  const int64_t now_ms = Hlc::PhysicalMs(hlc_.Now());
+  const int64_t young_ms = 2 * options_.uid_settle_window.count() + 1000;
+  std::map<uint32_t, std::vector<uint32_t>> per_folder;
+  for (const MailboxEntry& e : entries) {
+    if (now_ms - Hlc::PhysicalMs(e.id.hlc) < young_ms) per_folder[e.folder].push_back(e.uid);
+  }
+  for (auto& [folder, uids] : per_folder) co_await ReleaseUids(user, folder, std::move(uids));
 }
 
 asio::awaitable<Status> MailService::Renumber(std::string user, std::string folder,
@@ -447,7 +552,22 @@ asio::awaitable<Status> MailService::Renumber(std::string user, std::string fold
                    where->first_uid + static_cast<uint32_t>(i - begin)};
       changes.emplace_back(std::move(entries[i]), std::move(c));
     }
-    PORCUPINE_CO_RETURN_IF_ERROR((co_await Coordinate(user, std::move(changes))).status());
+    std::vector<FlagChange> given;
+    for (const auto& change : changes) given.push_back(change.second);
+    Result<Coordinated> done = co_await Coordinate(user, std::move(changes));
+    // Neither the UID a message left nor one another session's renumbering
+    // made unused (it moved the message first) may hold newer ones back.
+    std::vector<uint32_t> unused;
+    for (const FlagChange& c : given) {
+      const bool moved = done.ok() && done->changed.count(c.id);
+      if (moved || (done.ok() && done->unsure.count(c.id))) {
+        if (moved) unused.push_back(c.from_uid);
+      } else {
+        unused.push_back(c.to_uid);
+      }
+    }
+    co_await ReleaseUids(user, where->folder_id, std::move(unused));
+    PORCUPINE_CO_RETURN_IF_ERROR(done.status());
   }
   co_return Status::Ok();
 }
@@ -459,13 +579,20 @@ asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::strin
       co_await managers_.Folders(user, manager::FolderOp::Allocate(folder, 1));
   if (!where.ok()) co_return where.status();
   if (ChooseNodes(user, where->mail_map, {}).empty()) {
+    std::vector<uint32_t> uids(1, where->first_uid);
+    co_await ReleaseUids(user, where->folder_id, std::move(uids));
     co_return Status::Unavailable("no live node to store mail");
   }
   auto body = std::make_shared<const std::string>(std::move(message));
   if (internal_date_ms == 0) internal_date_ms = Hlc::PhysicalMs(hlc_.Now());
   std::map<NodeId, std::vector<Pending>> per_node;
   Place(user, *where, where->first_uid, std::move(flags), internal_date_ms, body->size(), per_node);
-  PORCUPINE_CO_RETURN_IF_ERROR(co_await StoreAll(std::move(per_node), std::move(body)));
+  Status stored = co_await StoreAll(std::move(per_node), std::move(body));
+  if (!stored.ok()) {
+    std::vector<uint32_t> uids(1, where->first_uid);
+    co_await ReleaseUids(user, where->folder_id, std::move(uids));
+    co_return stored;
+  }
   co_return Placed{where->uidvalidity, {where->first_uid}};
 }
 
@@ -474,27 +601,36 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
                                                   bool move) {
   Placed placed;
   std::vector<MailboxEntry> copies;  // as stored, for a move that loses its race
+  uint32_t to_id = 0;                // the target folder
+  std::vector<uint32_t> unused;      // UIDs handed out for copies not made (yet)
+  // A copy that fails half way takes back the copies made so far (best
+  // effort) and the UIDs handed out for them.
+  auto undo = [&](Status st) -> asio::awaitable<Result<Placed>> {
+    for (const MailboxEntry& c : copies) unused.push_back(c.uid);
+    (void)co_await DeleteMessages(user, std::move(copies));
+    co_await ReleaseUids(user, to_id, std::move(unused));
+    co_return st;
+  };
   // UIDs are reserved in blocks of at most this many per manager call.
   constexpr size_t kChunk = 256;
   for (size_t begin = 0; begin < entries.size(); begin += kChunk) {
     const size_t end = std::min(entries.size(), begin + kChunk);
     Result<manager::FolderState> where = co_await managers_.Folders(
         user, manager::FolderOp::Allocate(to, static_cast<uint32_t>(end - begin)));
-    if (!where.ok()) {
-      (void)co_await DeleteMessages(user, std::move(copies));
-      co_return where.status();
+    if (!where.ok()) co_return co_await undo(where.status());
+    to_id = where->folder_id;
+    unused.clear();
+    for (size_t i = begin; i < end; ++i) {
+      unused.push_back(where->first_uid + static_cast<uint32_t>(i - begin));
     }
     placed.uidvalidity = where->uidvalidity;
     for (size_t i = begin; i < end; ++i) {
       // Each copy is a new message (its own id and body key): the source
       // may be expunged while the copy lives on.
       Result<std::string> raw = co_await ReadMessage(user, entries[i]);
-      if (!raw.ok()) {
-        // All or nothing (RFC 2180 §4.4.1): the copies made so far go again
-        // (best effort), e.g. when a racing move took this source first.
-        (void)co_await DeleteMessages(user, std::move(copies));
-        co_return raw.status();
-      }
+      // All or nothing (RFC 2180 §4.4.1), e.g. when a racing move took
+      // this source first.
+      if (!raw.ok()) co_return co_await undo(raw.status());
       auto body = std::make_shared<const std::string>(std::move(*raw));
       const uint32_t uid = where->first_uid + static_cast<uint32_t>(i - begin);
       std::map<NodeId, std::vector<Pending>> per_node;
@@ -507,34 +643,37 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
       copy.folder = meta.folder();
       copy.uid = uid;
       copies.push_back(std::move(copy));
+      std::erase(unused, uid);
       Status stored = co_await StoreAll(std::move(per_node), std::move(body));
-      if (!stored.ok()) {
-        (void)co_await DeleteMessages(user, std::move(copies));
-        co_return stored;
-      }
+      if (!stored.ok()) co_return co_await undo(stored);
       placed.uids.push_back(uid);
     }
   }
   if (!move || entries.empty()) co_return placed;
   // The originals go at their coordinating holders, so that of two sessions
   // moving one message only one deletes it: the other takes its copy back.
+  co_await ReleaseYoung(user, entries);
   std::vector<std::pair<MailboxEntry, FlagChange>> ends;
   for (const MailboxEntry& e : entries) {
     ends.emplace_back(e, FlagChange{e.id, FlagChange::Mode::kTombstone, {}});
   }
   Result<Coordinated> done = co_await Coordinate(user, std::move(ends));
   if (!done.ok()) co_return done.status();  // copies stay: a duplicate at worst, never a loss
-  std::vector<MailboxEntry> undo;
-  std::vector<uint32_t> moved;
+  std::vector<MailboxEntry> lost;
+  std::vector<uint32_t> moved, lost_uids;
   for (size_t i = 0; i < entries.size(); ++i) {
     // Unsure (a holder that may have applied it did not answer): keep.
     if (done->changed.count(entries[i].id) || done->unsure.count(entries[i].id)) {
       moved.push_back(placed.uids[i]);
     } else {
-      undo.push_back(std::move(copies[i]));
+      lost_uids.push_back(copies[i].uid);
+      lost.push_back(std::move(copies[i]));
     }
   }
-  if (!undo.empty()) (void)co_await DeleteMessages(user, std::move(undo));  // best effort
+  if (!lost.empty()) {  // best effort
+    co_await ReleaseUids(user, to_id, std::move(lost_uids));
+    (void)co_await DeleteMessages(user, std::move(lost));
+  }
   if (moved.empty()) co_return Status::Aborted("moved or deleted by another session");
   placed.uids = std::move(moved);
   co_return placed;

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +32,10 @@ struct MailServiceOptions {
   int spread = 2;                    // soft limit on nodes holding one user's mail
   int copies = 1;                    // nodes a new message is stored on
   cluster::Policy policy = cluster::Policy::kDynamic;
+  // The managers' settle window (manager::LocalManagerOptions): a message
+  // younger than this may still hold back newer ones (FolderStatus::in_flight),
+  // so deleting it releases its UID first.
+  std::chrono::milliseconds uid_settle_window{5000};
 };
 
 enum class RecipientCheck {
@@ -57,6 +63,11 @@ struct FolderView {
   manager::FolderStatus status;
   std::vector<MailboxEntry> messages;  // ascending uid
   std::vector<NodeId> answered;        // the nodes that listed the folder
+  // The lowest UID handed out whose message was not listed (still on its
+  // way, FolderStatus::in_flight), 0 when none: messages above it are left
+  // out, and status.uidnext is at most it, so that no client sees a UID
+  // appear below one it has seen.
+  uint32_t hold_from = 0;
   // With a ListingCache: nothing changed since the cached listing, and
   // `messages` is empty (the caller's last view of them holds).
   bool unchanged = false;
@@ -71,7 +82,9 @@ struct ListingCache {
     std::vector<store::MessageMeta> messages;
   };
   std::map<NodeId, Part> parts;
-  std::vector<NodeId> answered;  // the nodes that answered the last listing
+  std::vector<NodeId> answered;              // the nodes that answered the last listing
+  std::vector<manager::UidRange> in_flight;  // the folder's, at the last full merge
+  uint32_t hold_from = 0;                    // as computed then
   // Set by each listing: the same nodes answered as last time (at least
   // one) and nothing changed on any (the listing's result is then empty).
   bool unchanged = false;
@@ -125,10 +138,12 @@ class MailService {
   // (status.recent_from on) become the caller's. Messages sharing a UID
   // (after a partition) are renumbered first: the lower message id keeps it.
   // `cache` (optional, the caller's): nodes where nothing changed since the
-  // cached listing answer without listing again.
-  asio::awaitable<Result<FolderView>> OpenFolder(std::string user, std::string folder,
-                                                 bool claim_recent = false,
-                                                 ListingCache* cache = nullptr);
+  // cached listing answer without listing again. Messages above
+  // FolderView::hold_from are left out unless `shown` (optional) says the
+  // caller shows them already.
+  asio::awaitable<Result<FolderView>> OpenFolder(
+      std::string user, std::string folder, bool claim_recent = false,
+      ListingCache* cache = nullptr, std::function<bool(const store::MessageId&)> shown = nullptr);
   // Gives the messages of `folder` new UIDs above `above`, in their old
   // order: the manager hands them out, each message's coordinating holder
   // applies the change if the message still has the UID it was listed with.
@@ -178,12 +193,14 @@ class MailService {
   asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
   // `answered` (optional) gets the nodes that listed the folder; `cache`
-  // (optional) is used and updated as in OpenFolder.
+  // (optional) is used and updated as in OpenFolder; when nothing changed
+  // the result is empty unless `merge_unchanged` (the cached listings then).
   asio::awaitable<std::vector<MailboxEntry>> ListEverywhere(std::string user,
                                                             std::vector<NodeId> nodes,
                                                             uint32_t folder,
                                                             std::vector<NodeId>* answered = nullptr,
-                                                            ListingCache* cache = nullptr);
+                                                            ListingCache* cache = nullptr,
+                                                            bool merge_unchanged = false);
   asio::awaitable<Result<Listing>> ListOn(NodeId node, std::string user, uint32_t folder,
                                           uint64_t if_changed);
   // Places one message for `user` in the folder of `where` under `uid`
@@ -193,6 +210,12 @@ class MailService {
              std::map<NodeId, std::vector<Pending>>& per_node);
   asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);
+  // Tells the manager that `uids` of the folder will not be listed (a
+  // failed store, a message going away); best effort.
+  asio::awaitable<void> ReleaseUids(std::string user, uint32_t folder, std::vector<uint32_t> uids);
+  // Releases the UIDs of the entries young enough to be in flight still.
+  asio::awaitable<void> ReleaseYoung(const std::string& user,
+                                     const std::vector<MailboxEntry>& entries);
   // Holders with this node first, then by load.
   void SortHolders(std::vector<NodeId>& holders);
   store::MessageId NewMessageId();

@@ -89,6 +89,8 @@ class MailServiceTest : public testing::Test {
     manager::LocalManagerOptions mo;
     mo.self = kSelf;
     mo.buckets = kBuckets;
+    mo.uid_settle_window = kSettle;
+    mo.clock = [this] { return now_; };
     manager_ = std::make_unique<manager::LocalManager>(mo, *writer_, hlc_);
     const cluster::View& view = *node_.Current();
     manager_->InstallView(view);
@@ -115,6 +117,10 @@ class MailServiceTest : public testing::Test {
     writer_.reset();
     store_.reset();
   }
+
+  static constexpr std::chrono::milliseconds kSettle{5000};
+  // The managers' settle-window clock; time passes only when a test moves it.
+  std::chrono::steady_clock::time_point now_{};
 
   template <typename T>
   T Run(asio::awaitable<T> op) {
@@ -487,6 +493,11 @@ TEST_F(MailServiceImapTest, OfTwoRacingMovesOfOneMessageOneWins) {
   moved.insert(moved.end(), trash.begin(), trash.end());
   std::sort(moved.begin(), moved.end());
   EXPECT_EQ(moved, (Strings{"a\r\n", "b\r\n"})) << "one copy of each, in one folder";
+  // The loser's UIDs were released with its copies: they hold nothing back.
+  for (const char* folder : {"Sent", "Trash"}) {
+    ASSERT_TRUE(Append(folder, {}, 0, "new\r\n").ok());
+    EXPECT_EQ(Bodies(Messages(folder)).back(), "new\r\n") << folder;
+  }
 }
 
 TEST_F(MailServiceImapTest, CopyToAMissingFolderStoresNothing) {
@@ -655,6 +666,85 @@ store::MessageId PutForeign(store::Store& s, const std::string& user, uint32_t u
   b.PutMessage(BucketOf(user, kBuckets), user, m, &body);
   EXPECT_TRUE(s.Commit(std::move(b)).ok());
   return id;
+}
+
+// ---- UIDs in flight hold newer messages back (FolderView::hold_from) ----
+
+TEST_F(MailServiceImapTest, ANewerMessageWaitsForAnOlderUidStillOnItsWay) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  // A delivery took UID 2 and has not stored its message yet; a later one
+  // with UID 3 is stored first.
+  ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 2u);
+  ASSERT_TRUE(Deliver({kAlice}, "c\r\n").ok());
+  Result<FolderView> view = OpenFolder("INBOX");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->hold_from, 2u);
+  EXPECT_EQ(Bodies(view->messages), Strings{"a\r\n"}) << "nothing above UID 2 shows yet";
+  EXPECT_EQ(view->status.uidnext, 2u) << "UID 2:* will find both";
+  // A session that already shows UID 3 keeps it.
+  view = Run(mail_->OpenFolder(kAlice, "INBOX", false, nullptr,
+                               [](const store::MessageId&) { return true; }));
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->messages.size(), 2u);
+  EXPECT_EQ(view->status.uidnext, 4u);
+  // The late store lands: everything shows, in UID order.
+  PutForeign(*store_, kAlice, 2, "b\r\n", hlc_.Now());
+  view = OpenFolder("INBOX");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->hold_from, 0u);
+  EXPECT_EQ(Bodies(view->messages), (Strings{"a\r\n", "b\r\n", "c\r\n"}));
+  EXPECT_EQ(view->status.uidnext, 4u);
+}
+
+TEST_F(MailServiceImapTest, AUidWhoseStoreNeverCameHoldsBackForTheSettleWindowOnly) {
+  ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 1u);  // never stored
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  ListingCache cache;
+  auto open = [&] {
+    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, "INBOX", false, &cache));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : FolderView{};
+  };
+  FolderView v = open();
+  EXPECT_TRUE(v.messages.empty());
+  v = open();
+  EXPECT_TRUE(v.unchanged);
+  EXPECT_EQ(v.hold_from, 1u);
+  EXPECT_EQ(v.status.uidnext, 1u) << "an unchanged re-read is held back the same";
+  now_ += kSettle;
+  v = open();
+  EXPECT_FALSE(v.unchanged) << "the listing did not change, what it holds back did";
+  EXPECT_EQ(v.hold_from, 0u);
+  EXPECT_EQ(Bodies(v.messages), Strings{"b\r\n"});
+  EXPECT_EQ(v.status.uidnext, 3u);
+  EXPECT_TRUE(open().unchanged);
+}
+
+TEST_F(MailServiceImapTest, DeletingAYoungMessageReleasesItsUid) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 2u);
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, {inbox[0]})).ok());
+  EXPECT_EQ(Bodies(Messages("INBOX")), Strings{"b\r\n"}) << "UID 1 is gone, not on its way";
+  // A move's originals too.
+  ASSERT_TRUE(Deliver({kAlice}, "c\r\n").ok());
+  inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 2u);
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, {inbox[0]}, "Trash", true)).ok());
+  EXPECT_EQ(Bodies(Messages("INBOX")), Strings{"c\r\n"});
+}
+
+TEST_F(MailServiceImapTest, ACopyThatFailsHalfWayReleasesItsUids) {
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
+  std::vector<MailboxEntry> inbox = Messages("INBOX");
+  ASSERT_EQ(inbox.size(), 2u);
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, {inbox[1]})).ok());
+  EXPECT_EQ(Run(mail_->Copy(kAlice, inbox, "Trash", false)).status().code(), Code::kNotFound);
+  EXPECT_TRUE(Messages("Trash").empty()) << "all or nothing";
+  ASSERT_TRUE(Append("Trash", {}, 0, "t\r\n").ok());
+  EXPECT_EQ(Bodies(Messages("Trash")), Strings{"t\r\n"}) << "UIDs 1 and 2 hold nothing back";
 }
 
 TEST_F(MailServiceImapTest, ACollidingUidGoesToTheHigherMessageId) {

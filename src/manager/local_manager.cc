@@ -14,6 +14,7 @@ namespace {
 constexpr uint32_t kUidBlock = 1024;
 constexpr size_t kMaxFolderName = 255;
 constexpr size_t kMaxFolders = 4096;
+constexpr size_t kMaxReleaseRanges = 4096;  // ranges one kReleaseUids may name
 
 bool IsInbox(std::string_view name) {
   if (name.size() != 5) return false;
@@ -276,6 +277,48 @@ uint32_t LocalManager::UidNextLocked(const std::string& user, const store::Folde
   return std::max<uint32_t>(1, folder.uid_reserved());
 }
 
+std::chrono::steady_clock::time_point LocalManager::Now() const {
+  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+void LocalManager::ExpireLocked(UidBlock& block) {
+  const auto now = Now();
+  while (!block.in_flight.empty() && block.in_flight.front().expires <= now) {
+    block.in_flight.pop_front();
+  }
+}
+
+void LocalManager::HandedOutLocked(const std::string& user, uint32_t folder, uint64_t epoch,
+                                   uint32_t next, uint32_t limit, uint32_t recent, UidRange uids) {
+  UidBlock& b = uids_[{user, folder}];
+  if (b.entry_epoch != epoch) b = UidBlock{};  // UIDs of an older assignment are not tracked
+  b.entry_epoch = epoch;
+  b.next = next;
+  b.limit = limit;
+  b.recent = recent;
+  ExpireLocked(b);
+  if (uids.count == 0) return;
+  b.in_flight.push_back({uids, Now() + options_.uid_settle_window});
+  while (b.in_flight.size() > options_.max_in_flight_per_folder) b.in_flight.pop_front();
+}
+
+void LocalManager::Release(UidBlock& block, UidRange gone) {
+  // Takes [first, end) out of every range, which may split one in two.
+  const uint64_t first = gone.first, end = first + gone.count;
+  std::deque<InFlight> kept;
+  for (const InFlight& r : block.in_flight) {
+    const uint64_t a = r.uids.first, b = a + r.uids.count;
+    if (b <= first || a >= end) {
+      kept.push_back(r);
+      continue;
+    }
+    if (a < first) kept.push_back({{r.uids.first, static_cast<uint32_t>(first - a)}, r.expires});
+    if (b > end)
+      kept.push_back({{static_cast<uint32_t>(end), static_cast<uint32_t>(b - end)}, r.expires});
+  }
+  block.in_flight = std::move(kept);
+}
+
 FolderState LocalManager::StateOf(const store::Profile& profile, std::vector<NodeId> mail_map,
                                   uint64_t epoch) {
   FolderState st;
@@ -284,7 +327,11 @@ FolderState LocalManager::StateOf(const store::Profile& profile, std::vector<Nod
     const uint32_t next = UidNextLocked(profile.user(), f, epoch);
     auto it = uids_.find({profile.user(), f.id()});
     const bool valid = it != uids_.end() && it->second.entry_epoch == epoch;
-    st.folders.push_back({f, next, valid ? it->second.recent : next});
+    FolderStatus& status = st.folders.emplace_back(FolderStatus{f, next, next, {}});
+    if (!valid) continue;
+    status.recent_from = it->second.recent;
+    ExpireLocked(it->second);
+    for (const InFlight& x : it->second.in_flight) status.in_flight.push_back(x.uids);
   }
   std::sort(st.folders.begin(), st.folders.end(), [](const FolderStatus& a, const FolderStatus& b) {
     return a.folder.name() < b.folder.name();
@@ -318,6 +365,17 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     }
     co_return st;
   }
+  if (op.kind == Kind::kReleaseUids) {
+    if (op.uids.size() > kMaxReleaseRanges) co_return Status::InvalidArgument("too many UIDs");
+    Found f = co_await FindWaiting(user, entry_epoch);
+    if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
+    std::lock_guard lock(mu_);
+    auto it = uids_.find({user, op.folder_id});
+    if (it != uids_.end() && it->second.entry_epoch == entry_epoch) {
+      for (const UidRange& gone : op.uids) Release(it->second, gone);
+    }
+    co_return StateOf(*f.profile, std::move(f.mail_map), entry_epoch);
+  }
   if (op.kind == Kind::kAllocateUids &&
       ((op.count == 0 && op.min_uid == 0) || op.count > kUidBlock)) {
     co_return Status::InvalidArgument("bad UID count");
@@ -335,7 +393,8 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     if (!changing_.count(user) && it != uids_.end() && it->second.entry_epoch == entry_epoch &&
         it->second.next >= op.min_uid && it->second.next + op.count <= it->second.limit) {
       const uint32_t first = it->second.next;
-      it->second.next += op.count;
+      HandedOutLocked(user, x->id(), entry_epoch, first + op.count, it->second.limit,
+                      it->second.recent, {first, op.count});
       FolderState st = StateOf(profile, std::move(f.mail_map), entry_epoch);
       st.folder_id = x->id();
       st.uidvalidity = x->uidvalidity();
@@ -365,6 +424,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
   switch (op.kind) {
     case Kind::kRead:
     case Kind::kClaimRecent:
+    case Kind::kReleaseUids:
       break;
     case Kind::kCreate: {
       if (!ValidName(name)) co_return Status::InvalidArgument("bad folder name");
@@ -463,7 +523,8 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
       new_recent = b.recent;
       if (!write) {
         // Inside the reserved block: no write needed.
-        uids_[{user, x->id()}] = {entry_epoch, new_next, new_limit, b.recent};
+        HandedOutLocked(user, x->id(), entry_epoch, new_next, new_limit, b.recent,
+                        {first_uid, op.count});
         FolderState st = StateOf(p, std::move(f.mail_map), entry_epoch);
         st.folder_id = x->id();
         st.uidvalidity = x->uidvalidity();
@@ -485,7 +546,8 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
   }
   store::Folder* x = FindFolder(p, named);
   if (op.kind == Kind::kAllocateUids) {
-    uids_[{user, x->id()}] = {entry_epoch, new_next, new_limit, new_recent};
+    HandedOutLocked(user, x->id(), entry_epoch, new_next, new_limit, new_recent,
+                    {first_uid, op.count});
   }
   FolderState st = StateOf(p, std::move(f.mail_map), entry_epoch);
   if (x) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -37,7 +38,16 @@ struct LocalManagerOptions {
   // this long for the rebuild before answering Unavailable (never a false
   // "no such user").
   std::chrono::milliseconds rebuild_wait{1000};
+  // How long UIDs handed out count as in flight (FolderStatus::in_flight)
+  // unless released: longer than a store of their messages can take (the
+  // data-path deadline with its retries). A message stored later still
+  // shows, after ones above it; an open IMAP session renumbers it then.
+  std::chrono::milliseconds uid_settle_window{5000};
+  // In-flight ranges kept per folder at most; the oldest are forgotten first.
+  size_t max_in_flight_per_folder = 1024;
   SoftStateOptions soft_state;
+  // The clock of the settle window; steady_clock when empty (tests set it).
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 class LocalManager : public UserManager {
@@ -98,14 +108,28 @@ class LocalManager : public UserManager {
   void EndChange(const std::string& user);
   // The next UID a new block for the folder would start at, and the UIDs
   // this manager may still hand out without a reservation.
+  struct InFlight {
+    UidRange uids;
+    std::chrono::steady_clock::time_point expires;
+  };
   struct UidBlock {
     uint64_t entry_epoch = 0;  // the assignment the block was reserved under
     uint32_t next = 1;
-    uint32_t limit = 1;   // UIDs in [next, limit) are reserved in the profile
-    uint32_t recent = 1;  // UIDs from here on are not claimed as \Recent yet
+    uint32_t limit = 1;              // UIDs in [next, limit) are reserved in the profile
+    uint32_t recent = 1;             // UIDs from here on are not claimed as \Recent yet
+    std::deque<InFlight> in_flight;  // ascending by UID and by expiry
   };
   // REQUIRES: mu_ held.
   uint32_t UidNextLocked(const std::string& user, const store::Folder& folder, uint64_t epoch);
+  // The folder's sequencer after handing out `uids` under `epoch` (the
+  // block is [next, limit), the \Recent horizon `recent`). REQUIRES: mu_ held.
+  void HandedOutLocked(const std::string& user, uint32_t folder, uint64_t epoch, uint32_t next,
+                       uint32_t limit, uint32_t recent, UidRange uids);
+  // Drops the expired in-flight ranges. REQUIRES: mu_ held.
+  void ExpireLocked(UidBlock& block);
+  // Drops `gone` from the in-flight ranges. REQUIRES: mu_ held.
+  static void Release(UidBlock& block, UidRange gone);
+  std::chrono::steady_clock::time_point Now() const;
   FolderState StateOf(const store::Profile& profile, std::vector<NodeId> mail_map, uint64_t epoch);
 
   const LocalManagerOptions options_;

@@ -208,7 +208,19 @@ class LocalManagerFoldersTest : public testing::Test {
     o.self = self;
     o.buckets = kBuckets;
     o.rebuild_wait = std::chrono::milliseconds(20);
+    o.uid_settle_window = kSettle;
+    o.max_in_flight_per_folder = 8;
+    o.clock = [this] { return now_; };
     return std::make_unique<LocalManager>(o, writer_, hlc_);
+  }
+  static constexpr std::chrono::milliseconds kSettle{5000};
+  // The settle window's clock; time passes only when a test moves it.
+  std::chrono::steady_clock::time_point now_{};
+  std::vector<UidRange> InFlight(const std::string& folder = "INBOX") {
+    Result<FolderState> st = Read();
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    const FolderStatus* f = st.ok() ? FolderIn(*st, folder) : nullptr;
+    return f ? f->in_flight : std::vector<UidRange>{};
   }
 
   // The epoch of the user's bucket entry in view_ (the caller's view).
@@ -761,6 +773,60 @@ TEST_F(LocalManagerFoldersUidTest, ConcurrentThreadsGetDistinctUids) {
   EXPECT_LT(*all.rbegin(), writer_.Reserved(kUser, "INBOX"));
   EXPECT_EQ(writer_.Reserved(kUser, "INBOX"), 3 * kUidBlock + 1);
   EXPECT_EQ(writer_.stale_writes(), 0u);
+}
+
+// ---- UIDs in flight (FolderStatus::in_flight) -------------------------------------
+
+using Ranges = std::vector<UidRange>;
+
+TEST_F(LocalManagerFoldersUidTest, HandedOutUidsAreInFlightForTheSettleWindow) {
+  EXPECT_EQ(InFlight(), Ranges{});
+  ASSERT_EQ(Uid(), 1u);
+  now_ += std::chrono::milliseconds(1000);
+  ASSERT_TRUE(Allocate("INBOX", 3).ok());
+  EXPECT_EQ(InFlight(), (Ranges{{1, 1}, {2, 3}})) << "oldest first";
+  EXPECT_EQ(InFlight("Sent"), Ranges{}) << "per folder";
+  now_ += kSettle - std::chrono::milliseconds(1000);
+  EXPECT_EQ(InFlight(), (Ranges{{2, 3}})) << "the first one's window is over";
+  now_ += std::chrono::milliseconds(1000);
+  EXPECT_EQ(InFlight(), Ranges{});
+  // Moving the sequencer without handing anything out puts nothing in flight.
+  ASSERT_TRUE(Op(FolderOp::Allocate("INBOX", 0, 100)).ok());
+  EXPECT_EQ(InFlight(), Ranges{});
+  EXPECT_EQ(Uid(), 100u);
+  EXPECT_EQ(InFlight(), (Ranges{{100, 1}}));
+}
+
+TEST_F(LocalManagerFoldersUidTest, ReleasedUidsAreNoLongerInFlight) {
+  ASSERT_TRUE(Allocate("INBOX", 10).ok());  // 1..10
+  ASSERT_EQ(Uid(), 11u);
+  const uint32_t inbox = store::kInboxFolder;
+  Result<FolderState> r = Op(FolderOp::Release(inbox, {{3, 2}, {11, 1}, {50, 5}}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(FolderIn(*r, "INBOX")->in_flight, (Ranges{{1, 2}, {5, 6}})) << "a range splits";
+  EXPECT_EQ(InFlight(), (Ranges{{1, 2}, {5, 6}}));
+  ASSERT_TRUE(Op(FolderOp::Release(inbox, {{1, 10}})).ok());
+  EXPECT_EQ(InFlight(), Ranges{});
+  EXPECT_EQ(Uid(), 12u) << "released UIDs are spent, not handed out again";
+  EXPECT_EQ(Op(FolderOp::Release(999, {{1, 1}})).status().code(), Code::kOk)
+      << "an unknown folder has nothing in flight";
+  EXPECT_EQ(Op(FolderOp::Release(inbox, Ranges(5000, UidRange{1, 1}))).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST_F(LocalManagerFoldersUidTest, InFlightRangesPerFolderAreBounded) {
+  for (int i = 0; i < 20; ++i) ASSERT_GT(Uid(), 0u);
+  EXPECT_EQ(InFlight(),
+            (Ranges{{13, 1}, {14, 1}, {15, 1}, {16, 1}, {17, 1}, {18, 1}, {19, 1}, {20, 1}}))
+      << "the oldest are forgotten first";
+}
+
+TEST_F(LocalManagerFoldersUidTest, ANewAssignmentStartsWithNothingInFlight) {
+  ASSERT_EQ(Uid(), 1u);
+  Restamp();
+  EXPECT_EQ(InFlight(), Ranges{}) << "soft state of the old assignment";
+  const uint32_t next = Uid();
+  EXPECT_EQ(InFlight(), (Ranges{{next, 1}}));
 }
 
 // ---- Manager changes: a new manager never hands out a UID twice -----------------

@@ -26,6 +26,13 @@ struct UserInfo {
 
 enum class UserOpKind { kCreate, kSetPassword, kDelete };
 
+// Consecutive UIDs [first, first + count).
+struct UidRange {
+  uint32_t first = 0;
+  uint32_t count = 0;
+  bool operator==(const UidRange&) const = default;
+};
+
 // A change of a user's folders, or a block of UIDs for one folder (IMAP,
 // DESIGN.md §6 "IMAP specifics"): serialized at the manager, so that one
 // mailbox has one order and no UID is handed out twice.
@@ -39,6 +46,7 @@ struct FolderOp {
     kUnsubscribe,
     kAllocateUids,
     kClaimRecent,  // the folder's unclaimed messages become the caller's \Recent ones
+    kReleaseUids,  // UIDs handed out that will not be used (a store that failed)
   };
   FolderOp() = default;
   FolderOp(Kind k, std::string n, std::string t = {}, uint32_t c = 0)
@@ -51,13 +59,24 @@ struct FolderOp {
     op.min_uid = min_uid;
     return op;
   }
+  // UIDs of the folder with id `folder_id` handed out that no message
+  // holds any more, or never will (a store that failed, a message deleted):
+  // they no longer hold back newer messages (FolderStatus::in_flight).
+  static FolderOp Release(uint32_t folder_id, std::vector<UidRange> uids) {
+    FolderOp op{Kind::kReleaseUids, {}};
+    op.folder_id = folder_id;
+    op.uids = std::move(uids);
+    return op;
+  }
 
   Kind kind = Kind::kRead;
-  std::string name;         // the folder; "INBOX" in any case is the inbox
-  std::string to;           // kRename: the new name
-  std::string special_use;  // kCreate: "\\Sent" etc. or empty
-  uint32_t count = 0;       // kAllocateUids: how many consecutive UIDs
-  uint32_t min_uid = 0;     // kAllocateUids: the lowest UID to hand out
+  std::string name;            // the folder; "INBOX" in any case is the inbox
+  std::string to;              // kRename: the new name
+  std::string special_use;     // kCreate: "\\Sent" etc. or empty
+  uint32_t count = 0;          // kAllocateUids: how many consecutive UIDs
+  uint32_t min_uid = 0;        // kAllocateUids: the lowest UID to hand out
+  uint32_t folder_id = 0;      // kReleaseUids: the folder (`name` is not used)
+  std::vector<UidRange> uids;  // kReleaseUids
 };
 
 // One folder as the manager knows it.
@@ -67,6 +86,11 @@ struct FolderStatus {
   // \Recent (IMAP): UIDs from here on were not claimed by a session yet
   // (soft state: after a manager change nothing older is recent).
   uint32_t recent_from = 1;
+  // UIDs handed out in the last settle window (LocalManagerOptions), oldest
+  // first: their messages may still be on their way to the stores. A reader
+  // shows nothing above one of them it does not find yet, so that a client
+  // never sees a UID appear below one it has seen (soft state, like \Recent).
+  std::vector<UidRange> in_flight;
 };
 
 struct FolderState {

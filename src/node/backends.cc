@@ -185,7 +185,12 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
   }
   // Re-reads of the selection only list again where something changed.
   mail::ListingCache* cache = r.selected ? &listing_ : nullptr;
-  Result<mail::FolderView> view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
+  // What the session shows is never held back (FolderView::hold_from).
+  std::function<bool(const store::MessageId&)> is_shown;
+  if (r.selected)
+    is_shown = [this](const store::MessageId& id) { return shown_.count(id.ToHex()) > 0; };
+  Result<mail::FolderView> view =
+      co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache, is_shown);
   if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
   if (view->unchanged) {  // only a re-read: a new selection emptied the cache
     const mail::FolderView& v = *view;
@@ -197,7 +202,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
       co_return same;
     }
     listing_ = {};  // the folder's header moved: list it in full
-    view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache);
+    view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache, is_shown);
     if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
   }
   if (r.selected && r.shown_through > 0) {
@@ -217,7 +222,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
             .ok()) {
       // Without the cache: this listing must return the messages (the
       // cache's older versions make the next poll list again).
-      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent);
+      view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, nullptr, is_shown);
       if (!view.ok()) co_return Result<imap::Snapshot>(Counted(view.status()));
     }
   }
@@ -238,6 +243,9 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     entries_[id] = std::move(e);
   }
   if (!r.selected) co_return snap;
+  if (r.shown_through > 0 && snap.uidvalidity == last_.uidvalidity) {
+    snap.uidnext = std::max(snap.uidnext, last_.uidnext);  // UIDNEXT never goes back
+  }
   last_ = {snap.uidvalidity, snap.uidnext, {}, snap.recent_from};
   {
     // A shown message none of whose holders listed the folder (down, or

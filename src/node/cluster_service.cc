@@ -192,6 +192,9 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
     case rpc::FolderRequest::CLAIM_RECENT:
       op.kind = Kind::kClaimRecent;
       break;
+    case rpc::FolderRequest::RELEASE_UIDS:
+      op.kind = Kind::kReleaseUids;
+      break;
     default:
       op.kind = Kind::kRead;
       break;
@@ -201,6 +204,8 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
   op.special_use = req.special_use();
   op.count = req.count();
   op.min_uid = req.min_uid();
+  op.folder_id = req.folder_id();
+  for (const rpc::UidRange& r : req.uids()) op.uids.push_back({r.first(), r.count()});
   Result<manager::FolderState> st = Status::InvalidArgument("no user");
   if (!req.user().empty()) {
     st = co_await manager_.Folders(req.user(), std::move(op), req.header().entry_epoch());
@@ -211,6 +216,11 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
       *p->mutable_folder() = f.folder;
       p->set_uidnext(f.uidnext);
       p->set_recent_from(f.recent_from);
+      for (const manager::UidRange& r : f.in_flight) {
+        rpc::UidRange* x = p->add_in_flight();
+        x->set_first(r.first);
+        x->set_count(r.count);
+      }
     }
     for (NodeId n : st->mail_map) rep->add_mail_map(n);
     rep->set_folder_id(st->folder_id);

@@ -220,6 +220,11 @@ const std::vector<Key>& Keys() {
                    [](Config& c) -> ms& { return c.cluster.rpc_timeout; }),
       Duration<ms>("cluster", "rebuild_wait_ms", "Lookups wait this long for a rebuilding bucket.",
                    [](Config& c) -> ms& { return c.cluster.rebuild_wait; }),
+      Duration<ms>(
+          "cluster", "uid_settle_window_ms",
+          "A UID handed out and not listed yet holds newer ones back this long (0: off).",
+          [](Config& c) -> ms& { return c.cluster.uid_settle_window; },
+          /*allow_zero=*/true),
       Duration<ms>("cluster", "retry_budget_ms", "A call is retried across view changes this long.",
                    [](Config& c) -> ms& { return c.cluster.retry_budget; }),
       Duration<ms>("cluster", "gossip_interval_ms", "Load gossip period.",

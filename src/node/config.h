@@ -55,6 +55,7 @@ struct Config {
     std::chrono::milliseconds membership_rpc_timeout{500};  // deadline of a membership message
     std::chrono::milliseconds rpc_timeout{2000};            // deadline of every data-path call
     std::chrono::milliseconds rebuild_wait{1000};  // lookups wait this long for a rebuilding bucket
+    std::chrono::milliseconds uid_settle_window{5000};  // a new UID holds newer ones back this long
     std::chrono::milliseconds retry_budget{3000};  // a call retries across view changes this long
     std::chrono::milliseconds gossip_interval{1000};  // load gossip to every member
     std::chrono::milliseconds load_stale{5000};       // older load reports count as unknown

@@ -326,6 +326,7 @@ void Node::Impl::BuildServices() {
   mo.self = self;
   mo.buckets = buckets;
   mo.rebuild_wait = cc.rebuild_wait;
+  mo.uid_settle_window = cc.uid_settle_window;
 
   ClusterRuntimeOptions ro;
   ro.membership.buckets = buckets;
@@ -383,6 +384,7 @@ void Node::Impl::BuildServices() {
   mso.spread = cc.spread;
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
+  mso.uid_settle_window = cc.uid_settle_window;
   mail =
       std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
   cluster_service =

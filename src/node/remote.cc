@@ -191,17 +191,28 @@ asio::awaitable<Result<manager::FolderState>> RemotePeer::Folders(std::string us
     case Kind::kClaimRecent:
       req.set_kind(rpc::FolderRequest::CLAIM_RECENT);
       break;
+    case Kind::kReleaseUids:
+      req.set_kind(rpc::FolderRequest::RELEASE_UIDS);
+      break;
   }
   req.set_name(std::move(op.name));
   req.set_to(std::move(op.to));
   req.set_special_use(std::move(op.special_use));
   req.set_count(op.count);
   req.set_min_uid(op.min_uid);
+  req.set_folder_id(op.folder_id);
+  for (const manager::UidRange& r : op.uids) {
+    rpc::UidRange* x = req.add_uids();
+    x->set_first(r.first);
+    x->set_count(r.count);
+  }
   Result<rpc::FolderReply> r = co_await Call(std::move(req), &rpc::AsyncStub::Folders, entry_epoch);
   if (!r.ok()) co_return r.status();
   manager::FolderState st;
   for (const rpc::FolderReply::FolderStatusP& f : r->folders()) {
-    st.folders.push_back({f.folder(), f.uidnext(), f.recent_from()});
+    manager::FolderStatus& status = st.folders.emplace_back(
+        manager::FolderStatus{f.folder(), f.uidnext(), f.recent_from(), {}});
+    for (const auto& r : f.in_flight()) status.in_flight.push_back({r.first(), r.count()});
   }
   st.mail_map.assign(r->mail_map().begin(), r->mail_map().end());
   st.folder_id = r->folder_id();
