@@ -146,3 +146,74 @@ def test_imap_uids_given_twice_in_a_partition_are_renumbered_after_the_heal(netl
         assert _imap_folder(n, user, "Trash") == folder, n.name
     after = _imap_append_retry(ns[1], user, "Trash", subject % "after", time.monotonic() + 10)
     assert after > max(folder), (after, folder)
+
+
+def _imap_retry(node, user, deadline, what, fn):
+    """fn(an IMAP session of user's through node) until it returns without an error."""
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            m = imap_client(node, user, timeout=10)
+            try:
+                return fn(m)
+            finally:
+                m.logout()
+        except (OSError, imaplib.IMAP4.error, AssertionError) as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError("%s through %s never succeeded: %r" % (what, node.name, last))
+
+
+@pytest.mark.slow
+def test_folder_changes_on_both_sides_of_a_partition_are_all_kept(netlab, nodes):
+    # Each side's manager changes the profile: one creates a folder and files
+    # mail in it, the other creates another, renames one and reserves UIDs.
+    # Last writer wins would drop one side's folders, and the mail in them.
+    ns = start_cluster(nodes, 5, hosts=netlab.hosts, netns=netlab.names)
+    names = [n.name for n in ns]
+    user = user_names(1)[0]
+    ns[0].add_user(user)
+    netlab.partition([0, 1], [2, 3, 4])
+    wait_view(ns[:2], ["n1", "n2"], 10)
+    wait_view(ns[2:], ["n3", "n4", "n5"], 10)
+    deadline = time.monotonic() + 30
+
+    def change(*commands):
+        def run(m):
+            for cmd, args in commands:
+                typ, data = getattr(m, cmd)(*args)
+                assert typ == "OK" or b"exists" in (data[0] or b"").lower(), (cmd, args, data)
+        return run
+
+    _imap_retry(ns[0], user, deadline, "changes on side A", change(("create", ("Left",))))
+    _imap_retry(ns[3], user, deadline, "changes on side B",
+                change(("create", ("Right",)), ("rename", ("Junk", "Spam"))))
+    subject = "Subject: %s\r\n\r\nbody\r\n"
+    _imap_append_retry(ns[1], user, "Left", subject % "left mail", deadline)
+    _imap_append_retry(ns[4], user, "Right", subject % "right mail", deadline)
+    # Side B writes its profile last: it reserves a new block of UIDs.
+    _imap_append_retry(ns[2], user, "Trash", subject % "trash mail", deadline)
+    netlab.heal()
+    wait_view(ns, names, 20)
+
+    def folders(node):
+        def run(m):
+            typ, data = m.list()
+            assert typ == "OK", data
+            return sorted(line.decode().rsplit(" ", 1)[1].strip('"') for line in data)
+        return _imap_retry(node, user, time.monotonic() + 10, "LIST", run)
+
+    want = sorted(["INBOX", "Drafts", "Sent", "Trash", "Spam", "Left", "Right"])
+    seen = {}
+    wait_deadline = time.monotonic() + 30
+    while True:
+        seen = {n.name: folders(n) for n in ns}
+        if all(v == want for v in seen.values()):
+            break
+        assert time.monotonic() < wait_deadline, ("the folders never merged", seen)
+        time.sleep(0.3)
+    # The mail filed on each side is in its folder, seen from every node.
+    for n in ns:
+        assert list(_imap_folder(n, user, "Left").values()) == ["left mail"], n.name
+        assert list(_imap_folder(n, user, "Right").values()) == ["right mail"], n.name
+        assert list(_imap_folder(n, user, "Trash").values()) == ["trash mail"], n.name

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/hash.h"
+#include "store/profile_merge.h"
 #include "store/store.h"
 
 namespace porcupine::manager {
@@ -57,18 +58,14 @@ const store::Folder* FindFolder(const store::Profile& p, std::string_view name) 
   return nullptr;
 }
 
-uint32_t NextFolderId(const store::Profile& p) {
-  uint32_t next = std::max<uint32_t>(p.next_folder_id(), store::kInboxFolder + 1);
-  for (const store::Folder& f : p.folders()) next = std::max(next, f.id() + 1);
-  return next;
-}
-
-// A new folder. Its UIDVALIDITY is the time in seconds, but never one this
-// user had before: a folder deleted and created again within a second must
-// not look like the old one to a client.
+// A new folder. Its id is drawn at random (store/profile_merge.h: the two
+// sides of a partition must not give one id to different folders). Its
+// UIDVALIDITY is the time in seconds, but never one this user had before: a
+// folder deleted and created again within a second must not look like the
+// old one to a client.
 store::Folder* AddFolder(store::Profile& p, const std::string& name, std::string special_use,
-                         uint32_t now_s, bool subscribed) {
-  const uint32_t id = NextFolderId(p);
+                         uint32_t now_s, bool subscribed, uint64_t seed) {
+  const uint32_t id = store::NewFolderId(p, Hash64(name) ^ seed);
   const uint32_t uidvalidity = std::max(now_s, p.last_uidvalidity() + 1);
   store::Folder* f = p.add_folders();
   f->set_id(id);
@@ -76,7 +73,6 @@ store::Folder* AddFolder(store::Profile& p, const std::string& name, std::string
   f->set_uidvalidity(uidvalidity);
   f->set_special_use(std::move(special_use));
   f->set_subscribed(subscribed);
-  p.set_next_folder_id(id + 1);
   p.set_last_uidvalidity(uidvalidity);
   return f;
 }
@@ -215,7 +211,7 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
       // The special-use folders a client expects (RFC 6154).
       const uint32_t uidvalidity = inbox->uidvalidity();
       for (const char* name : {"Drafts", "Sent", "Trash", "Junk"}) {
-        AddFolder(p, name, std::string("\\") + name, uidvalidity, true);
+        AddFolder(p, name, std::string("\\") + name, uidvalidity, true, FolderSeed(now));
       }
       p.set_tombstone(false);
       break;
@@ -275,6 +271,10 @@ uint32_t LocalManager::UidNextLocked(const std::string& user, const store::Folde
   // A new manager (or a new assignment) continues after the reserved block:
   // the UIDs below may have been handed out by the previous one.
   return std::max<uint32_t>(1, folder.uid_reserved());
+}
+
+uint64_t LocalManager::FolderSeed(uint64_t now) const {
+  return Hash64(std::to_string(options_.self) + "/" + std::to_string(now));
 }
 
 std::chrono::steady_clock::time_point LocalManager::Now() const {
@@ -436,9 +436,9 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
       for (size_t slash = name.find('/'); slash != std::string::npos;
            slash = name.find('/', slash + 1)) {
         const std::string parent = name.substr(0, slash);
-        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false);
+        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false, FolderSeed(now));
       }
-      AddFolder(p, name, op.special_use, now_s, false);
+      AddFolder(p, name, op.special_use, now_s, false, FolderSeed(now));
       break;
     }
     case Kind::kDelete: {
@@ -447,7 +447,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
       auto it = std::find_if(folders->begin(), folders->end(),
                              [&](const store::Folder& x) { return x.name() == name; });
       if (it == folders->end()) co_return Status::NotFound("no such folder: " + name);
-      p.set_next_folder_id(NextFolderId(p));
+      store::MarkFolderDeleted(p, it->id());
       folders->erase(it);
       break;
     }
@@ -478,7 +478,7 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
       for (size_t slash = to.find('/'); slash != std::string::npos;
            slash = to.find('/', slash + 1)) {
         const std::string parent = to.substr(0, slash);
-        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false);
+        if (!FindFolder(p, parent)) AddFolder(p, parent, "", now_s, false, FolderSeed(now));
       }
       named = to;
       break;

@@ -130,6 +130,9 @@ class LocalManager : public UserManager {
   // Drops `gone` from the in-flight ranges. REQUIRES: mu_ held.
   static void Release(UidBlock& block, UidRange gone);
   std::chrono::steady_clock::time_point Now() const;
+  // A seed for new folder ids (store::NewFolderId): this node and `now`
+  // (its hybrid clock), so no other manager draws the same.
+  uint64_t FolderSeed(uint64_t now) const;
   FolderState StateOf(const store::Profile& profile, std::vector<NodeId> mail_map, uint64_t epoch);
 
   const LocalManagerOptions options_;

@@ -420,26 +420,24 @@ TEST_F(LocalManagerFoldersTest, CreateRejectsBadNames) {
 TEST_F(LocalManagerFoldersTest, DeleteRemovesAFolderAndNeverReusesItsId) {
   Result<FolderState> before = Read();
   ASSERT_TRUE(before.ok());
-  uint32_t max_id = 0;
-  for (const FolderStatus& f : before->folders) max_id = std::max(max_id, f.folder.id());
+  std::set<uint32_t> ids;  // every id the user's folders ever had
+  for (const FolderStatus& f : before->folders) ids.insert(f.folder.id());
   ASSERT_TRUE(Create("Projects").ok());
   const uint32_t projects_id = FolderIn(*Read(), "Projects")->folder.id();
-  EXPECT_GT(projects_id, max_id);
+  EXPECT_TRUE(ids.insert(projects_id).second);
   ASSERT_TRUE(Delete("Projects").ok());
   EXPECT_EQ(FolderIn(*Read(), "Projects"), nullptr);
   EXPECT_EQ(FolderIn(writer_.Last(kUser), "Projects"), nullptr) << "written to the replicas";
+  EXPECT_EQ(writer_.Last(kUser).deleted_folders_size(), 1) << "remembered as deleted";
   EXPECT_EQ(Delete("Projects").code(), Code::kNotFound);
   // A new folder of the same name is a new folder: messages of the old one
   // (if any were left) cannot show up in it.
-  ASSERT_TRUE(Create("Projects").ok());
-  EXPECT_GT(FolderIn(*Read(), "Projects")->folder.id(), projects_id);
-  // The same for the last folder of the list, whose id a "largest + 1" rule
-  // would hand out again.
-  ASSERT_TRUE(Create("Zeta").ok());
-  const uint32_t zeta_id = FolderIn(*Read(), "Zeta")->folder.id();
-  ASSERT_TRUE(Delete("Zeta").ok());
-  ASSERT_TRUE(Create("Omega").ok());
-  EXPECT_GT(FolderIn(*Read(), "Omega")->folder.id(), zeta_id);
+  for (const char* name : {"Projects", "Zeta", "Omega"}) {
+    ASSERT_TRUE(Create(name).ok());
+    const uint32_t id = FolderIn(*Read(), name)->folder.id();
+    EXPECT_TRUE(ids.insert(id).second) << name << " got an id used before";
+    ASSERT_TRUE(Delete(name).ok());
+  }
 }
 
 TEST_F(LocalManagerFoldersTest, DeleteRefusesTheInboxAndMissingFolders) {

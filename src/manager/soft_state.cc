@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/hash.h"
+#include "store/profile_merge.h"
 
 namespace porcupine::manager {
 
@@ -107,8 +108,9 @@ void SoftState::Apply(NodeId from, const RebuildChunk& chunk) {
   }
 }
 
-bool SoftState::Newer(const store::Profile& a, const store::Profile& b) {
-  return a.hlc() > b.hlc();
+void SoftState::Keep(UserEntry& e, const store::Profile& p) {
+  // Copies from two sides of a partition both count (store/profile_merge.h).
+  e.profile = e.profile ? store::MergeProfiles(*e.profile, p) : p;
 }
 
 void SoftState::SetNode(UserEntry& e, NodeId node, uint64_t stamp, bool present) {
@@ -131,7 +133,7 @@ void SoftState::Merge(Bucket& bucket, NodeId from, const BucketAnnouncement& ba)
   floor = std::max(floor, ba.stamp);
   for (const Announcement& a : ba.users) {
     UserEntry& e = bucket.users[a.user];
-    if (a.profile && (!e.profile || Newer(*a.profile, *e.profile))) e.profile = a.profile;
+    if (a.profile) Keep(e, *a.profile);
     if (a.has_fragment) {
       SetNode(e, from, ba.stamp, true);
       holding.insert(a.user);
@@ -194,7 +196,7 @@ bool SoftState::PutProfile(const store::Profile& p, uint64_t entry_epoch) {
   const uint32_t b = BucketOfUser(p.user());
   if (!Owns(b, entry_epoch)) return false;
   UserEntry& e = state_[b].users[p.user()];
-  if (!e.profile || Newer(p, *e.profile)) e.profile = p;
+  Keep(e, p);
   return true;
 }
 

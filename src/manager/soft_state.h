@@ -115,8 +115,9 @@ class SoftState {
   // under `entry_epoch` (see Find).
   bool MailMapAdd(const std::string& user, NodeId node, uint64_t stamp, uint64_t entry_epoch);
   bool MailMapRemove(const std::string& user, NodeId node, uint64_t stamp, uint64_t entry_epoch);
-  // Keeps `p` if it is newer (by hlc) than the copy held. False when this
-  // node does not manage the bucket under `entry_epoch`.
+  // Merges `p` into the copy held (store/profile_merge.h: a copy derived
+  // from the held one replaces it). False when this node does not manage
+  // the bucket under `entry_epoch`.
   bool PutProfile(const store::Profile& p, uint64_t entry_epoch);
 
   // Live users (profile not a tombstone) of every managed bucket, sorted.
@@ -156,7 +157,8 @@ class SoftState {
     return Manages(bucket) && view_.user_map.EpochOf(bucket) == entry_epoch;
   }
   void Merge(Bucket& bucket, NodeId from, const BucketAnnouncement& ba);
-  static bool Newer(const store::Profile& a, const store::Profile& b);
+  // Keeps the merge of the held copy of the profile and `p`.
+  static void Keep(UserEntry& e, const store::Profile& p);
   static void SetNode(UserEntry& e, NodeId node, uint64_t stamp, bool present);
   // SetNode unless the bucket's floor for `node` covers `stamp`.
   static void Update(Bucket& b, const std::string& user, NodeId node, uint64_t stamp, bool present);

@@ -5,6 +5,7 @@
 #include "core/async.h"
 #include "core/hash.h"
 #include "replication/log_record.h"
+#include "store/profile_merge.h"
 
 namespace porcupine::node {
 
@@ -37,7 +38,11 @@ asio::awaitable<Status> ProfileReplicas::WriteLocal(store::Profile profile) {
   const store::Bucket bucket = BucketOf(profile.user(), store_.node_meta().buckets());
   Result<std::optional<store::Profile>> held = store_.GetProfile(bucket, profile.user());
   if (!held.ok()) co_return held.status();
-  if (held->has_value() && (*held)->hlc() >= profile.hlc()) co_return Status::Ok();
+  if (held->has_value()) {
+    // Both copies count: two sides of a partition may each have changed it.
+    profile = store::MergeProfiles(**held, profile);
+    if (profile.SerializeAsString() == (*held)->SerializeAsString()) co_return Status::Ok();
+  }
   store::Batch batch;
   batch.PutProfile(bucket, profile);
   co_return co_await Commit(std::move(batch));

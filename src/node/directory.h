@@ -54,7 +54,8 @@ class ProfileReplicas : public manager::ProfileWriter {
     replication_ = replication;
   }
   asio::awaitable<Status> Write(store::Profile profile) override;
-  // Stores `profile` here unless the copy held is as new; OK either way.
+  // Stores the merge of `profile` and the copy held here
+  // (store/profile_merge.h) unless that is the copy held; OK either way.
   asio::awaitable<Status> WriteLocal(store::Profile profile);
   uint64_t copies_failed() const { return copies_failed_.load(); }
 
