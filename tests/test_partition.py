@@ -107,17 +107,22 @@ def _imap_folder(node, user, folder):
     return out
 
 
-@pytest.mark.slow
-def test_imap_uids_given_twice_in_a_partition_are_renumbered_after_the_heal(netlab, nodes):
-    # Trash has no UID block before the cut, so each side's manager starts
-    # it at 1: the same UIDs go to different messages (DESIGN.md §6).
+def _one_user_split_two_three(netlab, nodes):
+    """Five nodes with one user, cut into n1 n2 | n3 n4 n5; (nodes, names, user)."""
     ns = start_cluster(nodes, 5, hosts=netlab.hosts, netns=netlab.names)
-    names = [n.name for n in ns]
     user = user_names(1)[0]
     ns[0].add_user(user)
     netlab.partition([0, 1], [2, 3, 4])
     wait_view(ns[:2], ["n1", "n2"], 10)
     wait_view(ns[2:], ["n3", "n4", "n5"], 10)
+    return ns, [n.name for n in ns], user
+
+
+@pytest.mark.slow
+def test_imap_uids_given_twice_in_a_partition_are_renumbered_after_the_heal(netlab, nodes):
+    # Trash has no UID block before the cut, so each side's manager starts
+    # it at 1: the same UIDs go to different messages (DESIGN.md §6).
+    ns, names, user = _one_user_split_two_three(netlab, nodes)
     deadline = time.monotonic() + 30
     subject = "Subject: %s\r\n\r\nbody\r\n"
     side_a = [_imap_append_retry(ns[0], user, "Trash", subject % ("a%d" % i), deadline)
@@ -169,13 +174,7 @@ def test_folder_changes_on_both_sides_of_a_partition_are_all_kept(netlab, nodes)
     # Each side's manager changes the profile: one creates a folder and files
     # mail in it, the other creates another, renames one and reserves UIDs.
     # Last writer wins would drop one side's folders, and the mail in them.
-    ns = start_cluster(nodes, 5, hosts=netlab.hosts, netns=netlab.names)
-    names = [n.name for n in ns]
-    user = user_names(1)[0]
-    ns[0].add_user(user)
-    netlab.partition([0, 1], [2, 3, 4])
-    wait_view(ns[:2], ["n1", "n2"], 10)
-    wait_view(ns[2:], ["n3", "n4", "n5"], 10)
+    ns, names, user = _one_user_split_two_three(netlab, nodes)
     deadline = time.monotonic() + 30
 
     def change(*commands):
