@@ -12,7 +12,12 @@
     delayed ACK: it measures the client more than the server);
  3. idle sessions on a full folder: --idle-full sessions of the user of 2.
     SELECT its INBOX of --messages messages and IDLE; the node's CPU while
-    they poll, and per poll.
+    they poll, and per poll;
+ 4. idle sessions on a cluster: --cluster-idle sessions of 50 users on the
+    first of --cluster-nodes nodes (R = 2), the mail on all of them; every
+    node's CPU while they idle, with the change watch (polls skip their
+    re-read while no node reports a change) and, as the baseline in the same
+    run, without it (server.imap_idle_recheck_ms = 1: every poll re-reads).
 Results are printed and written to bench/results/imap_numbers.json.
 """
 
@@ -28,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
+import clusterkit as ck  # noqa: E402
 from cluster import DOMAIN, NodeSet  # noqa: E402
 
 
@@ -45,6 +51,21 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_idle(host, port, user):
+    """A session of user's (password "pw") in IDLE on INBOX: (socket, file, EXISTS)."""
+    s = socket.create_connection((host, port), timeout=30)
+    f = s.makefile("rwb", buffering=0)
+    f.readline()
+    f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % user.encode())
+    exists = 0
+    while True:
+        line = f.readline()
+        if line.endswith(b" EXISTS\r\n"):
+            exists = int(line.split()[1])
+        if line.startswith(b"+"):
+            return s, f, exists
+
+
 def idle(node, count):
     users = ["idle%d@%s" % (i, DOMAIN) for i in range(20)]
     for u in users:
@@ -55,12 +76,7 @@ def idle(node, count):
     conns = []
     try:
         for i in range(count):
-            s = socket.create_connection((host, port), timeout=30)
-            f = s.makefile("rwb", buffering=0)
-            f.readline()
-            f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % users[i % 20].encode())
-            while not f.readline().startswith(b"+"):
-                pass
+            s, f, _ = start_idle(host, port, users[i % 20])
             conns.append((s, f))
         time.sleep(3)
         after = rss_kib(pid)
@@ -82,17 +98,7 @@ def idle_full(node, count, user, messages):
     conns = []
     try:
         for _ in range(count):
-            s = socket.create_connection((host, port), timeout=30)
-            f = s.makefile("rwb", buffering=0)
-            f.readline()
-            f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % user.encode())
-            exists = 0
-            while True:
-                line = f.readline()
-                if line.endswith(b" EXISTS\r\n"):
-                    exists = int(line.split()[1])
-                if line.startswith(b"+"):
-                    break
+            s, f, exists = start_idle(host, port, user)
             assert exists == messages, (exists, messages)
             conns.append((s, f))
         time.sleep(3)
@@ -106,6 +112,40 @@ def idle_full(node, count, user, messages):
     polls = count * wall / 0.5  # limits.imap_idle_poll_ms = 500
     return {"sessions": count, "messages": messages, "idle_cpu_cores": round(cores, 3),
             "cpu_us_per_poll": round(cores * wall / polls * 1e6, 1)}
+
+
+def cluster_idle(count, nodes, recheck_ms):
+    """count IDLE sessions of 50 users on the first of `nodes` nodes: the CPU
+    of every node while they idle, and the node's idle polls read/skipped."""
+    ns = NodeSet()
+    conns = []
+    try:
+        extra = {"server": {"max_connections": count + 100, "imap_idle_recheck_ms": recheck_ms}}
+        cl = ck.start_cluster(ns, nodes, cluster_extra={"replication": 2}, extra=extra)
+        users = ["cidle%d@%s" % (i, DOMAIN) for i in range(50)]
+        cl[0].add_users(users, "pw")
+        for i, u in enumerate(users):
+            for j in range(3):
+                ck.deliver(cl[(i + j) % nodes], u, "Subject: x\r\n\r\nx\r\n")
+        host, port = cl[0].imap
+        for i in range(count):
+            s, f, _ = start_idle(host, port, users[i % 50])
+            conns.append((s, f))
+        time.sleep(3)
+        polls = lambda r: cl[0].metric("porcupine_imap_idle_polls_total", result=r)  # noqa: E731
+        p0 = {r: polls(r) for r in ("read", "skipped")}
+        c0, t0 = [cpu_s(n.proc.pid) for n in cl], time.monotonic()
+        time.sleep(15)
+        wall = time.monotonic() - t0
+        cores = [(cpu_s(n.proc.pid) - c) / wall for n, c in zip(cl, c0)]
+        p1 = {r: polls(r) - p0[r] for r in p0}
+    finally:
+        for s, f in conns:
+            s.close()
+        ns.close()
+    return {"sessions": count, "nodes": nodes, "imap_idle_recheck_ms": recheck_ms,
+            "cores_per_node": [round(c, 3) for c in cores], "cores_total": round(sum(cores), 3),
+            "polls_read": p1["read"], "polls_skipped": p1["skipped"]}
 
 
 def fetch(node, messages):
@@ -139,6 +179,9 @@ def main():
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--idle-full", type=int, default=200,
                     help="sessions idle on the --messages folder (3.)")
+    ap.add_argument("--cluster-idle", type=int, default=1000,
+                    help="sessions idle on a cluster (4.); 0 skips it")
+    ap.add_argument("--cluster-nodes", type=int, default=3)
     ap.add_argument("--out", default="imap_numbers.json", help="file in bench/results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -149,9 +192,15 @@ def main():
         out = {"fetch": fetch(node, args.messages), "idle": idle(node, args.idle)}
         out["idle_full"] = idle_full(node, args.idle_full, out["fetch"].pop("user"),
                                      args.messages)
-        out["binary"] = os.environ.get("PORCUPINE_BIN", "build/porcupine")
+        out["binary"] = os.path.basename(os.environ.get("PORCUPINE_BIN", "build/porcupine"))
     finally:
         ns.close()
+    if args.cluster_idle:
+        watched = cluster_idle(args.cluster_idle, args.cluster_nodes, 10000)
+        polled = cluster_idle(args.cluster_idle, args.cluster_nodes, 1)
+        out["cluster_idle"] = {"watch": watched, "baseline_every_poll_reads": polled,
+                               "cores_ratio": round(watched["cores_total"]
+                                                    / max(polled["cores_total"], 1e-9), 3)}
     print(json.dumps(out))
     path = os.path.join(HERE, "results", args.out)
     with open(path, "w") as f:

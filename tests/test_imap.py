@@ -3,6 +3,7 @@ cannot go: IDLE, bad input). One node for the protocol, several for the
 cluster semantics: sessions on different nodes see each other's changes, and
 UIDs stay unique and ascending while deliveries race a manager's death."""
 
+import contextlib
 import imaplib
 import re
 import socket
@@ -49,6 +50,35 @@ def select(m, folder="INBOX", readonly=False):
     typ, data = m.select(folder, readonly=readonly)
     assert typ == "OK", (folder, data)
     return int(data[0])
+
+
+@contextlib.contextmanager
+def idle_session(node, user=ALICE):
+    """(socket, file) of a raw session of user's, logged in, INBOX selected, in IDLE."""
+    host, port = node.imap
+    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
+        f = s.makefile("rwb", buffering=0)
+        f.readline()
+        f.write(b"a LOGIN %s %s\r\n" % (user.encode(), DEFAULT_PASSWORD.encode()))
+        while not f.readline().startswith(b"a "):
+            pass
+        f.write(b"b SELECT INBOX\r\n")
+        while not f.readline().startswith(b"b "):
+            pass
+        f.write(b"c IDLE\r\n")
+        assert f.readline().startswith(b"+")
+        yield s, f
+
+
+def end_idle(f):
+    """DONE, its OK, LOGOUT."""
+    f.write(b"DONE\r\n")
+    while True:
+        line = f.readline()
+        if line.startswith(b"c "):
+            assert line.startswith(b"c OK"), line
+            break
+    f.write(b"d LOGOUT\r\n")
 
 
 # ---- one node ------------------------------------------------------------------
@@ -162,18 +192,7 @@ def test_folders_create_rename_delete_subscribe(node):
 
 
 def test_idle_reports_a_delivery_within_a_second(node):
-    host, port = node.imap
-    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
-        f = s.makefile("rwb", buffering=0)
-        f.readline()
-        f.write(b"a LOGIN %s %s\r\n" % (ALICE.encode(), DEFAULT_PASSWORD.encode()))
-        while not f.readline().startswith(b"a "):
-            pass
-        f.write(b"b SELECT INBOX\r\n")
-        while not f.readline().startswith(b"b "):
-            pass
-        f.write(b"c IDLE\r\n")
-        assert f.readline().startswith(b"+")
+    with idle_session(node) as (s, f):
         sent = time.monotonic()
         deliver(node, ALICE, "idle")
         s.settimeout(5)
@@ -181,13 +200,7 @@ def test_idle_reports_a_delivery_within_a_second(node):
         seen = time.monotonic() - sent
         assert re.match(rb"\* 1 EXISTS", line), line
         assert seen < 1.5, seen  # the poll interval is 0.5 s; the delivery itself takes some
-        f.write(b"DONE\r\n")
-        while True:
-            line = f.readline()
-            if line.startswith(b"c "):
-                assert line.startswith(b"c OK"), line
-                break
-        f.write(b"d LOGOUT\r\n")
+        end_idle(f)
 
 
 def test_bad_input_gets_bad_and_never_kills_the_node(node):
@@ -237,6 +250,47 @@ def test_sessions_on_two_nodes_see_each_others_changes(nodes):
     assert select(mb, "Trash") == 1
     ma.logout()
     mb.logout()
+
+
+def _idle_line(f, s, pattern, within):
+    """The next untagged line matching pattern, read from an IDLE session within `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, ("nothing matched in time", pattern)
+        s.settimeout(left)
+        line = f.readline()
+        assert line, "connection closed"
+        if re.match(pattern, line):
+            return line
+
+
+def test_idle_watches_the_cluster_instead_of_re_reading_and_misses_nothing(nodes):
+    # A session idles on n1 while the mail lives on the other nodes. Its
+    # polls skip the re-read while no node reports a change of the user's
+    # messages; a delivery, a flag change and an expunge made through the
+    # other nodes still reach it within a second each.
+    a, b, c = ck.start_cluster(nodes, 3)
+    a.add_user(ALICE)
+    for i in range(2):
+        deliver(c, ALICE, "w%d" % i)
+    with idle_session(a) as (s, f):
+        skipped = lambda: a.metric("porcupine_imap_idle_polls_total", result="skipped")  # noqa: E731
+        wait_for(lambda: skipped() >= 3, 10, what="IDLE polls answered from the watch")
+        reads = a.metric("porcupine_imap_idle_polls_total", result="read")
+        time.sleep(2)  # poll intervals: 4 polls, none of them a re-read
+        assert a.metric("porcupine_imap_idle_polls_total", result="read") == reads
+        deliver(c, ALICE, "w2")
+        _idle_line(f, s, rb"\* 3 EXISTS", 1.5)
+        other = login(b)
+        select(other)
+        other.store("1", "+FLAGS", "(\\Flagged)")
+        _idle_line(f, s, rb"\* 1 FETCH \(FLAGS \(.*\\Flagged", 1.5)
+        other.store("2", "+FLAGS", "(\\Deleted)")
+        other.expunge()
+        _idle_line(f, s, rb"\* 2 EXPUNGE", 1.5)
+        other.logout()
+        end_idle(f)
 
 
 @pytest.mark.slow

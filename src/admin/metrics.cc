@@ -23,6 +23,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("Messages deleted by clients")
                       .Register(*registry_);
   messages_deleted = &deleted.Add({});
+  auto& idle = prometheus::BuildCounter()
+                   .Name("porcupine_imap_idle_polls_total")
+                   .Help("IMAP IDLE polls: re-read, or skipped (no node reported a change)")
+                   .Register(*registry_);
+  imap_idle_read = &idle.Add({{"result", "read"}});
+  imap_idle_skipped = &idle.Add({{"result", "skipped"}});
   auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };

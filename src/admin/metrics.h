@@ -40,6 +40,8 @@ class Metrics {
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)
   prometheus::Counter* bytes_stored;
   prometheus::Counter* messages_deleted;
+  prometheus::Counter* imap_idle_read;     // IDLE polls that re-read the folder
+  prometheus::Counter* imap_idle_skipped;  // IDLE polls answered from the change watch
 
   // Values read from other components at scrape time (store stats etc.).
   prometheus::Gauge* store_syncs;

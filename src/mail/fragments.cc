@@ -1,6 +1,7 @@
 #include "mail/fragments.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "core/async.h"
@@ -353,6 +354,33 @@ asio::awaitable<Result<std::vector<store::MessageId>>> LocalFragments::SetFlags(
   if (tombstoned) co_await MaybeEmptied(user, hlc_.Now());
   co_await Replicate(std::move(updates), wanted);
   co_return changed;
+}
+
+asio::awaitable<Result<std::vector<SlotVersion>>> LocalFragments::WatchVersions(
+    std::vector<SlotVersion> slots, std::chrono::milliseconds wait) {
+  for (const SlotVersion& s : slots) {
+    if (s.slot >= store::Store::kVersionSlots) co_return Status::InvalidArgument("bad slot");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::optional<asio::steady_timer> timer;
+  uint64_t seen = ~uint64_t{0};
+  for (;;) {
+    // Versions move only with the generation: most checks are one load.
+    const uint64_t generation = store_.VersionsGeneration();
+    if (generation != seen) {
+      seen = generation;
+      std::vector<SlotVersion> out;
+      for (const SlotVersion& s : slots) {
+        const uint64_t now = store_.SlotVersion(s.slot);
+        if (now != s.version) out.push_back({s.slot, now});
+      }
+      if (!out.empty()) co_return out;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return std::vector<SlotVersion>{};
+    if (!timer) timer.emplace(co_await asio::this_coro::executor);
+    timer->expires_after(kWatchCheck);
+    co_await timer->async_wait(asio::use_awaitable);
+  }
 }
 
 }  // namespace porcupine::mail

@@ -5,6 +5,7 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,9 +57,26 @@ struct Listing {
   bool unchanged = false;
 };
 
+// The version of one slot of users' messages on a node (store::Store::SlotVersion).
+struct SlotVersion {
+  uint32_t slot = 0;
+  uint64_t version = 0;
+  bool operator==(const SlotVersion&) const = default;
+};
+
 class FragmentStore {
  public:
   virtual ~FragmentStore() = default;
+  // Waits at most `wait` until the version of a slot in `slots` differs from
+  // the one given, and returns the slots that differ with their versions
+  // (at once when some differ already; empty when none did in time). IMAP
+  // sessions in IDLE use it not to re-read folders nothing changed in.
+  virtual asio::awaitable<Result<std::vector<SlotVersion>>> WatchVersions(
+      std::vector<SlotVersion> slots, std::chrono::milliseconds wait) {
+    (void)slots;
+    (void)wait;
+    co_return Status::Unavailable("no version watch");
+  }
   // Durably stores every message (one shared body) in one commit; then makes
   // sure the user's manager lists this node in the mail map (DESIGN.md §6
   // step 5), and, as the coordinator of each message's replicas, pushes it to
@@ -126,6 +144,10 @@ class LocalFragments : public FragmentStore {
                                  std::vector<store::MessageId> ids) override;
   asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
       std::string user, uint32_t folder, std::vector<FlagChange> changes) override;
+  // Checks the versions every kWatchCheck; InvalidArgument for a slot out of range.
+  asio::awaitable<Result<std::vector<SlotVersion>>> WatchVersions(
+      std::vector<SlotVersion> slots, std::chrono::milliseconds wait) override;
+  static constexpr std::chrono::milliseconds kWatchCheck{20};
 
   // Pending disk-bound operations: requests being served plus batches queued
   // for commit (the load of DESIGN.md §6).

@@ -845,6 +845,45 @@ TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
   EXPECT_EQ(v.messages.size(), 2u);
 }
 
+TEST_F(MailServiceImapTest, AVersionWatchAnswersWhenTheUsersMessagesChange) {
+  using std::chrono::milliseconds;
+  const uint32_t slot = store::Store::VersionSlotOf(kAlice);
+  Result<std::vector<SlotVersion>> now = Run(fragments_->WatchVersions({{slot, 0}}, milliseconds(0)));
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  ASSERT_EQ(now->size(), 1u) << "an unknown version is reported at once";
+  const uint64_t v = now->front().version;
+  EXPECT_EQ(v, store_->SlotVersion(slot));
+  const auto started = std::chrono::steady_clock::now();
+  Result<std::vector<SlotVersion>> quiet =
+      Run(fragments_->WatchVersions({{slot, v}}, milliseconds(100)));
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->empty()) << "nothing changed";
+  EXPECT_GE(std::chrono::steady_clock::now() - started, milliseconds(100)) << "it waited";
+  // A delivery during the wait ends it.
+  std::vector<asio::awaitable<Status>> both;
+  auto watch = [&]() -> asio::awaitable<Status> {
+    std::vector<SlotVersion> known(1, SlotVersion{slot, v});  // named: g++ 12 coroutines
+    Result<std::vector<SlotVersion>> r =
+        co_await fragments_->WatchVersions(std::move(known), milliseconds(5000));
+    if (!r.ok()) co_return r.status();
+    if (r->size() != 1 || r->front().version == v) co_return Status::Internal("no change seen");
+    co_return Status::Ok();
+  };
+  auto deliver = [&]() -> asio::awaitable<Status> {
+    std::vector<std::string> to(1, kAlice);
+    co_return co_await mail_->Deliver(std::move(to), "w\r\n");
+  };
+  both.push_back(watch());
+  both.push_back(deliver());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Status& st : Run(WhenAll(std::move(both)))) EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000)) << "not the whole wait";
+  EXPECT_EQ(Run(fragments_->WatchVersions({{store::Store::kVersionSlots, 0}}, milliseconds(0)))
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+}
+
 TEST_F(MailServiceImapTest, Authenticate) {
   Result<std::string> user = Run(mail_->Authenticate("Alice", "pw"));
   ASSERT_TRUE(user.ok()) << user.status().ToString();

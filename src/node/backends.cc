@@ -117,6 +117,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::Login r) {
   Result<std::string> user = co_await mail_.Authenticate(r.user, r.password);
   if (!user.ok()) co_return Result<std::string>(Counted(user.status()));
   user_ = *user;
+  if (watch_) interest_ = watch_->Watch(user_);
   co_return user;
 }
 
@@ -177,11 +178,30 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::Subscribe r) {
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
+  const auto now = std::chrono::steady_clock::now();
+  if (r.idle_poll && watch_ && last_valid_ && !held_ && r.name == last_name_ &&
+      now - full_at_ < recheck_ && watch_->Armed(user_) && watch_->Changes(user_) == mark_) {
+    // No node reported a change of the user's messages since the last read.
+    metrics_.imap_idle_skipped->Increment();
+    imap::Snapshot same{last_.uidvalidity, last_.uidnext, {}, last_.recent_from};
+    same.unchanged = true;
+    co_return same;
+  }
+  if (r.idle_poll) metrics_.imap_idle_read->Increment();
+  const uint64_t mark = watch_ ? watch_->Changes(user_) : 0;  // before the read
+  auto remember = [&](const mail::FolderView& v) {
+    last_valid_ = true;
+    last_name_ = r.name;
+    mark_ = mark;
+    full_at_ = now;
+    held_ = v.hold_from != 0;
+  };
   // A new selection starts from nothing (a re-read keeps what was shown,
   // also when the folder was renamed meanwhile).
-  if (r.selected && r.shown_through == 0) {
+  if (r.selected && r.shown_through == 0 && !r.idle_poll) {
     shown_.clear();
     listing_ = {};
+    last_valid_ = false;
   }
   // Re-reads of the selection only list again where something changed.
   mail::ListingCache* cache = r.selected ? &listing_ : nullptr;
@@ -199,6 +219,8 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
       imap::Snapshot same{
           last_.uidvalidity, std::max(last_.uidnext, v.status.uidnext), {}, last_.recent_from};
       same.unchanged = true;  // the common poll: no listing, no diff
+      last_.uidnext = same.uidnext;
+      remember(v);
       co_return same;
     }
     listing_ = {};  // the folder's header moved: list it in full
@@ -247,6 +269,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     snap.uidnext = std::max(snap.uidnext, last_.uidnext);  // UIDNEXT never goes back
   }
   last_ = {snap.uidvalidity, snap.uidnext, {}, snap.recent_from};
+  remember(*view);
   {
     // A shown message none of whose holders listed the folder (down, or
     // dropped from the mail map with a view change) is unavailable, not

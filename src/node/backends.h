@@ -4,12 +4,15 @@
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "admin/metrics.h"
 #include "mail/mail_service.h"
+#include "node/change_watch.h"
 #include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
 #include "protocol/smtp/session.h"
@@ -44,7 +47,12 @@ class Pop3Backend {
 
 class ImapBackend {
  public:
-  ImapBackend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  // `watch` (optional) lets IDLE polls skip re-reads when no node reported a
+  // change of the user's messages; a full re-read still comes every `recheck`
+  // (folder changes and UIDs in flight are not in the stores' versions).
+  ImapBackend(mail::MailService& mail, admin::Metrics& metrics, ChangeWatch* watch = nullptr,
+              std::chrono::milliseconds recheck = std::chrono::milliseconds(10000))
+      : mail_(mail), metrics_(metrics), watch_(watch), recheck_(recheck) {}
   asio::awaitable<imap::Response> Handle(imap::Request request);
 
  private:
@@ -73,6 +81,15 @@ class ImapBackend {
   std::unordered_set<std::string> shown_;
   mail::ListingCache listing_;  // of the selected folder
   imap::Snapshot last_;         // the last one given for it, without messages
+  // IDLE polls without a re-read (ChangeWatch).
+  ChangeWatch* const watch_;
+  const std::chrono::milliseconds recheck_;
+  std::unique_ptr<ChangeWatch::Interest> interest_;  // in user_, after Login
+  bool last_valid_ = false;  // last_ is of the current selection, named last_name_
+  std::string last_name_;
+  uint64_t mark_ = 0;  // watch_->Changes(user_) before the last full read
+  std::chrono::steady_clock::time_point full_at_;
+  bool held_ = false;  // the last full read held messages back (FolderView::hold_from)
 };
 
 // "Tue, 24 Nov 2026 10:11:12 +0000" for Received: headers.

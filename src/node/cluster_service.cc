@@ -134,6 +134,32 @@ asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& r
   runtime_.FillReply(st, rep->mutable_header());
 }
 
+asio::awaitable<void> ClusterService::WatchVersions(const rpc::WatchRequest& req,
+                                                    rpc::WatchReply* rep) {
+  Heard(req.header());
+  // The longest wait a caller gets: well inside its data-path deadline, and
+  // short enough not to hold a shutdown up.
+  constexpr uint32_t kMaxWaitMs = 1000;
+  Status st;
+  std::vector<mail::SlotVersion> slots;
+  if (req.slots_size() != req.versions_size() ||
+      req.slots_size() > static_cast<int>(store::Store::kVersionSlots)) {
+    st = Status::InvalidArgument("bad version watch");
+  } else {
+    for (int i = 0; i < req.slots_size(); ++i) slots.push_back({req.slots(i), req.versions(i)});
+    Result<std::vector<mail::SlotVersion>> changed = co_await fragments_.WatchVersions(
+        std::move(slots), std::chrono::milliseconds(std::min(req.wait_ms(), kMaxWaitMs)));
+    st = changed.status();
+    if (changed.ok()) {
+      for (const mail::SlotVersion& s : *changed) {
+        rep->add_slots(s.slot);
+        rep->add_versions(s.version);
+      }
+    }
+  }
+  runtime_.FillReply(st, rep->mutable_header());
+}
+
 asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc::FlagsReply* rep) {
   Heard(req.header());
   std::vector<mail::FlagChange> changes;

@@ -37,6 +37,7 @@ class ClusterService : public rpc::Handler {
   asio::awaitable<void> FetchMessage(const rpc::FetchRequest& req, rpc::FetchReply* rep) override;
   asio::awaitable<void> DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) override;
   asio::awaitable<void> SetFlags(const rpc::FlagsRequest& req, rpc::FlagsReply* rep) override;
+  asio::awaitable<void> WatchVersions(const rpc::WatchRequest& req, rpc::WatchReply* rep) override;
   asio::awaitable<void> Folders(const rpc::FolderRequest& req, rpc::FolderReply* rep) override;
   asio::awaitable<void> Replicate(const rpc::ReplicaUpdate& req, rpc::ReplicaAck* rep) override;
   asio::awaitable<void> Retire(const rpc::RetireRequest& req, rpc::Ack* rep) override;

@@ -249,6 +249,9 @@ const std::vector<Key>& Keys() {
       Duration<sec>("server", "imap_idle_timeout_s",
                     "Close an IMAP session (IDLE included) idle this many seconds.",
                     [](Config& c) -> sec& { return c.server.imap_idle_timeout; }),
+      Duration<ms>("server", "imap_idle_recheck_ms",
+                   "An IMAP IDLE session re-reads its folder in full at least this often.",
+                   [](Config& c) -> ms& { return c.server.imap_idle_recheck; }),
       Duration<sec>("server", "write_timeout_s", "Close a session not reading for this long.",
                     [](Config& c) -> sec& { return c.server.write_timeout; }),
       Field<size_t>(

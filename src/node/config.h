@@ -71,8 +71,10 @@ struct Config {
   struct Server {
     std::chrono::seconds idle_timeout{300};        // no client bytes for this long → close
     std::chrono::seconds imap_idle_timeout{1800};  // IMAP (RFC 3501 §5.4: at least 30 minutes)
-    std::chrono::seconds write_timeout{60};        // a client not reading for this long → close
-    size_t max_connections = 10000;                // per node, all protocols; more are refused
+    std::chrono::milliseconds imap_idle_recheck{
+        10000};                              // IDLE re-reads in full at least this often
+    std::chrono::seconds write_timeout{60};  // a client not reading for this long → close
+    size_t max_connections = 10000;          // per node, all protocols; more are refused
   } server;
 
   struct Store {

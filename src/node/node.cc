@@ -22,6 +22,7 @@
 #include "net/listener.h"
 #include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
+#include "node/change_watch.h"
 #include "node/cluster_runtime.h"
 #include "node/cluster_service.h"
 #include "node/directory.h"
@@ -86,6 +87,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<mail::LocalFragments> fragments;
   std::unique_ptr<manager::Credentials> credentials;
   std::unique_ptr<mail::MailService> mail;
+  std::unique_ptr<ChangeWatch> changes;  // for IMAP IDLE
   std::unique_ptr<ClusterService> cluster_service;
   std::unique_ptr<rpc::Server> rpc_server;
   std::vector<std::unique_ptr<net::Listener>> listeners;
@@ -387,6 +389,11 @@ void Node::Impl::BuildServices() {
   mso.uid_settle_window = cc.uid_settle_window;
   mail =
       std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
+  ChangeWatchOptions cwo;
+  // A watch call waits this long: well inside the data-path deadline, which
+  // counts a late answer against the peer.
+  cwo.wait = std::min(cwo.wait, cc.rpc_timeout / 2);
+  changes = std::make_unique<ChangeWatch>(cwo, *directory, *runtime, io.get_executor());
   cluster_service =
       std::make_unique<ClusterService>(*runtime, *manager, *fragments, *profiles, buckets);
   cluster_service->SetReplication(replication.get());
@@ -498,6 +505,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
   }
   PORCUPINE_RETURN_IF_ERROR(replication->Start());
   anti_entropy->Start();
+  changes->Start();
   return runtime->Start(advertise, RandomIncarnation());
 }
 
@@ -581,7 +589,7 @@ asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptio
   imap::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   imap::Session session(config.imap, std::move(info));
-  ImapBackend backend(*mail, metrics);
+  ImapBackend backend(*mail, metrics, changes.get(), config.server.imap_idle_recheck);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.imap(), session.counters());
   }
@@ -637,6 +645,7 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   if (runtime) runtime->Stop();
   if (replication) replication->Stop();
   if (anti_entropy) anti_entropy->Stop();
+  if (changes) changes->Stop();
   if (rpc_server) {
     auto done = std::make_shared<std::atomic<bool>>(false);
     std::thread([this, done] {

@@ -136,6 +136,23 @@ asio::awaitable<Status> RemotePeer::Delete(std::string user, uint32_t folder,
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::DeleteMessages)).status();
 }
 
+asio::awaitable<Result<std::vector<mail::SlotVersion>>> RemotePeer::WatchVersions(
+    std::vector<mail::SlotVersion> slots, std::chrono::milliseconds wait) {
+  rpc::WatchRequest req;
+  for (const mail::SlotVersion& s : slots) {
+    req.add_slots(s.slot);
+    req.add_versions(s.version);
+  }
+  req.set_wait_ms(static_cast<uint32_t>(wait.count()));
+  Result<rpc::WatchReply> r = co_await Call(std::move(req), &rpc::AsyncStub::WatchVersions);
+  if (!r.ok()) co_return r.status();
+  if (r->slots_size() != r->versions_size())
+    co_return Status::Corruption("bad version watch reply");
+  std::vector<mail::SlotVersion> out;
+  for (int i = 0; i < r->slots_size(); ++i) out.push_back({r->slots(i), r->versions(i)});
+  co_return out;
+}
+
 asio::awaitable<Result<std::vector<store::MessageId>>> RemotePeer::SetFlags(
     std::string user, uint32_t folder, std::vector<mail::FlagChange> changes) {
   rpc::FlagsRequest req;

@@ -47,6 +47,8 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
                                              store::MessageId id) override;
   asio::awaitable<Status> Delete(std::string user, uint32_t folder,
                                  std::vector<store::MessageId> ids) override;
+  asio::awaitable<Result<std::vector<mail::SlotVersion>>> WatchVersions(
+      std::vector<mail::SlotVersion> slots, std::chrono::milliseconds wait) override;
   asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
       std::string user, uint32_t folder, std::vector<mail::FlagChange> changes) override;
 

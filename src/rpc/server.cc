@@ -26,6 +26,7 @@ class Server::Service final : public Node::CallbackService {
   PORCUPINE_RPC_METHOD(UpdateMailMap, MailMapUpdate, Ack)
   PORCUPINE_RPC_METHOD(ManageUser, UserOp, Ack)
   PORCUPINE_RPC_METHOD(SetFlags, FlagsRequest, FlagsReply)
+  PORCUPINE_RPC_METHOD(WatchVersions, WatchRequest, WatchReply)
   PORCUPINE_RPC_METHOD(Folders, FolderRequest, FolderReply)
   PORCUPINE_RPC_METHOD(ListUsers, ListUsersRequest, ListUsersReply)
   PORCUPINE_RPC_METHOD(Rebuild, RebuildChunkP, Ack)

@@ -26,6 +26,7 @@ class Handler {
   virtual asio::awaitable<void> UpdateMailMap(const MailMapUpdate& req, Ack* rep) = 0;
   virtual asio::awaitable<void> ManageUser(const UserOp& req, Ack* rep) = 0;
   virtual asio::awaitable<void> SetFlags(const FlagsRequest& req, FlagsReply* rep) = 0;
+  virtual asio::awaitable<void> WatchVersions(const WatchRequest& req, WatchReply* rep) = 0;
   virtual asio::awaitable<void> Folders(const FolderRequest& req, FolderReply* rep) = 0;
   virtual asio::awaitable<void> ListUsers(const ListUsersRequest& req, ListUsersReply* rep) = 0;
   virtual asio::awaitable<void> Rebuild(const RebuildChunkP& req, Ack* rep) = 0;

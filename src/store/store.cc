@@ -34,6 +34,7 @@ struct Store::Impl {
     new std::atomic<uint64_t>[ kMessagesVersionSlots ]()
   };
   uint64_t version_base = 0;
+  std::atomic<uint64_t> versions_generation{0};
 
   ~Impl();
   rocksdb::ColumnFamilyHandle* cf(keys::Cf c) const { return handles[static_cast<size_t>(c)]; }
@@ -118,9 +119,12 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
   wo.sync = options.sync;
   PORCUPINE_RETURN_IF_ERROR(FromRocks(db->Write(wo, &wb), "group write"));
   // Now visible: a reader that saw the old version re-lists next time.
+  bool changed = false;
   for (const WriteOps* w : group) {
     for (uint32_t slot : w->touched) versions[slot].fetch_add(1, std::memory_order_release);
+    changed = changed || !w->touched.empty();
   }
+  if (changed) versions_generation.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -156,6 +160,18 @@ const NodeMeta& Store::node_meta() const { return impl_->meta; }
 uint64_t Store::MessagesVersion(const std::string& user) const {
   return impl_->version_base +
          impl_->versions[MessagesVersionSlot(user)].load(std::memory_order_acquire);
+}
+
+static_assert(Store::kVersionSlots == kMessagesVersionSlots);
+
+uint32_t Store::VersionSlotOf(const std::string& user) { return MessagesVersionSlot(user); }
+
+uint64_t Store::SlotVersion(uint32_t slot) const {
+  return impl_->version_base + impl_->versions[slot].load(std::memory_order_acquire);
+}
+
+uint64_t Store::VersionsGeneration() const {
+  return impl_->versions_generation.load(std::memory_order_acquire);
 }
 
 void Store::Submit(Batch batch, std::function<void(Status)> done) {

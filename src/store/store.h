@@ -111,6 +111,13 @@ class Store {
   // never 0. Read it before a listing: the same number later means nothing
   // of the user's changed since (users sharing a slot change it too).
   uint64_t MessagesVersion(const std::string& user) const;
+  // The same by slot: users share one of kVersionSlots by hash
+  // (VersionSlotOf). REQUIRES: slot < kVersionSlots.
+  static constexpr uint32_t kVersionSlots = 1u << 14;
+  static uint32_t VersionSlotOf(const std::string& user);
+  uint64_t SlotVersion(uint32_t slot) const;
+  // Changes whenever any slot's version does (a cheap first check).
+  uint64_t VersionsGeneration() const;
 
   // Queues a batch; `done` runs on the committer thread after the batch is
   // durable (OK), or failed: the batch's own error (Batch::status()), or the

@@ -30,7 +30,7 @@ struct WriteOps {
 
 // Store::MessagesVersion keeps one counter per slot; users share slots by
 // hash (a shared slot only makes a reader re-list for nothing).
-constexpr uint32_t kMessagesVersionSlots = 1u << 14;
+constexpr uint32_t kMessagesVersionSlots = 1u << 14;  // Store::kVersionSlots
 uint32_t MessagesVersionSlot(const std::string& user);
 
 }  // namespace porcupine::store

@@ -30,7 +30,7 @@ void Session::Impl::IdleLine(std::string_view line) {
 // nothing to answer.
 void Session::Impl::IdlePoll() {
   if (!view) return;
-  Sync([] {});
+  Sync([] {}, nullptr, /*idle_poll=*/true);
 }
 
 }  // namespace porcupine::imap

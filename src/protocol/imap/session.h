@@ -120,6 +120,9 @@ struct OpenFolder {  // → Result<Snapshot>; NotFound when the folder does not 
   // and keeps a shown message whose nodes do not answer.
   bool selected = false;
   uint32_t shown_through = 0;
+  // A poll during IDLE: the backend may answer "unchanged" from what it knows
+  // of the cluster's changes, without asking (never for a command's re-read).
+  bool idle_poll = false;
 };
 struct FetchBody {  // → Result<std::string> (raw message, CRLF line ends)
   std::string user;

@@ -223,7 +223,8 @@ struct Session::Impl {
   // `done` (not when the session ended). Skipped while shutting down. A
   // read-write selection claims the new recent messages. `echo` (may be
   // null) asks for a STORE's replies.
-  void Sync(std::function<void()> done, std::shared_ptr<StoreEcho> echo = nullptr);
+  void Sync(std::function<void()> done, std::shared_ptr<StoreEcho> echo = nullptr,
+            bool idle_poll = false);
   void ApplySnapshot(Snapshot snapshot, StoreEcho* echo);
   // Untagged RECENT when the view's count differs from the last reported.
   void ReportRecent();

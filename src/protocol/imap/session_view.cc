@@ -39,10 +39,11 @@ const StoreEcho::Target* StoreEcho::Find(uint32_t u) const {
 
 bool Session::Impl::ExpungeAllowed() const { return cur && cur->expunge_allowed; }
 
-void Session::Impl::Sync(std::function<void()> done, std::shared_ptr<StoreEcho> echo) {
+void Session::Impl::Sync(std::function<void()> done, std::shared_ptr<StoreEcho> echo,
+                         bool idle_poll) {
   // At shutdown the command answers from what it knows; BYE follows.
   if (!view || shutting_down) return done();
-  OpenFolder open{user, view->name, !view->read_only, true, view->max_uid()};
+  OpenFolder open{user, view->name, !view->read_only, true, view->max_uid(), idle_poll};
   Send<Result<Snapshot>>(std::move(open), [this, done, echo](Result<Snapshot>& r) {
     if (r.ok() && r->unchanged) {
       // Nothing new to report; a STORE's replies still come from the view.
