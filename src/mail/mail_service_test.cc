@@ -848,7 +848,8 @@ TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
 TEST_F(MailServiceImapTest, AVersionWatchAnswersWhenTheUsersMessagesChange) {
   using std::chrono::milliseconds;
   const uint32_t slot = store::Store::VersionSlotOf(kAlice);
-  Result<std::vector<SlotVersion>> now = Run(fragments_->WatchVersions({{slot, 0}}, milliseconds(0)));
+  Result<std::vector<SlotVersion>> now =
+      Run(fragments_->WatchVersions({{slot, 0}}, milliseconds(0)));
   ASSERT_TRUE(now.ok()) << now.status().ToString();
   ASSERT_EQ(now->size(), 1u) << "an unknown version is reported at once";
   const uint64_t v = now->front().version;
