@@ -604,9 +604,8 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
   uint32_t to_id = 0;                // the target folder
   std::vector<uint32_t> unused;      // UIDs handed out for copies not made (yet)
   // A copy that fails half way takes back the copies made so far (best
-  // effort) and the UIDs handed out for them.
+  // effort; DeleteMessages releases their UIDs) and the UIDs of the others.
   auto undo = [&](Status st) -> asio::awaitable<Result<Placed>> {
-    for (const MailboxEntry& c : copies) unused.push_back(c.uid);
     (void)co_await DeleteMessages(user, std::move(copies));
     co_await ReleaseUids(user, to_id, std::move(unused));
     co_return st;
@@ -660,20 +659,17 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
   Result<Coordinated> done = co_await Coordinate(user, std::move(ends));
   if (!done.ok()) co_return done.status();  // copies stay: a duplicate at worst, never a loss
   std::vector<MailboxEntry> lost;
-  std::vector<uint32_t> moved, lost_uids;
+  std::vector<uint32_t> moved;
   for (size_t i = 0; i < entries.size(); ++i) {
     // Unsure (a holder that may have applied it did not answer): keep.
     if (done->changed.count(entries[i].id) || done->unsure.count(entries[i].id)) {
       moved.push_back(placed.uids[i]);
     } else {
-      lost_uids.push_back(copies[i].uid);
       lost.push_back(std::move(copies[i]));
     }
   }
-  if (!lost.empty()) {  // best effort
-    co_await ReleaseUids(user, to_id, std::move(lost_uids));
-    (void)co_await DeleteMessages(user, std::move(lost));
-  }
+  // Best effort; the copies are young, so DeleteMessages releases their UIDs.
+  if (!lost.empty()) (void)co_await DeleteMessages(user, std::move(lost));
   if (moved.empty()) co_return Status::Aborted("moved or deleted by another session");
   placed.uids = std::move(moved);
   co_return placed;

@@ -241,6 +241,12 @@ class MailServiceImapTest : public MailServiceTest {
   Result<FolderView> OpenFolder(const std::string& folder, const std::string& user = kAlice) {
     return Run(mail_->OpenFolder(user, folder));
   }
+  // A re-read with the caller's listing cache (an empty view on failure).
+  FolderView OpenCached(const std::string& folder, ListingCache& cache) {
+    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, folder, false, &cache));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : FolderView{};
+  }
   // The open folder's messages. REQUIRES: the folder exists.
   std::vector<MailboxEntry> Messages(const std::string& folder) {
     Result<FolderView> view = OpenFolder(folder);
@@ -700,11 +706,7 @@ TEST_F(MailServiceImapTest, AUidWhoseStoreNeverCameHoldsBackForTheSettleWindowOn
   ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 1u);  // never stored
   ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
   ListingCache cache;
-  auto open = [&] {
-    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, "INBOX", false, &cache));
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? *v : FolderView{};
-  };
+  auto open = [&] { return OpenCached("INBOX", cache); };
   FolderView v = open();
   EXPECT_TRUE(v.messages.empty());
   v = open();
@@ -810,11 +812,7 @@ TEST_F(MailServiceImapTest, RenumberMovesAMessageOnceAndKeepsTheOrder) {
 TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
   ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
   ListingCache cache;
-  auto open = [&](const std::string& folder) {
-    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, folder, false, &cache));
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? *v : FolderView{};
-  };
+  auto open = [&](const std::string& folder) { return OpenCached(folder, cache); };
   FolderView v = open("INBOX");
   EXPECT_FALSE(v.unchanged);
   ASSERT_EQ(v.messages.size(), 1u);

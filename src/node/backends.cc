@@ -183,9 +183,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
       now - full_at_ < recheck_ && watch_->Armed(user_) && watch_->Changes(user_) == mark_) {
     // No node reported a change of the user's messages since the last read.
     metrics_.imap_idle_skipped->Increment();
-    imap::Snapshot same{last_.uidvalidity, last_.uidnext, {}, last_.recent_from};
-    same.unchanged = true;
-    co_return same;
+    co_return Unchanged(last_.uidnext);
   }
   if (r.idle_poll) metrics_.imap_idle_read->Increment();
   const uint64_t mark = watch_ ? watch_->Changes(user_) : 0;  // before the read
@@ -216,12 +214,10 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     const mail::FolderView& v = *view;
     if (v.status.folder.uidvalidity() == last_.uidvalidity &&
         v.status.recent_from == last_.recent_from) {
-      imap::Snapshot same{
-          last_.uidvalidity, std::max(last_.uidnext, v.status.uidnext), {}, last_.recent_from};
-      same.unchanged = true;  // the common poll: no listing, no diff
-      last_.uidnext = same.uidnext;
+      // The common poll: no listing, no diff.
+      last_.uidnext = std::max(last_.uidnext, v.status.uidnext);
       remember(v);
-      co_return same;
+      co_return Unchanged(last_.uidnext);
     }
     listing_ = {};  // the folder's header moved: list it in full
     view = co_await mail_.OpenFolder(user_, r.name, r.claim_recent, cache, is_shown);
@@ -307,6 +303,12 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
   }
   shown_ = std::move(shown);
   co_return snap;
+}
+
+imap::Snapshot ImapBackend::Unchanged(uint32_t uidnext) const {
+  imap::Snapshot same{last_.uidvalidity, uidnext, {}, last_.recent_from};
+  same.unchanged = true;
+  return same;
 }
 
 std::vector<mail::MailboxEntry> ImapBackend::EntriesOf(

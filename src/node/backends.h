@@ -71,6 +71,8 @@ class ImapBackend {
   // The entries of the session's messages, as last listed (with holders).
   std::vector<mail::MailboxEntry> EntriesOf(const std::vector<imap::MessageInfo>& messages);
   asio::awaitable<Status> FolderChange(manager::FolderOp op);
+  // The selection's last snapshot, "unchanged", with `uidnext`.
+  imap::Snapshot Unchanged(uint32_t uidnext) const;
   Status Counted(Status st);
 
   mail::MailService& mail_;
