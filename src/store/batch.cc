@@ -21,11 +21,11 @@ struct Batch::Rep {
   }
   void Put(keys::Cf cf, std::string key, std::string value) {
     w.bytes += key.size() + value.size();
-    w.ops.push_back({cf, false, std::move(key), std::move(value)});
+    w.ops.push_back({cf, false, std::move(key), std::move(value), nullptr});
   }
   void Delete(keys::Cf cf, std::string key) {
     w.bytes += key.size();
-    w.ops.push_back({cf, true, std::move(key), {}});
+    w.ops.push_back({cf, true, std::move(key), {}, nullptr});
   }
   void Touch(const std::string& user) {
     const uint32_t slot = MessagesVersionSlot(user);
@@ -69,39 +69,65 @@ Batch::Rep& Batch::rep() {
   return *rep_;
 }
 
-void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
-                       const std::string* body) {
+void Batch::UpdateMessage(Bucket bucket, const std::string& user, uint32_t folder,
+                          const MessageId& id, MessageDecision decide, MessageOutcome* outcome) {
   if (!rep().Check(keys::CheckUser(user))) return;
+  auto w = std::make_shared<MessageWrite>();
+  w->bucket = bucket;
+  w->user = user;
+  w->key = keys::MessageKey(bucket, user, folder, id);
+  w->id = id;
+  w->decide = std::move(decide);
+  w->outcome = outcome;
+  rep().w.bytes += w->key.size();
+  rep().w.ops.push_back({keys::Cf::kMsg, false, {}, {}, std::move(w)});
+  rep().Touch(user);
+}
+
+void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
+                       const std::string* body, MessageOutcome* outcome) {
+  PutMessage(bucket, user, meta, body ? std::make_shared<const std::string>(*body) : nullptr,
+             outcome);
+}
+
+void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
+                       std::shared_ptr<const std::string> body, MessageOutcome* outcome) {
   if (meta.tombstone()) {
     rep().Check(Status::InvalidArgument("store: PutMessage of a tombstone"));
     return;
   }
   Result<MessageId> id = IdOf(meta);
   if (!rep().Check(id.status())) return;
-  MessageMeta m = meta;
-  if (!rep().Check(StampVersion(m))) return;
-  rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
-  if (body) rep().Put(keys::Cf::kBody, keys::BodyKey(*id), *body);
-  rep().Touch(user);
+  MessageChange change;
+  change.action = MessageChange::Action::kPut;
+  change.meta = meta;
+  if (!rep().Check(StampVersion(change.meta))) return;
+  rep().w.bytes += meta.ByteSizeLong() + (body ? body->size() : 0);
+  change.body = std::move(body);
+  auto put = [change = std::move(change)](const MessageMeta*) { return change; };
+  UpdateMessage(bucket, user, meta.folder(), *id, std::move(put), outcome);
 }
 
-void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone) {
-  if (!rep().Check(keys::CheckUser(user))) return;
+void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone,
+                          MessageOutcome* outcome) {
   Result<MessageId> id = IdOf(tombstone);
   if (!rep().Check(id.status())) return;
-  MessageMeta m = tombstone;
-  m.set_tombstone(true);
-  if (!rep().Check(StampVersion(m))) return;
-  rep().Put(keys::Cf::kMsg, keys::MessageKey(bucket, user, m.folder(), *id), m.SerializeAsString());
-  rep().Delete(keys::Cf::kBody, keys::BodyKey(*id));
-  rep().Touch(user);
+  MessageChange change;
+  change.action = MessageChange::Action::kPut;
+  change.meta = tombstone;
+  change.meta.set_tombstone(true);
+  if (!rep().Check(StampVersion(change.meta))) return;
+  rep().w.bytes += change.meta.ByteSizeLong();
+  auto put = [change = std::move(change)](const MessageMeta*) { return change; };
+  UpdateMessage(bucket, user, tombstone.folder(), *id, std::move(put), outcome);
 }
 
 void Batch::PurgeMessage(Bucket bucket, const std::string& user, uint32_t folder,
                          const MessageId& id) {
-  if (!rep().Check(keys::CheckUser(user))) return;
-  rep().Delete(keys::Cf::kMsg, keys::MessageKey(bucket, user, folder, id));
-  rep().Touch(user);
+  auto purge = [](const MessageMeta*) {
+    return MessageChange{MessageChange::Action::kPurge, {}, nullptr, std::nullopt};
+  };
+  UpdateMessage(bucket, user, folder, id, std::move(purge), nullptr);
 }
 
 void Batch::PutProfile(Bucket bucket, const Profile& profile) {
@@ -116,9 +142,6 @@ void Batch::DeleteProfile(Bucket bucket, const std::string& user) {
   rep().Delete(keys::Cf::kProfile, keys::UserPrefix(bucket, user));
 }
 
-namespace {
-
-// The replog key of the object a record names; InvalidArgument when it names none.
 Result<std::string> LogKeyOf(Bucket bucket, const LogRecord& r) {
   PORCUPINE_RETURN_IF_ERROR(keys::CheckUser(r.user()));
   if (r.kind() == kLogKindProfile)
@@ -130,8 +153,6 @@ Result<std::string> LogKeyOf(Bucket bucket, const LogRecord& r) {
   if (!id) return Status::InvalidArgument("store: message id must be 16 bytes");
   return keys::LogKey(kLogKindMessage, bucket, r.user(), r.folder(), &*id);
 }
-
-}  // namespace
 
 void Batch::PutLog(Bucket bucket, const LogRecord& record) {
   Result<std::string> key = LogKeyOf(bucket, record);

@@ -8,6 +8,7 @@
 #include <future>
 #include <random>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "store/group_commit.h"
@@ -41,6 +42,16 @@ struct Store::Impl {
   Status OpenDb();
   Status LoadOrInitMeta(const NodeMeta& init);
   Status WriteGroup(const std::vector<const WriteOps*>& group);
+  // Decides one message write against the stored record (or what an earlier
+  // write of the group left at its key, in `written`) and adds its writes
+  // to `wb`. An error only for a failed read.
+  Status AddMessageWrite(const MessageWrite& w, rocksdb::WriteBatch& wb,
+                         std::unordered_map<std::string, std::optional<MessageMeta>>& written);
+  // The body part of a decided kPut: dropped with a tombstone, written with a
+  // new live record (or to repair a live one that lacks it).
+  void AddBodyWrite(const MessageId& id, const MessageChange& change, const MessageMeta* current,
+                    rocksdb::WriteBatch& wb);
+  std::atomic<uint64_t> message_writes_refused{0};
   // The value at `key` in `c`; nullopt when absent.
   Result<std::optional<std::string>> Get(keys::Cf c, const std::string& key);
 };
@@ -106,8 +117,13 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
   size_t bytes = 0;
   for (const WriteOps* w : group) bytes += w->bytes + 16 * w->ops.size();
   rocksdb::WriteBatch wb(bytes + 64);
+  std::unordered_map<std::string, std::optional<MessageMeta>> written;
   for (const WriteOps* w : group) {
     for (const WriteOp& op : w->ops) {
+      if (op.message) {
+        PORCUPINE_RETURN_IF_ERROR(AddMessageWrite(*op.message, wb, written));
+        continue;
+      }
       rocksdb::Status s =
           op.is_delete ? wb.Delete(cf(op.cf), op.key) : wb.Put(cf(op.cf), op.key, op.value);
       if (!s.ok()) return FromRocks(s, "build group");
@@ -126,6 +142,92 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
   }
   if (changed) versions_generation.fetch_add(1, std::memory_order_release);
   return Status::Ok();
+}
+
+namespace {
+
+// Why the store refuses a decided change; nullptr when it may be written.
+const char* Refusal(const MessageChange& c, const MessageMeta* current, const MessageWrite& w) {
+  if (c.action == MessageChange::Action::kPurge) {
+    return current && current->tombstone() ? nullptr : "purge of a live record";
+  }
+  if (c.meta.id() != w.id.ToBytes() || c.meta.version() > kRecordVersion) {
+    return "another message's record";
+  }
+  if (current && VersionOf(c.meta) <= VersionOf(*current)) return "not later than the record held";
+  if (!c.meta.tombstone() && !current && !c.body) return "a live record without its body";
+  return nullptr;
+}
+
+}  // namespace
+
+Status Store::Impl::AddMessageWrite(
+    const MessageWrite& w, rocksdb::WriteBatch& wb,
+    std::unordered_map<std::string, std::optional<MessageMeta>>& written) {
+  MessageOutcome out;
+  auto refuse = [&] {
+    out.refused = true;
+    message_writes_refused.fetch_add(1, std::memory_order_relaxed);
+    if (w.outcome) *w.outcome = std::move(out);
+    return Status::Ok();
+  };
+  std::optional<MessageMeta> current;
+  if (auto it = written.find(w.key); it != written.end()) {
+    current = it->second;
+  } else {
+    Result<std::optional<std::string>> value = Get(keys::Cf::kMsg, w.key);
+    if (!value.ok()) return value.status();
+    if (value->has_value()) {
+      Result<MessageMeta> meta = DecodeMessageAt(w.key, **value);
+      if (!meta.ok()) return refuse();  // a damaged record is left for a repair
+      current = std::move(*meta);
+    }
+  }
+  out.after = current;
+  MessageChange change = w.decide(current ? &*current : nullptr);
+  if (change.meta.version() == 0) change.meta.set_version(kRecordVersion);
+  if (change.log && change.log->version() == 0) change.log->set_version(kRecordVersion);
+  Result<std::string> log_key = change.log ? LogKeyOf(w.bucket, *change.log) : std::string();
+  if (change.action != MessageChange::Action::kKeep &&
+      (!log_key.ok() || Refusal(change, current ? &*current : nullptr, w))) {
+    return refuse();
+  }
+  if (change.action == MessageChange::Action::kPurge) {
+    wb.Delete(cf(keys::Cf::kMsg), w.key).PermitUncheckedError();
+    written[w.key] = std::nullopt;
+    out.after.reset();
+  } else if (change.action == MessageChange::Action::kPut) {
+    AddBodyWrite(w.id, change, current ? &*current : nullptr, wb);
+    wb.Put(cf(keys::Cf::kMsg), w.key, change.meta.SerializeAsString()).PermitUncheckedError();
+    if (change.log) {
+      wb.Put(cf(keys::Cf::kReplog), *log_key, change.log->SerializeAsString())
+          .PermitUncheckedError();
+    }
+    written[w.key] = change.meta;
+    out.after = std::move(change.meta);
+  }
+  out.applied = change.action != MessageChange::Action::kKeep;
+  if (w.outcome) *w.outcome = std::move(out);
+  return Status::Ok();
+}
+
+void Store::Impl::AddBodyWrite(const MessageId& id, const MessageChange& change,
+                               const MessageMeta* current, rocksdb::WriteBatch& wb) {
+  const std::string key = keys::BodyKey(id);
+  if (change.meta.tombstone()) {
+    wb.Delete(cf(keys::Cf::kBody), key).PermitUncheckedError();
+    return;
+  }
+  if (!change.body) return;
+  // A new record gets its body. A live record already has one, unless it is
+  // damaged (written before the store kept this rule): a replica's push
+  // then brings it back. KeyMayExist answers from memory and filters; a
+  // false "maybe" only leaves the damage for a later push.
+  std::string ignored;
+  if (!current || (!current->tombstone() &&
+                   !db->KeyMayExist(rocksdb::ReadOptions(), cf(keys::Cf::kBody), key, &ignored))) {
+    wb.Put(cf(keys::Cf::kBody), key, *change.body).PermitUncheckedError();
+  }
 }
 
 Result<std::optional<std::string>> Store::Impl::Get(keys::Cf c, const std::string& key) {
@@ -342,6 +444,7 @@ Store::Stats Store::stats() const {
   s.bytes = g.bytes;
   s.failed = g.failed;
   s.last_group = g.last_group;
+  s.message_writes_refused = impl_->message_writes_refused.load(std::memory_order_relaxed);
   s.group_sizes = g.group_sizes;
   return s;
 }

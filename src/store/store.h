@@ -38,6 +38,50 @@ struct Options {
   size_t block_cache_bytes = 64ull << 20;  // one LRU block cache shared by all column families
 };
 
+// The order of a message record's versions: every tombstone comes after
+// every live version (a deletion is final: a message id is never used for
+// another message), then the HLC. The store never replaces a record with one
+// that is not later in this order, and replicas, acknowledgements and
+// anti-entropy compare versions with it (docs/replication.md, "Versions").
+inline constexpr uint64_t kTombstoneVersionBit = uint64_t{1} << 63;
+inline uint64_t VersionOf(const MessageMeta& m) {
+  return m.hlc() | (m.tombstone() ? kTombstoneVersionBit : 0);
+}
+
+// What a message write decides, given the record stored when its group is
+// written (Batch::UpdateMessage).
+struct MessageChange {
+  enum class Action {
+    kKeep,   // write nothing
+    kPut,    // store `meta` (live or tombstone); a tombstone drops the body
+    kPurge,  // remove a tombstone's record (tombstone garbage collection)
+  };
+  Action action = Action::kKeep;
+  MessageMeta meta;  // kPut: the new record, of the same folder and id
+  // kPut of a live record: the body, written when no record exists yet. A
+  // live record is never created without one.
+  std::shared_ptr<const std::string> body;
+  // Written with the change, and only if the change is applied (the
+  // replication log entry of this version).
+  std::optional<LogRecord> log;
+};
+
+// What became of one message write, filled in on the committer thread
+// before the batch's callback runs.
+struct MessageOutcome {
+  bool applied = false;  // the decided kPut or kPurge was written
+  // kPut or kPurge refused because it would break a rule of the store: not
+  // later than the record held, a live record without its body, a purge of
+  // a live record.
+  bool refused = false;
+  std::optional<MessageMeta> after;  // the record once the group is written; nullopt: none
+};
+
+// Decides a message write from the stored record (nullptr: none). Runs on the
+// committer thread while it writes a group: it must be quick and must not
+// block or touch the Store.
+using MessageDecision = std::function<MessageChange(const MessageMeta* current)>;
+
 // A set of writes committed atomically and durably together. Built without a
 // Store; nothing touches the disk until Store::Submit/Commit.
 //
@@ -55,17 +99,36 @@ class Batch {
   Batch(Batch&&) noexcept;
   Batch& operator=(Batch&&) noexcept;
 
-  // Stores (or replaces) a message's metadata under (bucket, user,
-  // meta.folder(), meta.id()) and, when body is non-null, its body under
-  // meta.id() (copied now). REQUIRES: !meta.tombstone() (use DeleteMessage).
+  // Every message write is decided against the record stored when its group
+  // is written, never against an earlier read, and obeys the store's rules:
+  // a record is only replaced by a later version (VersionOf), a live record
+  // is created only with its body, only a tombstone is purged. A write that
+  // would break one is left out (counted in Stats::message_writes_refused);
+  // the rest of the batch is written.
+
+  // Stores a message's metadata under (bucket, user, meta.folder(),
+  // meta.id()) when it is later than the record held, with its body under
+  // meta.id() when the record is new (body copied now). `outcome`, when not
+  // null, must live until the batch's callback ran.
+  // REQUIRES: !meta.tombstone() (use DeleteMessage).
   void PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
-                  const std::string* body);
+                  const std::string* body, MessageOutcome* outcome = nullptr);
+  void PutMessage(Bucket bucket, const std::string& user, const MessageMeta& meta,
+                  std::shared_ptr<const std::string> body, MessageOutcome* outcome = nullptr);
   // Replaces the message's metadata with `tombstone` (the tombstone bit is
-  // set whatever the argument says) and drops the body.
-  void DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone);
-  // Removes the metadata row entirely (tombstone garbage collection). Leaves
-  // the body key alone (DeleteMessage dropped it).
+  // set whatever the argument says) and drops the body, unless the record
+  // held is a later tombstone.
+  void DeleteMessage(Bucket bucket, const std::string& user, const MessageMeta& tombstone,
+                     MessageOutcome* outcome = nullptr);
+  // Removes the record of a tombstone entirely (tombstone garbage
+  // collection); a live record is kept. The body went with DeleteMessage.
   void PurgeMessage(Bucket bucket, const std::string& user, uint32_t folder, const MessageId& id);
+  // A read-modify-write of one message: `decide` runs on the committer
+  // thread with the record as it is then (earlier batches of the same group
+  // included), so no change that landed after the caller's own read is
+  // overwritten. `outcome` as for PutMessage.
+  void UpdateMessage(Bucket bucket, const std::string& user, uint32_t folder, const MessageId& id,
+                     MessageDecision decide, MessageOutcome* outcome = nullptr);
   // Stores (or replaces) the profile of profile.user(); a tombstoned profile
   // is stored like any other.
   void PutProfile(Bucket bucket, const Profile& profile);
@@ -192,6 +255,10 @@ class Store {
     uint64_t bytes = 0;       // bytes of committed batches (Batch::ByteSize)
     uint64_t failed = 0;      // batches whose callback got an error (not Unavailable at close)
     uint64_t last_group = 0;  // batches in the latest sync
+    // Message writes left out because they broke a rule of the store (see
+    // Batch): a version not later than the one held, a live record without
+    // its body, a purge of a live record.
+    uint64_t message_writes_refused = 0;
     // Group writes by batches per group: [0] one, [i] (2^(i-1), 2^i], last: more.
     std::array<uint64_t, 14> group_sizes{};
   };

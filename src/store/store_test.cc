@@ -25,6 +25,10 @@ using testing::TestMessage;
 using testing::TestNodeMeta;
 using testing::TestProfile;
 
+// A body for records whose body the test does not look at: a live record is
+// never created without one.
+const std::string kBody = "Subject: t\r\n\r\nt";
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
@@ -91,9 +95,9 @@ TEST_F(StoreTest, PutListGetReadBody) {
   Batch batch;
   batch.PutMessage(3, "alice", TestMessage(a), &body_a);
   batch.PutMessage(3, "alice", TestMessage(b), &body_b);
-  batch.PutMessage(3, "alice", TestMessage(c), nullptr);
-  batch.PutMessage(3, "alice", TestMessage(d, /*folder=*/2), nullptr);
-  batch.PutMessage(3, "alicia", TestMessage({1, 7, 9}), nullptr);
+  batch.PutMessage(3, "alice", TestMessage(c), &kBody);
+  batch.PutMessage(3, "alice", TestMessage(d, /*folder=*/2), &kBody);
+  batch.PutMessage(3, "alicia", TestMessage({1, 7, 9}), &kBody);
   EXPECT_FALSE(batch.empty());
   EXPECT_GT(batch.ByteSize(), body_a.size() + body_b.size());
   ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
@@ -110,7 +114,8 @@ TEST_F(StoreTest, PutListGetReadBody) {
   EXPECT_FALSE(store_->GetMessage(3, "alice", 2, a)->has_value());
   EXPECT_EQ(*store_->ReadBody(a), body_a);
   EXPECT_EQ(*store_->ReadBody(b), body_b);
-  EXPECT_EQ(store_->ReadBody(c).status().code(), Code::kNotFound);
+  EXPECT_EQ(*store_->ReadBody(c), kBody);
+  EXPECT_EQ(store_->ReadBody({99, 7, 9}).status().code(), Code::kNotFound);
 }
 
 TEST_F(StoreTest, DeleteHidesAndDropsBodyThenPurgeRemoves) {
@@ -140,6 +145,192 @@ TEST_F(StoreTest, DeleteHidesAndDropsBodyThenPurgeRemoves) {
   ASSERT_TRUE(store_->Commit(std::move(purge)).ok());
   EXPECT_EQ(ListIds(9, "bob", 1, true), (std::vector<MessageId>{b}));
   EXPECT_FALSE(store_->GetMessage(9, "bob", 1, a)->has_value());
+}
+
+// ---- the store's rules for message writes (Batch: every write decided at commit) ----
+
+MessageMeta Restamped(MessageMeta m, uint64_t hlc) {
+  m.set_hlc(hlc);
+  return m;
+}
+
+TEST_F(StoreTest, AVersionIsReplacedOnlyByALaterOne) {
+  const MessageId a{10, 7, 1};
+  Batch put;
+  put.PutMessage(3, "ann", Restamped(TestMessage(a), 10), &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(put)).ok());
+  MessageOutcome older, same, newer;
+  Batch b;
+  b.PutMessage(3, "ann", Restamped(TestMessage(a), 5), &kBody, &older);
+  b.PutMessage(3, "ann", Restamped(TestMessage(a), 10), &kBody, &same);
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  EXPECT_TRUE(older.refused && !older.applied);
+  EXPECT_TRUE(same.refused && !same.applied);
+  EXPECT_EQ(older.after->hlc(), 10u) << "the outcome shows the record held";
+  Batch c;
+  c.PutMessage(3, "ann", Restamped(TestMessage(a), 11), &kBody, &newer);
+  ASSERT_TRUE(store_->Commit(std::move(c)).ok());
+  EXPECT_TRUE(newer.applied);
+  EXPECT_EQ(store_->GetMessage(3, "ann", 1, a)->value().hlc(), 11u);
+  EXPECT_EQ(store_->stats().message_writes_refused, 2u);
+}
+
+// The ghost of issue #13: re-replication scanned a live message, a delete
+// landed (tombstone, body dropped), then the scanned version came back
+// re-stamped as newer and without its body: listed, unreadable, and pushed
+// to new replicas as a deleted message come back.
+TEST_F(StoreTest, ATombstoneIsNeverReplacedByALiveVersionEvenARestampedOne) {
+  const MessageId a{10, 7, 1};
+  Batch put;
+  put.PutMessage(3, "ann", Restamped(TestMessage(a), 10), &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(put)).ok());
+  MessageMeta scanned = store_->GetMessage(3, "ann", 1, a)->value();
+  Batch del;
+  del.DeleteMessage(3, "ann", Restamped(scanned, 11));
+  ASSERT_TRUE(store_->Commit(std::move(del)).ok());
+  MessageMeta rewritten = Restamped(scanned, 50);  // later than the tombstone's HLC
+  rewritten.add_replicas(9);
+  MessageOutcome outcome;
+  Batch late;
+  late.PutMessage(3, "ann", rewritten, nullptr, &outcome);
+  ASSERT_TRUE(store_->Commit(std::move(late)).ok());
+  EXPECT_TRUE(outcome.refused);
+  EXPECT_TRUE(ListIds(3, "ann").empty()) << "nothing listed";
+  Result<std::optional<MessageMeta>> held = store_->GetMessage(3, "ann", 1, a);
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_TRUE((*held)->tombstone());
+  EXPECT_EQ((*held)->hlc(), 11u);
+  // With its body too: a deletion is final.
+  Batch again;
+  again.PutMessage(3, "ann", rewritten, &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(again)).ok());
+  EXPECT_TRUE(ListIds(3, "ann").empty());
+  EXPECT_EQ(store_->ReadBody(a).status().code(), Code::kNotFound);
+  EXPECT_GT(VersionOf(**held), VersionOf(rewritten));
+}
+
+TEST_F(StoreTest, ALiveRecordIsNeverCreatedWithoutItsBody) {
+  const MessageId a{10, 7, 1};
+  MessageOutcome outcome;
+  Batch b;
+  b.PutMessage(3, "ann", TestMessage(a), nullptr, &outcome);
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  EXPECT_TRUE(outcome.refused);
+  EXPECT_FALSE(outcome.after.has_value());
+  EXPECT_FALSE(store_->GetMessage(3, "ann", 1, a)->has_value());
+  // A tombstone for a message never seen is kept (a death certificate).
+  Batch del;
+  del.DeleteMessage(3, "ann", TestMessage(a));
+  ASSERT_TRUE(store_->Commit(std::move(del)).ok());
+  EXPECT_TRUE(store_->GetMessage(3, "ann", 1, a)->value().tombstone());
+}
+
+TEST_F(StoreTest, UpdateMessageDecidesAgainstTheRecordAsItIsWhenWritten) {
+  const MessageId a{10, 7, 1};
+  Batch put;
+  put.PutMessage(3, "ann", Restamped(TestMessage(a), 10), &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(put)).ok());
+  // Two read-modify-writes in one batch: the second sees the first's result.
+  std::vector<uint64_t> seen;
+  auto add_flag = [&seen](std::string flag) {
+    return [&seen, flag](const MessageMeta* held) {
+      seen.push_back(held ? held->hlc() : 0);
+      MessageChange c;
+      if (!held || held->tombstone()) return c;
+      c.action = MessageChange::Action::kPut;
+      c.meta = *held;
+      c.meta.add_flags(flag);
+      c.meta.set_hlc(held->hlc() + 1);
+      return c;
+    };
+  };
+  MessageOutcome first, second, after_delete;
+  Batch b;
+  b.UpdateMessage(3, "ann", 1, a, add_flag("\\Seen"), &first);
+  b.UpdateMessage(3, "ann", 1, a, add_flag("\\Flagged"), &second);
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{10, 11}));
+  EXPECT_TRUE(first.applied && second.applied);
+  MessageMeta held = store_->GetMessage(3, "ann", 1, a)->value();
+  EXPECT_EQ(held.hlc(), 12u);
+  EXPECT_EQ(held.flags_size(), 2);
+  // A change decided after a delete sees the tombstone and writes nothing.
+  Batch del;
+  del.DeleteMessage(3, "ann", Restamped(held, 13));
+  ASSERT_TRUE(store_->Commit(std::move(del)).ok());
+  Batch late;
+  late.UpdateMessage(3, "ann", 1, a, add_flag("\\Answered"), &after_delete);
+  ASSERT_TRUE(store_->Commit(std::move(late)).ok());
+  EXPECT_FALSE(after_delete.applied);
+  EXPECT_TRUE(after_delete.after->tombstone());
+  EXPECT_EQ(store_->stats().message_writes_refused, 0u) << "kept, not refused";
+}
+
+TEST_F(StoreTest, ALogEntryIsWrittenOnlyWithTheChangeItBelongsTo) {
+  const MessageId a{10, 7, 1};
+  auto put_with_log = [&](uint64_t hlc, MessageOutcome* out) {
+    LogRecord log;
+    log.set_kind(1);
+    log.set_user("ann");
+    log.set_folder(1);
+    log.set_id(a.ToBytes());
+    log.set_hlc(hlc);
+    log.add_remaining(9);
+    Batch b;
+    b.UpdateMessage(
+        3, "ann", 1, a,
+        [hlc, log](const MessageMeta*) {
+          MessageChange c;
+          c.action = MessageChange::Action::kPut;
+          c.meta = Restamped(TestMessage({10, 7, 1}), hlc);
+          c.body = std::make_shared<const std::string>(kBody);
+          c.log = log;
+          return c;
+        },
+        out);
+    EXPECT_TRUE(store_->Commit(std::move(b)).ok());
+  };
+  auto logged = [&] {
+    std::vector<uint64_t> hlcs;
+    EXPECT_TRUE(store_->ScanLog([&](const LogRecord& r) { hlcs.push_back(r.hlc()); }).ok());
+    return hlcs;
+  };
+  MessageOutcome first, stale;
+  put_with_log(20, &first);
+  EXPECT_TRUE(first.applied);
+  EXPECT_EQ(logged(), std::vector<uint64_t>{20});
+  put_with_log(15, &stale);
+  EXPECT_TRUE(stale.refused);
+  EXPECT_EQ(logged(), std::vector<uint64_t>{20}) << "a refused change leaves the log alone";
+}
+
+TEST_F(StoreTest, OnlyATombstoneIsPurged) {
+  const MessageId a{10, 7, 1};
+  Batch put;
+  put.PutMessage(3, "ann", TestMessage(a), &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(put)).ok());
+  Batch purge;
+  purge.PurgeMessage(3, "ann", 1, a);
+  ASSERT_TRUE(store_->Commit(std::move(purge)).ok());
+  EXPECT_EQ(ListIds(3, "ann").size(), 1u);
+  EXPECT_EQ(*store_->ReadBody(a), kBody);
+  EXPECT_EQ(store_->stats().message_writes_refused, 1u);
+}
+
+TEST_F(StoreTest, APushOfALiveVersionRestoresABodyMissingUnderALiveRecord) {
+  // Damage from before the store kept its rules: a live record without a body.
+  const MessageId a{10, 7, 1};
+  const std::string path = MakeOptions().data_dir;
+  store_.reset();
+  RawPut(path, "msg", keys::MessageKey(3, "ann", 1, a),
+         Restamped(TestMessage(a), 10).SerializeAsString());
+  Reopen();
+  ASSERT_EQ(ListIds(3, "ann").size(), 1u);
+  ASSERT_EQ(store_->ReadBody(a).status().code(), Code::kNotFound);
+  Batch push;
+  push.PutMessage(3, "ann", Restamped(TestMessage(a), 12), &kBody);
+  ASSERT_TRUE(store_->Commit(std::move(push)).ok());
+  EXPECT_EQ(*store_->ReadBody(a), kBody);
 }
 
 TEST_F(StoreTest, MessagesVersionChangesWithEveryVisibleChangeOfTheUser) {
@@ -190,33 +381,33 @@ TEST_F(StoreTest, InvalidBatchFailsWholeAndWritesNothing) {
   {
     Batch b;
     b.PutMessage(1, "good", TestMessage({1, 1, 1}), &body);
-    b.PutMessage(1, std::string(256, 'u'), TestMessage({2, 1, 1}), nullptr);
+    b.PutMessage(1, std::string(256, 'u'), TestMessage({2, 1, 1}), &kBody);
     commit_fails(std::move(b));
   }
   {
     Batch b;
-    b.PutMessage(1, "", TestMessage({1, 1, 1}), nullptr);
+    b.PutMessage(1, "", TestMessage({1, 1, 1}), &kBody);
     commit_fails(std::move(b));
   }
   {
     Batch b;
     MessageMeta m = TestMessage({1, 1, 1});
     m.set_id("short");
-    b.PutMessage(1, "good", m, nullptr);
+    b.PutMessage(1, "good", m, &kBody);
     commit_fails(std::move(b));
   }
   {
     Batch b;
     MessageMeta m = TestMessage({1, 1, 1});
     m.set_tombstone(true);
-    b.PutMessage(1, "good", m, nullptr);
+    b.PutMessage(1, "good", m, &kBody);
     commit_fails(std::move(b));
   }
   {
     Batch b;
     MessageMeta m = TestMessage({1, 1, 1});
     m.set_version(2);
-    b.PutMessage(1, "good", m, nullptr);
+    b.PutMessage(1, "good", m, &kBody);
     commit_fails(std::move(b));
   }
   {
@@ -230,7 +421,7 @@ TEST_F(StoreTest, InvalidBatchFailsWholeAndWritesNothing) {
   EXPECT_EQ(store_->stats().failed, 6u);
   // 255 bytes is the limit, and readers check too.
   Batch ok;
-  ok.PutMessage(1, std::string(255, 'u'), TestMessage({2, 1, 1}), nullptr);
+  ok.PutMessage(1, std::string(255, 'u'), TestMessage({2, 1, 1}), &kBody);
   EXPECT_TRUE(store_->Commit(std::move(ok)).ok());
   EXPECT_EQ(ListIds(1, std::string(255, 'u')).size(), 1u);
   EXPECT_EQ(store_->ListMessages(1, std::string(256, 'u'), 1).status().code(),
@@ -244,7 +435,7 @@ TEST_F(StoreTest, VersionZeroIsStampedAndEmptyBatchCommits) {
   Profile p = TestProfile("carol");
   p.set_version(0);
   Batch b;
-  b.PutMessage(2, "carol", m, nullptr);
+  b.PutMessage(2, "carol", m, &kBody);
   b.PutProfile(2, p);
   ASSERT_TRUE(store_->Commit(std::move(b)).ok());
   EXPECT_EQ(store_->GetMessage(2, "carol", 1, {1, 1, 1})->value().version(), 1u);
@@ -289,17 +480,17 @@ TEST_F(StoreTest, Profiles) {
 
 TEST_F(StoreTest, ScanUsersMergesMessagesAndProfilesOverBucketRange) {
   Batch b;
-  b.PutMessage(0, "m0", TestMessage({1, 1, 1}), nullptr);  // bucket 0: messages only
-  b.PutProfile(1, TestProfile("both"));                    // bucket 1: profile and mail
-  b.PutMessage(1, "both", TestMessage({1, 1, 2}), nullptr);
-  b.PutProfile(1, TestProfile("ghost", true));               // tombstoned profile only
-  b.PutMessage(1, "zz", TestMessage({1, 1, 3}), nullptr);    // all messages deleted
-  b.PutMessage(2, "late", TestMessage({1, 1, 4}), nullptr);  // tombstone, then a live one
-  b.PutMessage(2, "late", TestMessage({1, 1, 5}, 7), nullptr);
+  b.PutMessage(0, "m0", TestMessage({1, 1, 1}), &kBody);  // bucket 0: messages only
+  b.PutProfile(1, TestProfile("both"));                   // bucket 1: profile and mail
+  b.PutMessage(1, "both", TestMessage({1, 1, 2}), &kBody);
+  b.PutProfile(1, TestProfile("ghost", true));              // tombstoned profile only
+  b.PutMessage(1, "zz", TestMessage({1, 1, 3}), &kBody);    // all messages deleted
+  b.PutMessage(2, "late", TestMessage({1, 1, 4}), &kBody);  // tombstone, then a live one
+  b.PutMessage(2, "late", TestMessage({1, 1, 5}, 7), &kBody);
   b.PutProfile(2, TestProfile("a"));  // shorter: sorts first
-  b.PutMessage(2, "b", TestMessage({1, 1, 6}), nullptr);
+  b.PutMessage(2, "b", TestMessage({1, 1, 6}), &kBody);
   b.PutProfile(2, TestProfile("c"));
-  b.PutMessage(0x0100, "big", TestMessage({1, 1, 7}), nullptr);  // bucket order is numeric
+  b.PutMessage(0x0100, "big", TestMessage({1, 1, 7}), &kBody);  // bucket order is numeric
   b.PutProfile(0xffff, TestProfile("last"));
   ASSERT_TRUE(store_->Commit(std::move(b)).ok());
   Batch del;
@@ -449,7 +640,7 @@ TEST_F(StoreTest, ConcurrentCommitsShareSyncs) {
       for (int i = 0; i < kPerThread; ++i) {
         Batch b;
         b.PutMessage(1, "w" + std::to_string(t), TestMessage({static_cast<uint64_t>(i), 1, 1}),
-                     nullptr);
+                     &kBody);
         if (!store_->Commit(std::move(b)).ok()) ++failed;
       }
     });
@@ -473,7 +664,7 @@ TEST_F(StoreTest, SequentialCommitsSyncEachTime) {
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kCommits; ++i) {
     Batch b;
-    b.PutMessage(1, "seq", TestMessage({static_cast<uint64_t>(i), 1, 1}), nullptr);
+    b.PutMessage(1, "seq", TestMessage({static_cast<uint64_t>(i), 1, 1}), &kBody);
     ASSERT_TRUE(store_->Commit(std::move(b)).ok());
   }
   const double secs =
@@ -487,7 +678,7 @@ TEST_F(StoreTest, CloseDrainsThenRefusesButReadsStillWork) {
   std::atomic<int> ok{0};
   for (int i = 0; i < 100; ++i) {
     Batch b;
-    b.PutMessage(1, "kim", TestMessage({static_cast<uint64_t>(i), 1, 1}), nullptr);
+    b.PutMessage(1, "kim", TestMessage({static_cast<uint64_t>(i), 1, 1}), &kBody);
     store_->Submit(std::move(b), [&](Status s) { ok += s.ok() ? 1 : 0; });
   }
   store_->Close();
@@ -495,7 +686,7 @@ TEST_F(StoreTest, CloseDrainsThenRefusesButReadsStillWork) {
   EXPECT_EQ(store_->pending(), 0u);
   bool called = false;
   Batch late;
-  late.PutMessage(1, "kim", TestMessage({1000, 1, 1}), nullptr);
+  late.PutMessage(1, "kim", TestMessage({1000, 1, 1}), &kBody);
   store_->Submit(std::move(late), [&](Status s) {
     EXPECT_EQ(s.code(), Code::kUnavailable);
     called = true;
@@ -555,7 +746,7 @@ std::filesystem::path NewestWal(const std::string& db_dir) {
 TEST_F(StoreTest, TornWalTailIsDetectedAndDropped) {
   for (int i = 0; i < 20; ++i) {
     Batch b;
-    b.PutMessage(1, "tom", TestMessage({static_cast<uint64_t>(i), 1, 1}), nullptr);
+    b.PutMessage(1, "tom", TestMessage({static_cast<uint64_t>(i), 1, 1}), &kBody);
     ASSERT_TRUE(store_->Commit(std::move(b)).ok());
   }
   const std::filesystem::path wal = NewestWal(MakeOptions().data_dir + "/db");
@@ -581,7 +772,7 @@ TEST_F(StoreTest, TornWalTailIsDetectedAndDropped) {
   EXPECT_EQ(ids.back(), (MessageId{19, 1, 1}));
   EXPECT_EQ(store_->ReadBody({100, 1, 1}).status().code(), Code::kNotFound);
   Batch again;
-  again.PutMessage(1, "tom", TestMessage({200, 1, 1}), nullptr);
+  again.PutMessage(1, "tom", TestMessage({200, 1, 1}), &kBody);
   EXPECT_TRUE(store_->Commit(std::move(again)).ok());  // writable after recovery
 }
 

@@ -5,19 +5,33 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "store/keys.h"
+#include "store/store.h"
 
 namespace porcupine::store {
+
+// A message write, decided when its group is written (Batch::UpdateMessage).
+struct MessageWrite {
+  Bucket bucket = 0;
+  std::string user;
+  std::string key;  // keys::MessageKey(bucket, user, folder, id)
+  MessageId id;
+  MessageDecision decide;
+  MessageOutcome* outcome = nullptr;  // may be null
+};
 
 struct WriteOp {
   keys::Cf cf = keys::Cf::kDefault;
   bool is_delete = false;
   std::string key;
   std::string value;  // empty for deletes
+  // Set for a message write: cf, key and value are then unused.
+  std::shared_ptr<MessageWrite> message;
 };
 
 struct WriteOps {
@@ -27,6 +41,10 @@ struct WriteOps {
   // Users whose messages the batch changes, as MessagesVersionSlot()s.
   std::vector<uint32_t> touched;
 };
+
+// The replog key of the object a record names; InvalidArgument when it
+// names none.
+Result<std::string> LogKeyOf(Bucket bucket, const LogRecord& r);
 
 // Store::MessagesVersion keeps one counter per slot; users share slots by
 // hash (a shared slot only makes a reader re-list for nothing).
