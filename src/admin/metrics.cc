@@ -35,6 +35,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   store_syncs = gauge("porcupine_store_syncs_total", "WAL syncs (group commits) performed");
   store_batches = gauge("porcupine_store_batches_total", "Write batches committed");
   store_last_group = gauge("porcupine_store_last_group_batches", "Batches in the latest sync");
+  store_writes_refused =
+      gauge("porcupine_store_message_writes_refused_total",
+            "Message writes left out: older than the record held, a live record without its "
+            "body, or a purge of a live record");
+  store_bodyless = gauge("porcupine_store_bodyless_records_total",
+                         "Reads that found a listed message without its body (damage)");
   store_pending = gauge("porcupine_store_pending_batches", "Batches waiting for their sync");
   users = gauge("porcupine_users", "Users of the buckets this node manages");
   view_epoch = gauge("porcupine_view_epoch", "Epoch of the installed view (0: none)");

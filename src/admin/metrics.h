@@ -47,6 +47,8 @@ class Metrics {
   prometheus::Gauge* store_syncs;
   prometheus::Gauge* store_batches;
   prometheus::Gauge* store_last_group;
+  prometheus::Gauge* store_writes_refused;
+  prometheus::Gauge* store_bodyless;
   prometheus::Gauge* store_pending;
   prometheus::Gauge* users;
   // Cluster (refreshed at scrape time).

@@ -1,5 +1,9 @@
 #include "mail/fragments.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -117,7 +121,7 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
   std::vector<size_t> wanted;
   for (const NewMessage& m : messages) {
     const store::Bucket bucket = BucketOfUser(m.user);
-    batch.PutMessage(bucket, m.user, m.meta, body.get());
+    batch.PutMessage(bucket, m.user, m.meta, body);
     replication::Update u = UpdateOf(m.user, m.meta, self_, body->size(), m.mail_map);
     if (u.entry.remaining.empty()) continue;
     // The object and its log entry in one synced batch (DESIGN.md §6).
@@ -161,36 +165,39 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
   const store::Bucket bucket = BucketOfUser(user);
   std::optional<store::MessageId> id = store::MessageId::FromBytes(meta.id());
   if (!id) co_return Status::InvalidArgument("bad message id");
-  Result<std::optional<store::MessageMeta>> held =
-      store_.GetMessage(bucket, user, meta.folder(), *id);
-  if (!held.ok()) co_return held.status();
-  // Last writer wins by timestamp; an older or equal version changes nothing.
-  if (held->has_value() && (*held)->hlc() >= meta.hlc()) co_return (*held)->hlc();
   hlc_.Observe(meta.hlc());
   const cluster::Epoch before = views_.Current()->epoch;
-  store::Batch batch;
-  if (meta.tombstone()) {
-    batch.DeleteMessage(bucket, user, meta);
-  } else {
-    batch.PutMessage(bucket, user, meta, body.get());
-  }
-  std::optional<replication::Entry> takeover_entry;
+  std::optional<store::LogRecord> takeover_log;
   if (!takeover.empty()) {
     replication::Update u = UpdateOf(user, meta, self_, body ? body->size() : 0, {});
     u.entry.remaining = {takeover.begin(), takeover.end()};
     u.entry.remaining.erase(self_);
     u.entry.takeover = true;
-    if (!u.entry.remaining.empty()) {
-      batch.PutLog(bucket, replication::ToRecord(u.entry));
-      takeover_entry = std::move(u.entry);
-    }
+    if (!u.entry.remaining.empty()) takeover_log = replication::ToRecord(u.entry);
   }
+  // Last writer wins (store::VersionOf: a tombstone after every live
+  // version), decided against what is stored when the write happens.
+  auto newer = [meta, body, takeover_log](const store::MessageMeta* held) {
+    store::MessageChange c;
+    if (held && store::VersionOf(*held) >= store::VersionOf(meta)) return c;
+    c.action = store::MessageChange::Action::kPut;
+    c.meta = meta;
+    c.body = body;
+    c.log = takeover_log;
+    return c;
+  };
+  store::MessageOutcome outcome;
+  store::Batch batch;
+  batch.UpdateMessage(bucket, user, meta.folder(), *id, std::move(newer), &outcome);
   const uint64_t stamp = hlc_.Now();
   PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
-  if (takeover_entry && replication_) replication_->Track(std::move(*takeover_entry));
+  if (!outcome.after) co_return Status::InvalidArgument("a live message without its body");
+  const uint64_t held = store::VersionOf(*outcome.after);
+  if (!outcome.applied) co_return held;
+  if (takeover_log && replication_) replication_->Track(replication::FromRecord(*takeover_log));
   if (meta.tombstone()) {
     co_await MaybeEmptied(user, stamp);
-    co_return meta.hlc();
+    co_return held;
   }
   bool announce = !in_map || views_.Current()->epoch != before;
   {
@@ -205,7 +212,7 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
       co_return st;  // the coordinator retries, and this node announces then
     }
   }
-  co_return meta.hlc();
+  co_return held;
 }
 
 asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint64_t stamp) {
@@ -247,110 +254,99 @@ asio::awaitable<Result<std::string>> LocalFragments::Fetch(std::string user, uin
       store_.GetMessage(BucketOfUser(user), user, folder, id);
   if (!meta.ok()) co_return meta.status();
   if (!meta->has_value() || (*meta)->tombstone()) co_return Status::NotFound("no such message");
-  co_return store_.ReadBody(id);
+  Result<std::string> body = store_.ReadBody(id);
+  if (body.status().code() == Code::kNotFound) {
+    // A live record without its body breaks a rule of the store (written
+    // before the store enforced it, or damage): reported, and the reader
+    // tries the message's other holders.
+    bodyless_.fetch_add(1);
+    spdlog::error("store: message {} of {} is listed but has no body here (replicas {})",
+                  id.ToHex(), user, fmt::join((*meta)->replicas(), ","));
+    co_return Status::Corruption("the message's body is missing on this node");
+  }
+  co_return body;
 }
 
 asio::awaitable<Status> LocalFragments::Delete(std::string user, uint32_t folder,
                                                std::vector<store::MessageId> ids) {
-  InFlight counted(inflight_);
-  co_await DebugDelay();
-  const store::Bucket bucket = BucketOfUser(user);
-  store::Batch batch;
-  std::vector<replication::Update> updates;
-  std::vector<size_t> wanted;
+  std::vector<FlagChange> changes;
   for (const store::MessageId& id : ids) {
-    Result<std::optional<store::MessageMeta>> meta = store_.GetMessage(bucket, user, folder, id);
-    if (!meta.ok()) co_return meta.status();
-    if (!meta->has_value() || (*meta)->tombstone()) continue;
-    // A replicated tombstone ("death certificate"): the newer version of
-    // the object, pushed like any update.
-    store::MessageMeta tomb = **meta;
-    tomb.set_tombstone(true);
-    tomb.set_hlc(std::max(tomb.hlc() + 1, hlc_.Now()));
-    batch.DeleteMessage(bucket, user, tomb);
-    replication::Update u = UpdateOf(user, tomb, self_, 0, {});
-    if (u.entry.remaining.empty()) continue;
-    batch.PutLog(bucket, replication::ToRecord(u.entry));
-    wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
-                                      u.entry.remaining.size() + 1));
-    updates.push_back(std::move(u));
+    changes.push_back({id, FlagChange::Mode::kTombstone, {}, 0, 0});
   }
-  if (batch.empty()) co_return Status::Ok();
-  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
-  // The stamp comes before the emptiness check, so a store that lands after
-  // the check announces itself with a larger stamp (manager/soft_state.h).
-  const uint64_t stamp = hlc_.Now();
-  co_await MaybeEmptied(user, stamp);
-  co_await Replicate(std::move(updates), wanted);
-  co_return Status::Ok();
+  co_return (co_await SetFlags(std::move(user), folder, std::move(changes))).status();
 }
+
+namespace {
+
+// The next version of `m` after the change `c`, or nullopt when `c` changes
+// nothing (a deleted message, a renumbering done already, flags as they are).
+std::optional<store::MessageMeta> Changed(const store::MessageMeta& m, const FlagChange& c) {
+  if (m.tombstone()) return std::nullopt;
+  store::MessageMeta next = m;
+  if (c.mode == FlagChange::Mode::kTombstone) {
+    // A replicated tombstone ("death certificate"): the newer version of
+    // the object, pushed like any update; the body goes.
+    next.set_tombstone(true);
+  } else if (c.mode == FlagChange::Mode::kRenumber) {
+    if (m.uid() != c.from_uid || c.to_uid == 0) return std::nullopt;  // moved already
+    next.set_uid(c.to_uid);
+  } else {
+    std::vector<std::string> flags = ChangedFlags(m, c);
+    if (std::equal(flags.begin(), flags.end(), m.flags().begin(), m.flags().end())) {
+      return std::nullopt;  // nothing changes: no new version
+    }
+    next.clear_flags();
+    for (std::string& f : flags) next.add_flags(std::move(f));
+  }
+  return next;
+}
+
+}  // namespace
 
 asio::awaitable<Result<std::vector<store::MessageId>>> LocalFragments::SetFlags(
     std::string user, uint32_t folder, std::vector<FlagChange> changes) {
   InFlight counted(inflight_);
   co_await DebugDelay();
-  // One read-modify-write of a user's messages at a time on this node.
-  std::optional<asio::steady_timer> timer;
-  for (int waited = 0;; ++waited) {
-    {
-      std::lock_guard lock(mu_);
-      if (flagging_.insert(user).second) break;
-    }
-    if (waited > 2000) co_return Status::Unavailable("flag changes of " + user + " queue up");
-    if (!timer) timer.emplace(co_await asio::this_coro::executor);
-    timer->expires_after(std::chrono::milliseconds(1));
-    co_await timer->async_wait(asio::use_awaitable);
-  }
-  struct Done {
-    LocalFragments* f;
-    const std::string& u;
-    ~Done() {
-      std::lock_guard lock(f->mu_);
-      f->flagging_.erase(u);
-    }
-  } done{this, user};
   const store::Bucket bucket = BucketOfUser(user);
   store::Batch batch;
+  // Each change is decided against the message as stored when the batch is
+  // written, so concurrent changes (a delete, another session's flags, a
+  // replica's update) all take effect and none revives a deleted message.
+  std::vector<store::MessageOutcome> outcomes(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) {
+    auto decide = [this, user, c = changes[i]](const store::MessageMeta* held) {
+      store::MessageChange out;
+      std::optional<store::MessageMeta> next = held ? Changed(*held, c) : std::nullopt;
+      if (!next) return out;
+      next->set_hlc(std::max(held->hlc() + 1, hlc_.Now()));
+      replication::Update u =
+          UpdateOf(user, *next, self_, next->tombstone() ? 0 : next->size(), {});
+      if (!u.entry.remaining.empty()) out.log = replication::ToRecord(u.entry);
+      out.action = store::MessageChange::Action::kPut;
+      out.meta = std::move(*next);
+      return out;
+    };
+    batch.UpdateMessage(bucket, user, folder, changes[i].id, std::move(decide), &outcomes[i]);
+  }
+  if (batch.empty()) co_return std::vector<store::MessageId>{};
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
   std::vector<replication::Update> updates;
   std::vector<size_t> wanted;
   std::vector<store::MessageId> changed;
   bool tombstoned = false;
-  for (FlagChange& c : changes) {
-    Result<std::optional<store::MessageMeta>> meta = store_.GetMessage(bucket, user, folder, c.id);
-    if (!meta.ok()) co_return meta.status();
-    if (!meta->has_value() || (*meta)->tombstone()) continue;
-    // A newer version of the metadata (the body is immutable and stays).
-    store::MessageMeta next = **meta;
-    next.set_hlc(std::max(next.hlc() + 1, hlc_.Now()));
-    if (c.mode == FlagChange::Mode::kTombstone) {
-      // A replicated tombstone, as Delete writes.
-      next.set_tombstone(true);
-      batch.DeleteMessage(bucket, user, next);
-      tombstoned = true;
-    } else {
-      if (c.mode == FlagChange::Mode::kRenumber) {
-        if (next.uid() != c.from_uid || c.to_uid == 0) continue;  // moved already
-        next.set_uid(c.to_uid);
-      } else {
-        std::vector<std::string> flags = ChangedFlags(next, c);
-        if (std::equal(flags.begin(), flags.end(), next.flags().begin(), next.flags().end())) {
-          continue;  // nothing changes: no new version
-        }
-        next.clear_flags();
-        for (std::string& f : flags) next.add_flags(std::move(f));
-      }
-      batch.PutMessage(bucket, user, next, nullptr);
-    }
-    changed.push_back(c.id);
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (!outcomes[i].applied) continue;
+    const store::MessageMeta& next = *outcomes[i].after;
+    changed.push_back(changes[i].id);
+    tombstoned = tombstoned || next.tombstone();
     replication::Update u = UpdateOf(user, next, self_, next.tombstone() ? 0 : next.size(), {});
     if (u.entry.remaining.empty()) continue;
-    batch.PutLog(bucket, replication::ToRecord(u.entry));
     wanted.push_back(std::min<size_t>(static_cast<size_t>(std::max(options_.ack_copies, 1)),
                                       u.entry.remaining.size() + 1));
     updates.push_back(std::move(u));
   }
-  if (batch.empty()) co_return changed;
-  PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(store_, std::move(batch)));
+  // The stamp comes before the emptiness check, so a store that lands after
+  // the check announces itself with a larger stamp (manager/soft_state.h).
   if (tombstoned) co_await MaybeEmptied(user, hlc_.Now());
   co_await Replicate(std::move(updates), wanted);
   co_return changed;

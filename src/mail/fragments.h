@@ -157,15 +157,19 @@ class LocalFragments : public FragmentStore {
   // longer, as on a slower disk, for the load-balancing experiments.
   void SetDebugDelay(std::chrono::milliseconds d) { debug_delay_ = d; }
 
-  // A replica update of one message (replication): stored when newer than
-  // the copy held (a tombstone drops the body), announced to the manager when
-  // this node newly holds the user's mail. Returns the version held after.
+  // A replica update of one message (replication): stored when later than
+  // the copy held (store::VersionOf; a tombstone drops the body), announced
+  // to the manager when this node newly holds the user's mail. Returns the
+  // version held after, as store::VersionOf. InvalidArgument for a live
+  // message this node does not hold, sent without its body.
   // `takeover`: the other targets, for this node's takeover entry (R >= 3).
   asio::awaitable<Result<uint64_t>> ApplyReplica(std::string user, store::MessageMeta meta,
                                                  std::shared_ptr<const std::string> body,
                                                  bool in_map, std::vector<NodeId> takeover);
   // Acknowledged stores and deletes that reached fewer than ack_copies copies.
   uint64_t below_ack_copies() const { return below_ack_copies_.load(); }
+  // Fetches that found a live record without its body (never expected).
+  uint64_t bodyless_records() const { return bodyless_.load(); }
 
  private:
   store::Bucket BucketOfUser(const std::string& user) const;
@@ -189,14 +193,12 @@ class LocalFragments : public FragmentStore {
   replication::Sink* replication_ = nullptr;
   std::atomic<uint64_t> inflight_{0};
   std::atomic<uint64_t> below_ack_copies_{0};
+  std::atomic<uint64_t> bodyless_{0};
   std::chrono::milliseconds debug_delay_{0};
   std::mutex mu_;
   // Users whose fragment here emptied and for whom MailMapRemove went out:
   // the next store for them announces itself whatever the proxy's map said.
   std::unordered_set<std::string> emptied_;  // guarded by mu_
-  // Users with a flag change being applied here: read-modify-writes of one
-  // user's flags take turns.
-  std::unordered_set<std::string> flagging_;  // guarded by mu_
 };
 
 }  // namespace porcupine::mail

@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
+#include <map>
 
 #include "core/async.h"
 #include "core/hash.h"
 #include "replication/log_record.h"
+#include "replication/rereplication.h"
 
 namespace porcupine::node {
 
@@ -87,15 +90,17 @@ asio::awaitable<void> AntiEntropyRuntime::Exchange(cluster::Member peer) {
   RemotePeer* remote = directory_.Peer(peer.id);
   if (!remote) co_return;
   auto digests = [this, id = peer.id] { return Digests(id); };
-  std::vector<uint64_t> mine = co_await OnScanThread(std::move(digests));
-  Result<std::vector<uint32_t>> differing = co_await remote->AntiEntropy(std::move(mine));
+  Result<std::vector<uint64_t>> mine = co_await OnScanThread(std::move(digests));
+  if (!mine.ok()) co_return;
+  Result<std::vector<uint32_t>> differing = co_await remote->AntiEntropy(std::move(*mine));
   if (!differing.ok()) co_return;
   for (uint32_t slot : *differing) {
     if (stopped_ || slot >= 2 * buckets_) break;
     slots_.fetch_add(1);
     auto items = [this, id = peer.id, slot] { return Items(id, slot); };
-    std::vector<Item> list = co_await OnScanThread(std::move(items));
-    Result<std::vector<Item>> want = co_await remote->AntiEntropyCompare(slot, std::move(list));
+    Result<std::vector<Item>> list = co_await OnScanThread(std::move(items));
+    if (!list.ok()) co_return;
+    Result<std::vector<Item>> want = co_await remote->AntiEntropyCompare(slot, std::move(*list));
     if (!want.ok()) co_return;
     PushTo(peer.id, *want);
   }
@@ -105,16 +110,18 @@ asio::awaitable<Result<std::vector<uint32_t>>> AntiEntropyRuntime::Differing(
     NodeId peer, std::vector<uint64_t> digests) {
   if (digests.size() != 2 * buckets_) co_return Status::InvalidArgument("digest count");
   auto scan = [this, peer] { return Digests(peer); };
-  std::vector<uint64_t> mine = co_await OnScanThread(std::move(scan));
-  co_return replication::Differing(mine, digests);
+  Result<std::vector<uint64_t>> mine = co_await OnScanThread(std::move(scan));
+  if (!mine.ok()) co_return mine.status();
+  co_return replication::Differing(*mine, digests);
 }
 
 asio::awaitable<Result<std::vector<Item>>> AntiEntropyRuntime::Compare(NodeId peer, uint32_t slot,
                                                                        std::vector<Item> theirs) {
   if (slot >= 2 * buckets_) co_return Status::InvalidArgument("slot out of range");
   auto scan = [this, peer, slot] { return Items(peer, slot); };
-  std::vector<Item> mine = co_await OnScanThread(std::move(scan));
-  replication::Comparison c = replication::Compare(std::move(mine), std::move(theirs));
+  Result<std::vector<Item>> mine = co_await OnScanThread(std::move(scan));
+  if (!mine.ok()) co_return mine.status();
+  replication::Comparison c = replication::Compare(std::move(*mine), std::move(theirs));
   slots_.fetch_add(1);
   PushTo(peer, c.push);
   co_return std::move(c.pull);
@@ -126,8 +133,10 @@ bool Lists(const store::MessageMeta& m, NodeId node) {
   return std::find(m.replicas().begin(), m.replicas().end(), node) != m.replicas().end();
 }
 
+// A tombstone's version is later than every live one (store::VersionOf), so
+// the comparison pushes deletions over live copies, never the reverse.
 Item MessageItem(const std::string& user, const store::MessageMeta& m) {
-  return {{ObjectRef::Kind::kMessage, user, m.folder(), m.id()}, m.hlc()};
+  return {{ObjectRef::Kind::kMessage, user, m.folder(), m.id()}, store::VersionOf(m)};
 }
 
 Item ProfileItem(const store::Profile& p) {
@@ -136,7 +145,7 @@ Item ProfileItem(const store::Profile& p) {
 
 }  // namespace
 
-std::vector<uint64_t> AntiEntropyRuntime::Digests(NodeId peer) {
+Result<std::vector<uint64_t>> AntiEntropyRuntime::Digests(NodeId peer) {
   std::vector<uint64_t> d(2 * buckets_, 0);
   // Tombstones past half the grace are left out of the digests (both sides
   // purge them eventually); the item lists still carry them.
@@ -154,23 +163,31 @@ std::vector<uint64_t> AntiEntropyRuntime::Digests(NodeId peer) {
           d[replication::ProfileSlot(buckets_, b)] ^= replication::ItemHash(ProfileItem(p));
         });
   }
-  if (!st.ok()) spdlog::warn("anti-entropy scan failed: {}", st.ToString());
+  if (!st.ok()) {
+    // A partial digest would start repairs for slots that do not differ.
+    spdlog::warn("anti-entropy scan failed: {}", st.ToString());
+    return st;
+  }
   return d;
 }
 
-std::vector<Item> AntiEntropyRuntime::Items(NodeId peer, uint32_t slot) {
+Result<std::vector<Item>> AntiEntropyRuntime::Items(NodeId peer, uint32_t slot) {
   std::vector<Item> out;
+  Status st;
   if (slot < buckets_) {
     const auto b = static_cast<store::Bucket>(slot);
-    (void)store_.ScanMessages(
+    st = store_.ScanMessages(
         b, b, [&](store::Bucket, const std::string& user, const store::MessageMeta& m) {
           if (Lists(m, peer)) out.push_back(MessageItem(user, m));
         });
   } else {
     const auto b = static_cast<store::Bucket>(slot - buckets_);
-    (void)store_.ScanBucketProfiles(
+    st = store_.ScanBucketProfiles(
         b, b, [&](store::Bucket, const store::Profile& p) { out.push_back(ProfileItem(p)); });
   }
+  // A partial list would have the peer push what this node holds already,
+  // or hear that it lacks what it holds.
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -188,120 +205,121 @@ void AntiEntropyRuntime::PushTo(NodeId peer, const std::vector<Item>& items) {
   pushed_.fetch_add(items.size());
 }
 
+namespace {
+
+// The update of `meta` this node must push: to every replica but itself.
+replication::Entry EntryOf(const std::string& user, const store::MessageMeta& meta, NodeId self) {
+  replication::Entry e;
+  e.object = {ObjectRef::Kind::kMessage, user, meta.folder(), meta.id()};
+  e.hlc = meta.hlc();
+  for (uint32_t r : meta.replicas()) {
+    if (r != self) e.remaining.insert(r);
+  }
+  e.created_ms = SystemNowMs();
+  e.bytes = meta.tombstone() ? 0 : meta.size();
+  return e;
+}
+
+}  // namespace
+
 void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
-  const NodeId self = cluster_.self().id;
-  const size_t want = static_cast<size_t>(std::max(options_.replication, 1));
-  struct Change {
-    store::Bucket bucket;
-    std::string user;
-    store::MessageMeta meta;
+  std::map<NodeId, uint64_t> loads;
+  for (const cluster::Member& m : view.members) loads[m.id] = cluster_.LoadOf(m.id);
+  replication::ReplicaPlanInput in;
+  in.view = &view;
+  in.self = cluster_.self().id;
+  in.want = static_cast<size_t>(std::max(options_.replication, 1));
+  in.load = [loads](NodeId n) {
+    auto it = loads.find(n);
+    return it == loads.end() ? UINT64_MAX : it->second;
   };
-  std::vector<Change> changes;
+  struct Candidate {
+    std::string user;
+    store::MessageOutcome outcome;
+  };
+  std::deque<Candidate> candidates;  // stable addresses for the outcomes
+  store::Batch batch;
+  // The scan only finds candidates; each write decides again against the
+  // record as it is then: a delete or an update that lands in between is
+  // never overwritten by the scanned version re-stamped.
   Status st = store_.ScanMessages(
       0, static_cast<store::Bucket>(buckets_ - 1),
       [&](store::Bucket b, const std::string& user, const store::MessageMeta& m) {
-        std::vector<NodeId> live;
-        bool lost_one = false;
-        for (uint32_t r : m.replicas()) {
-          if (view.removed.count(r)) {
-            lost_one = true;
-          } else {
-            live.push_back(r);
-          }
+        if (!replication::PlanReplicas({m.replicas().begin(), m.replicas().end()}, m.id(), in)) {
+          return;
         }
-        // Fewer copies than R: a node removed for good, or the message was
-        // accepted where fewer nodes were reachable (a partition, a node
-        // alone for a moment): topped up once more members are there.
-        const bool short_of_copies = live.size() < want && view.members.size() > live.size();
-        if (!lost_one && !short_of_copies) return;
-        // The lowest-id replica still in the view repairs; the others wait
-        // for its new version.
-        NodeId lead = 0;
-        for (NodeId r : live) {
-          if (view.Contains(r) && (lead == 0 || r < lead)) lead = r;
-        }
-        if (lead != self) return;
-        changes.push_back({b, user, m});
+        auto decide = [this, in, user](const store::MessageMeta* held) {
+          store::MessageChange c;
+          if (!held) return c;
+          std::optional<std::vector<NodeId>> next = replication::PlanReplicas(
+              {held->replicas().begin(), held->replicas().end()}, held->id(), in);
+          if (!next) return c;
+          c.action = store::MessageChange::Action::kPut;
+          c.meta = *held;
+          c.meta.clear_replicas();
+          for (NodeId r : *next) c.meta.add_replicas(r);
+          c.meta.set_hlc(std::max(held->hlc() + 1, hlc_.Now()));
+          replication::Entry e = EntryOf(user, c.meta, in.self);
+          if (!e.remaining.empty()) c.log = replication::ToRecord(e);
+          return c;
+        };
+        Candidate& cand = candidates.emplace_back(Candidate{user, {}});
+        batch.UpdateMessage(b, user, m.folder(), *store::MessageId::FromBytes(m.id()),
+                            std::move(decide), &cand.outcome);
       });
   if (!st.ok()) {
     spdlog::warn("re-replication scan failed: {}", st.ToString());
     return;
   }
-  for (Change& c : changes) {
-    std::vector<NodeId> replicas;
-    for (uint32_t r : c.meta.replicas()) {
-      if (!view.removed.count(r)) replicas.push_back(r);
-    }
-    // New replicas: the least loaded members without a copy, ties by a
-    // per-message hash (so one removal spreads its load).
-    std::vector<NodeId> candidates;
-    for (const cluster::Member& m : view.members) {
-      if (std::find(replicas.begin(), replicas.end(), m.id) == replicas.end()) {
-        candidates.push_back(m.id);
-      }
-    }
-    const uint64_t h = Hash64(c.meta.id());
-    std::sort(candidates.begin(), candidates.end(), [&](NodeId a, NodeId b) {
-      uint64_t la = cluster_.LoadOf(a), lb = cluster_.LoadOf(b);
-      if (la != lb) return la < lb;
-      return (a ^ h) < (b ^ h);
-    });
-    for (NodeId n : candidates) {
-      if (replicas.size() >= want) break;
-      replicas.push_back(n);
-    }
-    if (replicas.size() == static_cast<size_t>(c.meta.replicas_size()) &&
-        std::equal(replicas.begin(), replicas.end(), c.meta.replicas().begin())) {
-      continue;  // nobody to add
-    }
-    store::MessageMeta next = c.meta;
-    next.clear_replicas();
-    for (NodeId r : replicas) next.add_replicas(r);
-    next.set_hlc(std::max(c.meta.hlc() + 1, hlc_.Now()));
-    replication::Entry e;
-    e.object = {ObjectRef::Kind::kMessage, c.user, next.folder(), next.id()};
-    e.hlc = next.hlc();
-    for (NodeId r : replicas) {
-      if (r != self) e.remaining.insert(r);
-    }
-    e.created_ms = SystemNowMs();
-    e.bytes = next.size();
-    store::Batch batch;
-    if (next.tombstone()) {
-      batch.DeleteMessage(c.bucket, c.user, next);
-    } else {
-      batch.PutMessage(c.bucket, c.user, next, nullptr);  // the body stays as it is
-    }
-    if (!e.remaining.empty()) batch.PutLog(c.bucket, replication::ToRecord(e));
-    Status w = store_.Commit(std::move(batch));
-    if (!w.ok()) {
-      spdlog::warn("re-replication of {}: {}", c.user, w.ToString());
-      continue;
-    }
-    rereplicated_.fetch_add(1);
+  if (candidates.empty()) return;
+  if (Status w = store_.Commit(std::move(batch)); !w.ok()) {
+    spdlog::warn("re-replication: {}", w.ToString());
+    return;
+  }
+  size_t n = 0;
+  for (const Candidate& c : candidates) {
+    if (!c.outcome.applied) continue;
+    ++n;
+    replication::Entry e = EntryOf(c.user, *c.outcome.after, in.self);
     if (!e.remaining.empty()) replication_.Track(std::move(e));
   }
-  if (!changes.empty()) {
-    spdlog::info("re-replication: {} messages got a new replica after a removal", changes.size());
-  }
+  rereplicated_.fetch_add(n);
+  if (n) spdlog::info("re-replication: {} messages got a new replica list", n);
 }
 
 void AntiEntropyRuntime::CollectTombstones() {
   const int64_t cutoff = SystemNowMs() - options_.tombstone_grace.count();
   store::Batch batch;
   size_t n = 0;
+  std::deque<store::MessageOutcome> outcomes;
   Status st = store_.ScanMessages(
       0, static_cast<store::Bucket>(buckets_ - 1),
       [&](store::Bucket b, const std::string& user, const store::MessageMeta& m) {
         if (!m.tombstone() || Hlc::PhysicalMs(m.hlc()) >= cutoff) return;
         if (replication_.Pending({ObjectRef::Kind::kMessage, user, m.folder(), m.id()})) return;
-        batch.PurgeMessage(b, user, m.folder(), *store::MessageId::FromBytes(m.id()));
-        ++n;
+        // Only the tombstone scanned goes: a newer version written since stays.
+        auto purge = [hlc = m.hlc()](const store::MessageMeta* held) {
+          store::MessageChange c;
+          if (held && held->tombstone() && held->hlc() == hlc) {
+            c.action = store::MessageChange::Action::kPurge;
+          }
+          return c;
+        };
+        batch.UpdateMessage(b, user, m.folder(), *store::MessageId::FromBytes(m.id()),
+                            std::move(purge), &outcomes.emplace_back());
       });
-  if (!st.ok() || n == 0) return;
-  Status w = store_.Commit(std::move(batch));
-  if (w.ok()) {
-    purged_.fetch_add(n);
+  if (!st.ok()) {
+    spdlog::warn("tombstone GC scan failed: {}", st.ToString());
+    return;
+  }
+  if (outcomes.empty()) return;
+  if (Status w = store_.Commit(std::move(batch)); !w.ok()) {
+    spdlog::warn("tombstone GC: {}", w.ToString());
+    return;
+  }
+  for (const store::MessageOutcome& o : outcomes) n += o.applied ? 1 : 0;
+  purged_.fetch_add(n);
+  if (n) {
     spdlog::info("tombstone GC: purged {} tombstones older than {} s", n,
                  options_.tombstone_grace.count() / 1000);
   }

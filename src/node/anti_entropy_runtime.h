@@ -10,7 +10,10 @@
 //   nodes were reachable — a partition, a node alone for a moment) gets new
 //   ones: the lowest-id replica still in the view chooses the least loaded
 //   members that lack the message, writes the new replica set as a newer
-//   version and pushes it, until R copies exist again.
+//   version and pushes it, until R copies exist again. The choice is made
+//   again against the record as stored when it is written
+//   (store::Batch::UpdateMessage), so a delete that lands after the scan
+//   is never undone.
 //
 // Scans run on a thread of their own. Thread-safe.
 #pragma once
@@ -67,8 +70,9 @@ class AntiEntropyRuntime {
   asio::awaitable<void> Round();
   asio::awaitable<void> Exchange(cluster::Member peer);
   // Blocking scans (scan thread).
-  std::vector<uint64_t> Digests(NodeId peer);
-  std::vector<replication::Item> Items(NodeId peer, uint32_t slot);
+  Result<std::vector<uint64_t>> Digests(NodeId peer);
+  Result<std::vector<replication::Item>> Items(NodeId peer, uint32_t slot);
+  // Gives messages short of copies a new replica list (replication/rereplication.h).
   void Rereplicate(const cluster::View& view);
   // Purges tombstones older than the grace whose update reached every
   // replica (no log entry left here). docs/replication.md, "Deletes".

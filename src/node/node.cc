@@ -406,6 +406,8 @@ void Node::Impl::AddMetrics() {
     metrics.store_syncs->Set(static_cast<double>(s.syncs));
     metrics.store_batches->Set(static_cast<double>(s.batches));
     metrics.store_last_group->Set(static_cast<double>(s.last_group));
+    metrics.store_writes_refused->Set(static_cast<double>(s.message_writes_refused));
+    metrics.store_bodyless->Set(static_cast<double>(fragments->bodyless_records()));
     metrics.ObserveGroups({s.group_sizes.begin(), s.group_sizes.end()}, s.batches);
     metrics.store_pending->Set(static_cast<double>(store->pending()));
     manager::LocalManager::Stats ms = manager->stats();
