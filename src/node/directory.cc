@@ -38,13 +38,15 @@ asio::awaitable<Status> ProfileReplicas::WriteLocal(store::Profile profile) {
   const store::Bucket bucket = BucketOf(profile.user(), store_.node_meta().buckets());
   Result<std::optional<store::Profile>> held = store_.GetProfile(bucket, profile.user());
   if (!held.ok()) co_return held.status();
-  if (held->has_value()) {
-    // Both copies count: two sides of a partition may each have changed it.
-    profile = store::MergeProfiles(**held, profile);
-    if (profile.SerializeAsString() == (*held)->SerializeAsString()) co_return Status::Ok();
+  // Both copies count: two sides of a partition may each have changed it.
+  // Nothing to write when the copy held has it all; otherwise the merge is
+  // made again at commit, with the copy held then.
+  if (held->has_value() &&
+      store::MergeProfiles(**held, profile).SerializeAsString() == (*held)->SerializeAsString()) {
+    co_return Status::Ok();
   }
   store::Batch batch;
-  batch.PutProfile(bucket, profile);
+  batch.MergeProfile(bucket, profile);
   co_return co_await Commit(std::move(batch));
 }
 
@@ -67,7 +69,9 @@ asio::awaitable<Status> ProfileReplicas::Write(store::Profile profile) {
     if (m.id != runtime_->self().id) u.entry.remaining.insert(m.id);
   }
   store::Batch batch;
-  batch.PutProfile(bucket, profile);
+  // Merged with the copy held at commit: a replica's copy that arrived since
+  // the manager read its own (the other side of a partition) is kept.
+  batch.MergeProfile(bucket, profile);
   if (!u.entry.remaining.empty()) batch.PutLog(bucket, replication::ToRecord(u.entry));
   PORCUPINE_CO_RETURN_IF_ERROR(co_await Commit(std::move(batch)));
   if (u.entry.remaining.empty()) co_return Status::Ok();

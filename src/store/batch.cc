@@ -4,6 +4,7 @@
 
 #include "core/hash.h"
 #include "store/keys.h"
+#include "store/profile_merge.h"
 #include "store/records.h"
 #include "store/store.h"
 #include "store/write_ops.h"
@@ -21,11 +22,11 @@ struct Batch::Rep {
   }
   void Put(keys::Cf cf, std::string key, std::string value) {
     w.bytes += key.size() + value.size();
-    w.ops.push_back({cf, false, std::move(key), std::move(value), nullptr});
+    w.ops.push_back({cf, false, std::move(key), std::move(value), nullptr, nullptr});
   }
   void Delete(keys::Cf cf, std::string key) {
     w.bytes += key.size();
-    w.ops.push_back({cf, true, std::move(key), {}, nullptr});
+    w.ops.push_back({cf, true, std::move(key), {}, nullptr, nullptr});
   }
   void Touch(const std::string& user) {
     const uint32_t slot = MessagesVersionSlot(user);
@@ -80,7 +81,7 @@ void Batch::UpdateMessage(Bucket bucket, const std::string& user, uint32_t folde
   w->decide = std::move(decide);
   w->outcome = outcome;
   rep().w.bytes += w->key.size();
-  rep().w.ops.push_back({keys::Cf::kMsg, false, {}, {}, std::move(w)});
+  rep().w.ops.push_back({keys::Cf::kMsg, false, {}, {}, std::move(w), nullptr});
   rep().Touch(user);
 }
 
@@ -135,6 +136,16 @@ void Batch::PutProfile(Bucket bucket, const Profile& profile) {
   Profile p = profile;
   if (!rep().Check(StampVersion(p))) return;
   rep().Put(keys::Cf::kProfile, keys::UserPrefix(bucket, p.user()), p.SerializeAsString());
+}
+
+void Batch::MergeProfile(Bucket bucket, const Profile& profile) {
+  if (!rep().Check(keys::CheckUser(profile.user()))) return;
+  auto m = std::make_shared<ProfileMerge>();
+  m->profile = profile;
+  if (!rep().Check(StampVersion(m->profile))) return;
+  m->key = keys::UserPrefix(bucket, profile.user());
+  rep().w.bytes += m->key.size() + profile.ByteSizeLong();
+  rep().w.ops.push_back({keys::Cf::kProfile, false, {}, {}, nullptr, std::move(m)});
 }
 
 void Batch::DeleteProfile(Bucket bucket, const std::string& user) {

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 WriteOps Ops(size_t bytes, Status error = Status::Ok()) {
   WriteOps w;
-  w.ops.push_back({keys::Cf::kMsg, false, "k", std::string(bytes, 'v'), nullptr});
+  w.ops.push_back({keys::Cf::kMsg, false, "k", std::string(bytes, 'v'), nullptr, nullptr});
   w.bytes = bytes + 1;
   w.error = std::move(error);
   return w;

@@ -13,6 +13,7 @@
 
 #include "store/group_commit.h"
 #include "store/keys.h"
+#include "store/profile_merge.h"
 #include "store/records.h"
 #include "store/rocks.h"
 #include "store/scan.h"
@@ -51,6 +52,10 @@ struct Store::Impl {
   // new live record (or to repair a live one that lacks it).
   void AddBodyWrite(const MessageId& id, const MessageChange& change, const MessageMeta* current,
                     rocksdb::WriteBatch& wb);
+  // Merges a profile with the stored copy (or the group's earlier merge at
+  // its key, in `merged`) and adds the result to `wb`.
+  Status AddProfileMerge(const ProfileMerge& m, rocksdb::WriteBatch& wb,
+                         std::unordered_map<std::string, Profile>& merged);
   std::atomic<uint64_t> message_writes_refused{0};
   // The value at `key` in `c`; nullopt when absent.
   Result<std::optional<std::string>> Get(keys::Cf c, const std::string& key);
@@ -118,10 +123,15 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
   for (const WriteOps* w : group) bytes += w->bytes + 16 * w->ops.size();
   rocksdb::WriteBatch wb(bytes + 64);
   std::unordered_map<std::string, std::optional<MessageMeta>> written;
+  std::unordered_map<std::string, Profile> profiles;  // merged by earlier batches of the group
   for (const WriteOps* w : group) {
     for (const WriteOp& op : w->ops) {
       if (op.message) {
         PORCUPINE_RETURN_IF_ERROR(AddMessageWrite(*op.message, wb, written));
+        continue;
+      }
+      if (op.profile) {
+        PORCUPINE_RETURN_IF_ERROR(AddProfileMerge(*op.profile, wb, profiles));
         continue;
       }
       rocksdb::Status s =
@@ -208,6 +218,26 @@ Status Store::Impl::AddMessageWrite(
   }
   out.applied = change.action != MessageChange::Action::kKeep;
   if (w.outcome) *w.outcome = std::move(out);
+  return Status::Ok();
+}
+
+Status Store::Impl::AddProfileMerge(const ProfileMerge& m, rocksdb::WriteBatch& wb,
+                                    std::unordered_map<std::string, Profile>& merged) {
+  Profile next = m.profile;
+  if (auto it = merged.find(m.key); it != merged.end()) {
+    next = MergeProfiles(it->second, m.profile);
+  } else {
+    Result<std::optional<std::string>> value = Get(keys::Cf::kProfile, m.key);
+    if (!value.ok()) return value.status();
+    if (value->has_value()) {
+      Result<Profile> held = DecodeProfileAt(m.key, **value);
+      // A damaged copy is replaced (every node holds every profile).
+      if (held.ok()) next = MergeProfiles(*held, m.profile);
+    }
+  }
+  next.set_version(kRecordVersion);
+  wb.Put(cf(keys::Cf::kProfile), m.key, next.SerializeAsString()).PermitUncheckedError();
+  merged[m.key] = std::move(next);
   return Status::Ok();
 }
 

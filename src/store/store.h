@@ -132,6 +132,11 @@ class Batch {
   // Stores (or replaces) the profile of profile.user(); a tombstoned profile
   // is stored like any other.
   void PutProfile(Bucket bucket, const Profile& profile);
+  // Stores the merge (store/profile_merge.h) of `profile` with the copy of
+  // profile.user() held when the group is written (earlier batches of the
+  // group included), or `profile` when none is held: no change that landed
+  // after the caller's own read is lost.
+  void MergeProfile(Bucket bucket, const Profile& profile);
   // Removes the profile row entirely.
   void DeleteProfile(Bucket bucket, const std::string& user);
   // Stores (or replaces) the replication log entry of the object named by

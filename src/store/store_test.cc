@@ -445,6 +445,32 @@ TEST_F(StoreTest, VersionZeroIsStampedAndEmptyBatchCommits) {
   EXPECT_TRUE(store_->Commit(std::move(empty)).ok());
 }
 
+// Two sides of a partition each changed the profile; the manager writes its
+// copy after a replica's copy landed: both changes stay.
+TEST_F(StoreTest, MergeProfileMergesWithTheCopyHeldAtCommit) {
+  auto with_folder = [](uint32_t id, const std::string& name, uint64_t hlc) {
+    Profile p = TestProfile("fay");
+    p.set_hlc(hlc);
+    Folder* f = p.add_folders();
+    f->set_id(id);
+    f->set_name(name);
+    return p;
+  };
+  Batch first;
+  first.MergeProfile(5, with_folder(1 << 21, "Left", 10));
+  ASSERT_TRUE(store_->Commit(std::move(first)).ok());
+  Batch second;
+  second.MergeProfile(5, with_folder(1 << 22, "Right", 20));
+  second.MergeProfile(5, with_folder(1 << 23, "Third", 15));  // merged with the one before
+  ASSERT_TRUE(store_->Commit(std::move(second)).ok());
+  Profile held = store_->GetProfile(5, "fay")->value();
+  std::vector<std::string> names;
+  for (const Folder& f : held.folders()) names.push_back(f.name());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"INBOX", "Left", "Right", "Third"}));
+  EXPECT_GE(held.hlc(), 20u);
+}
+
 TEST_F(StoreTest, Profiles) {
   Batch b;
   b.PutProfile(4, TestProfile("dave"));

@@ -25,13 +25,21 @@ struct MessageWrite {
   MessageOutcome* outcome = nullptr;  // may be null
 };
 
+// A profile merged with the stored copy when its group is written
+// (Batch::MergeProfile).
+struct ProfileMerge {
+  std::string key;  // keys::UserPrefix(bucket, user)
+  Profile profile;
+};
+
 struct WriteOp {
   keys::Cf cf = keys::Cf::kDefault;
   bool is_delete = false;
   std::string key;
   std::string value;  // empty for deletes
-  // Set for a message write: cf, key and value are then unused.
+  // Set for a message write or a profile merge: cf, key and value are then unused.
   std::shared_ptr<MessageWrite> message;
+  std::shared_ptr<ProfileMerge> profile;
 };
 
 struct WriteOps {
