@@ -223,15 +223,16 @@ replication::Entry EntryOf(const std::string& user, const store::MessageMeta& me
 }  // namespace
 
 void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
-  std::map<NodeId, uint64_t> loads;
-  for (const cluster::Member& m : view.members) loads[m.id] = cluster_.LoadOf(m.id);
+  // One snapshot of the loads for the whole round (shared by every decision).
+  auto loads = std::make_shared<std::map<NodeId, uint64_t>>();
+  for (const cluster::Member& m : view.members) (*loads)[m.id] = cluster_.LoadOf(m.id);
   replication::ReplicaPlanInput in;
   in.view = &view;
   in.self = cluster_.self().id;
   in.want = static_cast<size_t>(std::max(options_.replication, 1));
   in.load = [loads](NodeId n) {
-    auto it = loads.find(n);
-    return it == loads.end() ? UINT64_MAX : it->second;
+    auto it = loads->find(n);
+    return it == loads->end() ? UINT64_MAX : it->second;
   };
   struct Candidate {
     std::string user;
