@@ -14,7 +14,10 @@ and every node's GET /v1/fragments, and counts against the history:
 - objects not on R nodes: a message id held live somewhere but live on fewer
   than R nodes, or whose holders disagree on hlc/tombstone;
 - listings that differ: a message id one node lists for a user and another
-  does not (after quiescence every node must show the same maildrop).
+  does not (after quiescence every node must show the same maildrop);
+- replication backlogs older than STALE_BACKLOG_S seen during the run;
+- and the run fails when the nemesis skipped most of its wipes (see
+  MAX_SKIPPED_WIPE_SHARE).
 
 The report names the seed, every count, and for each failure the message, the
 nemesis events around it, what the fragments say and node log lines naming it.
@@ -25,9 +28,15 @@ import time
 
 from cluster import DEFAULT_PASSWORD
 from clusterkit import cluster_status, wait_view
-from faultkit import IO_TIMEOUT_S, fragments, node_addr, verify_retrieved, wait_quiescent
+from faultkit import (IO_TIMEOUT_S, STALE_BACKLOG_S, fragments, node_addr, verify_retrieved,
+                      wait_quiescent)
 
 EXAMPLES = 5          # evidence printed per failing count
+# A run that skipped more than this share of the wipes it attempted tested much less than its
+# fault counts suggest (wipes are the faults that lose replicas): it fails, so that a nemesis
+# that stopped wiping is noticed. Runs that attempted fewer than MIN_WIPES_JUDGED are not judged.
+MAX_SKIPPED_WIPE_SHARE = 0.5
+MIN_WIPES_JUDGED = 3
 FAILING_ANOMALIES = ("crash", "restart", "corrupt", "foreign", "misdelivered",
                      "uidl-two-tokens")
 
@@ -48,6 +57,7 @@ def settle(nemesis, node_list, users, replication, view_s=60.0, quiesce_s=60.0,
     except AssertionError as e:
         times["view"], details["view"] = None, str(e)
     took, states = wait_quiescent(node_list, quiesce_s)
+    nemesis.observe(states)
     times["quiescent"] = took
     details["quiescent"] = states
     t0 = time.monotonic()
@@ -163,6 +173,38 @@ def r_failure_kind(holders, replication, wiped):
     return "a listed replica lacks it"
 
 
+def fault_skips(done, skipped):
+    """{action: (attempted, skipped, {reason: n})} of every action attempted or skipped;
+    done is {action: n done}, skipped [(action, reason, detail)] (the nemesis's)."""
+    out = {}
+    for action, n in done.items():
+        out[action] = (n, 0, {})
+    for action, reason, _ in skipped:
+        attempted, n, reasons = out.get(action, (0, 0, {}))
+        reasons[reason] = reasons.get(reason, 0) + 1
+        out[action] = (attempted + 1, n + 1, reasons)
+    return out
+
+
+def describe_skips(done, skipped):
+    """One line: every fault's skips out of its attempts, with the reasons grouped."""
+    parts = []
+    for action, (attempted, n, reasons) in fault_skips(done, skipped).items():
+        parts.append("%s %d of %d%s" % (action, n, attempted, " (%s)" % ", ".join(
+            "%s: %d" % kv for kv in sorted(reasons.items(), key=lambda kv: -kv[1]))
+            if reasons else ""))
+    return "faults skipped: %s" % (", ".join(parts) or "none attempted")
+
+
+def wipe_skip_failure(done, skipped):
+    """The failure to report when too many wipes were skipped, else None."""
+    attempted, n, _ = fault_skips(done, skipped).get("wipe", (0, 0, {}))
+    if attempted < MIN_WIPES_JUDGED or n <= MAX_SKIPPED_WIPE_SHARE * attempted:
+        return None
+    return "wipes skipped: %d of %d attempted (more than %.0f %%)" % (
+        n, attempted, 100 * MAX_SKIPPED_WIPE_SHARE)
+
+
 class Report:
     def __init__(self, history, nemesis, replication, seconds):
         self.history = history
@@ -180,6 +222,9 @@ class Report:
         out += ["not settled: %s" % k for k, v in self.times.items() if v is None]
         kinds = sorted({k for k, _ in self.history.anomalies if k in FAILING_ANOMALIES})
         out += ["anomaly %s" % k for k in kinds]
+        skips = wipe_skip_failure(self.nemesis.done, self.nemesis.skipped)
+        if skips:
+            out.append(skips)
         return out
 
     @property
@@ -193,6 +238,7 @@ class Report:
             "fault test seed %d (repeat with PORCUPINE_FAULT_SEED=%d): %.0f s of nemesis, R=%d"
             % (h.seed, h.seed, self.seconds, self.replication),
             self.nemesis.describe(),
+            describe_skips(self.nemesis.done, self.nemesis.skipped),
             "sends: %s" % ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
             "deletes: %s" % (", ".join("%s %d" % kv for kv in sorted(states.items())) or "none"),
             "clients: %s" % ", ".join("%s %d" % kv for kv in sorted(counters.items())),
@@ -385,3 +431,11 @@ def _count(report, history, node_list, users, replication, listings, frags):
     report.evidence["listings that differ between nodes"] = differ
     report.info.append("visible at the end: %d messages (%d acknowledged ones not deleted)"
                        % (len(visible), sum(1 for s in acked if s.token not in deleted)))
+
+    stale = report.nemesis.stale_backlog
+    key = "replication backlogs older than %.0f s" % STALE_BACKLOG_S
+    report.counts[key] = len(stale)
+    report.evidence[key] = [
+        "%s -> %s: %r\n%s" % (node, peer, seen, "\n".join(
+            "    [%7.2f] %s" % ev for ev in history.events_near(seen.first_t, 90.0, 2.0)[-12:]))
+        for (node, peer), seen in sorted(stale.items())]
