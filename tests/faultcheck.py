@@ -586,6 +586,7 @@ def _count_unreadable(report, history, node_list, unreadable, frags):
         events = _events(history, token) if token else []
         for d in [d for d in history.deletes if d.uidl == uidl][:1]:
             events += ["    [%7.2f] %s" % ev for ev in history.events_near(d.t0, 5.0, 10.0)]
+        events = sorted(set(events))   # the send's and the deletion's windows overlap
         evidence.append(
             "%s of %s (%s; %s; %s) listed but not retrieved via %s; fragments: %s\n%s" % (
                 uidl, user, token or "token unknown",
