@@ -566,9 +566,9 @@ def _count(report, history, node_list, users, replication, listings, frags, unre
     stale = report.nemesis.stale_backlog
     key = "replication backlogs older than %.0f s" % STALE_BACKLOG_S
     report.counts[key] = len(stale)
-    report.evidence[key] = [
+    report.evidence[key] = [   # with what happened when the stuck update was made
         "%s -> %s: %r\n%s" % (node, peer, seen, "\n".join(
-            "    [%7.2f] %s" % ev for ev in history.events_near(seen.first_t, 90.0, 2.0)[-12:]))
+            "    [%7.2f] %s" % ev for ev in history.events_near(seen.since, 10.0, 5.0)))
         for (node, peer), seen in sorted(stale.items())]
 
 

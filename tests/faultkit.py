@@ -452,15 +452,22 @@ def wait_quiescent(node_list, timeout):
 
 
 class StaleBacklog:
-    """What the nemesis saw of one node's updates for one peer while they were stuck."""
-    __slots__ = ("oldest", "entries", "first_t", "last_t")
+    """What the nemesis saw of one node's updates for one peer while they were stuck.
+    Times are the history's; `since` is when the oldest update was made (t - its age)."""
+    __slots__ = ("oldest", "since", "entries", "first_t", "last_t")
 
     def __init__(self, oldest, entries, t):
-        self.oldest, self.entries, self.first_t, self.last_t = oldest, entries, t, t
+        self.oldest, self.since, self.entries = oldest, t - oldest, entries
+        self.first_t = self.last_t = t
+
+    def saw(self, oldest, entries, t):
+        if oldest > self.oldest:
+            self.oldest, self.since = oldest, t - oldest
+        self.entries, self.last_t = max(self.entries, entries), t
 
     def __repr__(self):
-        return "oldest %.0f s, %d updates, seen %.1f-%.1f s" % (
-            self.oldest, self.entries, self.first_t, self.last_t)
+        return "oldest %.0f s (made at about %.1f s), %d updates, seen %.1f-%.1f s" % (
+            self.oldest, self.since, self.entries, self.first_t, self.last_t)
 
 
 def fragments(node, user, timeout=HTTP_TIMEOUT_S):
@@ -671,8 +678,7 @@ class Nemesis:
                     self.history.event("STALE BACKLOG: %s has %d updates for %s, oldest %.0f s"
                                        % (name, entries, peer, oldest))
                 else:
-                    seen.oldest, seen.entries = max(seen.oldest, oldest), max(seen.entries, entries)
-                    seen.last_t = t
+                    seen.saw(oldest, entries, t)
 
     def heal_all(self):
         """Undoes every fault: heals the network, SIGCONTs, starts what is down."""
