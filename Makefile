@@ -36,8 +36,11 @@ unit-test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
 
+# The fault test runs once per seed of DEFAULT_SEEDS in tests/test_fault.py (seeds that once
+# failed, ~150 s each); FAULT_SEEDS=s1,s2,... runs other seeds ("random" for a fresh one).
 integration-test: build
-	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine $(PYTHON) -m pytest -q -p no:cacheprovider tests
+	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine PORCUPINE_FAULT_SEEDS=$(FAULT_SEEDS) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests
 
 lint:
 	scripts/check-source
@@ -100,9 +103,17 @@ bench-quick: bench-deps bench-bin
 # ---- the fault test (tests/test_fault.py): faults under load, then the checker's counts.
 # FAULT_SECONDS of nemesis (default 600), FAULT_SEED to repeat a run (default random; every
 # run prints its seed). Root only: the nodes run in network namespaces.
-.PHONY: fault-test
+# `make soak` runs it with random seeds (FAULT_SECONDS each, default 120) for SOAK_SECONDS
+# (default 3600), printing each seed and result, and stops at the first failure with the
+# checker's report and the kept node directories (tests/soak.py).
+SOAK_SECONDS ?= 3600
+.PHONY: fault-test soak
 
 fault-test: build
 	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine PORCUPINE_FAULT_SECONDS=$(or $(FAULT_SECONDS),600) \
-	  PORCUPINE_FAULT_SEED=$(FAULT_SEED) $(PYTHON) -m pytest -q -s -p no:cacheprovider \
+	  PORCUPINE_FAULT_SEED=$(or $(FAULT_SEED),random) $(PYTHON) -m pytest -q -s -p no:cacheprovider \
 	  tests/test_fault.py
+
+soak: build
+	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS) \
+	  --fault-seconds $(or $(FAULT_SECONDS),120)

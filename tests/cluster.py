@@ -357,15 +357,15 @@ class Node:
         assert status == 200, (status, body)
         return body["users"]
 
-    def metrics_text(self):
-        status, body = self.http("GET", "/metrics")
+    def metrics_text(self, timeout=30):
+        status, body = self.http("GET", "/metrics", timeout=timeout)
         assert status == 200, (status, body)
         return body
 
-    def metrics(self):
+    def metrics(self, timeout=30):
         """{'name{label="v",...}': value} from the Prometheus text."""
         out = {}
-        for line in self.metrics_text().splitlines():
+        for line in self.metrics_text(timeout).splitlines():
             if not line or line.startswith("#"):
                 continue
             key, _, value = line.rpartition(" ")

@@ -15,7 +15,10 @@
   (netlab.py) then heal; wipe one node's data directory and restart it. Before
   a wipe it waits (bounded) until every node reports
   porcupine_replication_unretired == 0 and no object the victim holds is held
-  by it alone; otherwise the wipe is skipped and the skip recorded.
+  by it alone; otherwise the wipe is skipped and the skip recorded with a
+  short reason (the checker groups them, and fails a run that skipped most of
+  its wipes). After every fault the nemesis samples each node's replication
+  backlog and records any update that waited longer than STALE_BACKLOG_S.
 
 One seed drives every random choice (each thread has its own random.Random
 derived from it), so a run can be repeated as closely as real processes allow.
@@ -39,6 +42,9 @@ from clusterkit import SENDER, TempFailure
 IO_TIMEOUT_S = 10.0          # client socket timeout: a SIGSTOPped node answers nothing
 RESTART_DEADLINE_S = 30.0    # a restarted node serves within this
 HTTP_TIMEOUT_S = 3.0
+# No fault lasts more than 8 s and a restarted node serves within RESTART_DEADLINE_S: an
+# update that has waited this long for one peer is stuck, not late (a bug signal).
+STALE_BACKLOG_S = 60.0
 
 TOKEN_RE = re.compile(rb"^X-Fault-Token: (\S+)\r\nX-Fault-Size: (\d+)\r\n", re.M)
 
@@ -397,9 +403,9 @@ def verify_retrieved(history, user, uidl, raw, where):
 
 # ---- observing the nodes --------------------------------------------------------
 
-def metrics_or_none(node):
+def metrics_or_none(node, timeout=HTTP_TIMEOUT_S):
     try:
-        return node.metrics()
+        return node.metrics(timeout)
     except (OSError, AssertionError, ValueError):
         return None
 
@@ -443,6 +449,25 @@ def wait_quiescent(node_list, timeout):
         if time.monotonic() - start > timeout:
             return None, states
         time.sleep(0.1)
+
+
+class StaleBacklog:
+    """What the nemesis saw of one node's updates for one peer while they were stuck.
+    Times are the history's; `since` is when the oldest update was made (t - its age)."""
+    __slots__ = ("oldest", "since", "entries", "first_t", "last_t")
+
+    def __init__(self, oldest, entries, t):
+        self.oldest, self.since, self.entries = oldest, t - oldest, entries
+        self.first_t = self.last_t = t
+
+    def saw(self, oldest, entries, t):
+        if oldest > self.oldest:
+            self.oldest, self.since = oldest, t - oldest
+        self.entries, self.last_t = max(self.entries, entries), t
+
+    def __repr__(self):
+        return "oldest %.0f s (made at about %.1f s), %d updates, seen %.1f-%.1f s" % (
+            self.oldest, self.since, self.entries, self.first_t, self.last_t)
 
 
 def fragments(node, user, timeout=HTTP_TIMEOUT_S):
@@ -497,7 +522,8 @@ class Nemesis:
         self.paused = set()
         self.done = {a: 0 for a in ACTIONS}
         self.wiped = []         # names, in order
-        self.skipped = []       # (action, why)
+        self.skipped = []       # (action, reason, detail): reason is short, for grouping
+        self.stale_backlog = {}  # (node, peer) -> StaleBacklog, over STALE_BACKLOG_S
         self.crashes = []       # (name, rc, log excerpt)
 
     def serving(self):
@@ -516,6 +542,7 @@ class Nemesis:
                 break
             action = self.rng.choices(list(self.weights), weights=list(self.weights.values()))[0]
             getattr(self, "_" + action)()
+            self.sample_backlog()
             if time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + 10
                 self.history.event("progress: %s" % self.history.progress())
@@ -568,6 +595,7 @@ class Nemesis:
     def _pause(self):
         node = self._victim()
         if not node.alive():
+            self._skip("pause", "victim not running", node.name)
             return
         hold = self.rng.uniform(0.5, 6.0)  # both shorter and longer than ping_timeout_ms
         node.pause()
@@ -595,24 +623,28 @@ class Nemesis:
 
     def _wipe(self):
         took, states = wait_quiescent(self.nodes, self.wipe_wait_s)
+        self.observe(states)
         if took is None:
-            self._skip("wipe", "not quiescent within %.0f s: %s" % (self.wipe_wait_s, states))
+            self._skip("wipe", "not quiescent within %.0f s" % self.wipe_wait_s, str(states))
             return
         order = list(self.nodes)
         self.rng.shuffle(order)
-        victim, why = None, []
+        victim, why, silent = None, [], 0
         for node in order:
             try:
                 sole = only_copies(node, self.nodes, self.users)
             except (OSError, AssertionError, ValueError) as e:
                 why.append("%s: %r" % (node.name, e))
+                silent += 1
                 continue
             if not sole:
                 victim = node
                 break
             why.append("%s holds %d only copies (e.g. %s)" % (node.name, len(sole), sole[0]))
         if victim is None:
-            self._skip("wipe", "every node holds an only copy: %s" % "; ".join(why))
+            self._skip("wipe", "every node holds an only copy" if not silent else
+                       "some node's /v1/fragments failed, the others hold only copies",
+                       "; ".join(why))
             return
         victim.kill(signal.SIGKILL)
         self.down.add(victim.name)
@@ -623,9 +655,30 @@ class Nemesis:
                            % (victim.name, took, [w.split(":")[0] for w in why] or "none"))
         self._start(victim, "with an empty data directory")
 
-    def _skip(self, action, why):
-        self.skipped.append((action, why))
-        self.history.event("skipped %s: %s" % (action, why[:400]))
+    def _skip(self, action, reason, detail=""):
+        self.skipped.append((action, reason, detail))
+        self.history.event("skipped %s: %s%s" % (action, reason, (": " + detail[:400]) if detail
+                                                 else ""))
+
+    def sample_backlog(self):
+        """Samples every running node's replication backlog (between faults: none is paused)."""
+        self.observe({n.name: replication_state(n) for n in self.nodes
+                      if n.alive() and n.addrs and n.name not in self.paused})
+
+    def observe(self, states):
+        """Records every backlog older than STALE_BACKLOG_S in {node: ReplicationState or None}."""
+        t = self.history.now()
+        for name, state in states.items():
+            for peer, (entries, oldest) in (state.backlog if state else {}).items():
+                if oldest <= STALE_BACKLOG_S:
+                    continue
+                seen = self.stale_backlog.get((name, peer))
+                if seen is None:
+                    self.stale_backlog[(name, peer)] = StaleBacklog(oldest, entries, t)
+                    self.history.event("STALE BACKLOG: %s has %d updates for %s, oldest %.0f s"
+                                       % (name, entries, peer, oldest))
+                else:
+                    seen.saw(oldest, entries, t)
 
     def heal_all(self):
         """Undoes every fault: heals the network, SIGCONTs, starts what is down."""
@@ -640,6 +693,7 @@ class Nemesis:
                 self._start(node, "for the final check")
 
     def describe(self):
-        return "nemesis: %s; wiped %s; skipped %d (%s); crashes %d" % (
+        """The faults done; the checker's report adds what was skipped and why."""
+        return "nemesis: %s; wiped %s; crashes %d" % (
             ", ".join("%s %d" % kv for kv in self.done.items()), self.wiped or "none",
-            len(self.skipped), "; ".join(a for a, _ in self.skipped) or "-", len(self.crashes))
+            len(self.crashes))

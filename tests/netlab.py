@@ -141,7 +141,10 @@ class NetLab:
         for link in reversed(self.created_links):
             if run("ip", "link", "show", link, check=False).returncode == 0:
                 r = run("ip", "link", "del", link, check=False)
-                if r.returncode != 0:
+                # A veth goes away by itself when the namespace of its peer is deleted, some
+                # time after `ip netns del` returned: gone between show and del is no problem.
+                if r.returncode != 0 and run("ip", "link", "show", link,
+                                             check=False).returncode == 0:
                     problems.append(r.stderr.strip())
         if self.bridge_nf_restore is not None:
             with open(BRIDGE_NF, "w") as f:

@@ -8,10 +8,13 @@ partitions and wipes nodes, one fault at a time. Then the checker
 acknowledged messages lost, 0 deleted messages visible, 0 duplicates visible,
 every object on R nodes (and every node listing the same maildrops).
 
-PORCUPINE_FAULT_SECONDS (default 120) sets the nemesis's duration,
-PORCUPINE_FAULT_SEED the seed (default random; it is printed, with the counts),
-PORCUPINE_FAULT_ACTIONS (e.g. "kill9,pause") limits the nemesis to some faults.
-`make fault-test` runs it for 10 minutes.
+PORCUPINE_FAULT_SECONDS (default 120) sets the nemesis's duration. The seeds:
+by default one run per seed of DEFAULT_SEEDS (seeds that once failed, so that
+`make test` repeats them); PORCUPINE_FAULT_SEEDS (a comma list) replaces the
+list, PORCUPINE_FAULT_SEED runs one seed, and "random" in either picks a fresh
+seed (printed with the counts). PORCUPINE_FAULT_ACTIONS (e.g. "kill9,pause")
+limits the nemesis to some faults. `make fault-test` runs one random seed for
+10 minutes, `make soak` random seeds until the first failure (tests/soak.py).
 """
 
 import hashlib
@@ -55,9 +58,24 @@ def fault_actions():
     return {a: weights[a] for a in chosen}
 
 
-def fault_seed():
-    value = os.environ.get("PORCUPINE_FAULT_SEED", "")
-    return int(value, 0) if value else random.SystemRandom().randrange(1 << 32)
+# Seeds that failed before (issue #13: a message listed whose RETR answered -ERR until the
+# deadline): every `make test` runs them again. Each takes about 150 s at the default 120 s
+# of nemesis; CI's whole run must stay well under 45 minutes, so add seeds with care.
+DEFAULT_SEEDS = (3046709688, 3687017084, 4219563530)
+
+
+def fault_seeds():
+    """The seeds to run: PORCUPINE_FAULT_SEED (one), else PORCUPINE_FAULT_SEEDS (comma list),
+    else DEFAULT_SEEDS. "random" stands for a fresh random seed."""
+    value = (os.environ.get("PORCUPINE_FAULT_SEED", "").strip() or
+             os.environ.get("PORCUPINE_FAULT_SEEDS", "").strip())
+    if not value:
+        return list(DEFAULT_SEEDS)
+    seeds = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        seeds.append(random.SystemRandom().randrange(1 << 32) if part == "random"
+                     else int(part, 0))
+    return seeds
 
 
 BIN_PREFIX = "porcupine-fault-bin-"
@@ -92,11 +110,11 @@ def pinned_binary(monkeypatch):
 
 
 @pytest.mark.slow
-def test_faults_lose_no_acknowledged_mail_and_revive_no_deleted_mail(pinned_binary, netlab,
+@pytest.mark.parametrize("seed", fault_seeds(), ids=str)
+def test_faults_lose_no_acknowledged_mail_and_revive_no_deleted_mail(seed, pinned_binary, netlab,
                                                                       nodes):
     # pinned_binary and netlab before nodes: the nodes stop before either goes away.
     seconds = fault_seconds()
-    seed = fault_seed()
     print("fault test seed %d (repeat with PORCUPINE_FAULT_SEED=%d), %.0f s of nemesis, "
           "binary %s" % (seed, seed, seconds, pinned_binary), flush=True)
     ns = start_cluster(nodes, NODES, hosts=netlab.hosts, netns=netlab.names,
