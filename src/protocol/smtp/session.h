@@ -11,7 +11,7 @@
 //
 // Error accounting: replies to bad commands (500/501/502/503/555/553), to
 // refused recipients (550 5.1.1, 550 5.7.1) and to spoiled DATA (overlong
-// line, bare CR) count as errors. 452 "too many recipients", 552 "too big"
+// line, bare CR, NUL) count as errors. 452 "too many recipients", 552 "too big"
 // and temporary failures do not: they are not the client misbehaving.
 #pragma once
 

@@ -43,7 +43,8 @@ struct DataState {
   bool line_too_long = false;  // some line exceeded max_data_line
   bool too_big = false;        // payload exceeded max_message_bytes
   bool bare_cr = false;        // some line held a CR not followed by LF
-  bool Discarding() const { return line_too_long || too_big || bare_cr; }
+  bool nul = false;            // some line held a NUL byte
+  bool Discarding() const { return line_too_long || too_big || bare_cr || nul; }
 };
 
 using PendingLine = protocol::HeldLine;
@@ -99,6 +100,7 @@ struct Session::Impl {
   // --- session_data.cc
   void BeginData();
   std::optional<Step> PullData();
+  void NoteSpoiled(const protocol::Line& line);
   void AppendDataLine(std::string_view text);
   void EndData();
   void CompleteDelivery(const Status& status);

@@ -11,6 +11,7 @@ namespace {
 
 using testing::Driver;
 using testing::RunScript;
+using std::string_literals::operator""s;
 
 constexpr char kGreeting[] = "S: 220 mx.example.test ESMTP porcupine\n";
 constexpr char kEhloReply[] =
@@ -83,6 +84,39 @@ std::vector<ScriptCase> ScriptCases() {
        "M: hi\n"
        "S: 250 2.0.0 Ok: queued as s1.1\n"
        "-- close\n"},
+      // NUL inside DATA: the message is read to its end, refused there and
+      // not delivered (no D: line); the session goes on.
+      {"nul_in_data",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       "head\r\nNUL \0 here\r\ntail\r\n.\r\nNOOP\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n"
+       "S: 250 2.0.0 Ok\n-- close\n"},
+      {"nul_alone_then_clean_message",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       "\0\r\n.\r\nRCPT TO:<bob@example.test>\r\n"
+       "MAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nok\r\n.\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n"
+       "S: 503 5.5.1 Error: need MAIL command\n"
+       "S: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Received: from c.test ([192.0.2.7])\n"
+       "M: \\tby mx.example.test (porcupine) with SMTP id s1.2\n"
+       "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
+       "M: ok\n"
+       "S: 250 2.0.0 Ok: queued as s1.2\n"
+       "-- close\n"},
+      // A dot followed by NUL is a stuffed line, not the end of the data.
+      {"dot_nul_is_not_the_end",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       ".\0\r\n.\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n-- close\n"},
       {"eof_mid_data",
        "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nhi\r\n",
        "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
