@@ -96,7 +96,7 @@ def test_dot_stuffing_both_ways(node, how):
         p.login(ALICE)
         p.ok("RETR 1")
         wire = p.read_until(b"\r\n.\r\n")
-        assert wire.startswith(b"Received: "), wire[:100]
+        assert wire.startswith(b"Return-Path: <%s>\r\nReceived: " % SENDER.encode()), wire[:100]
         assert wire.endswith(stuff(sent) + b".\r\n"), wire[-200:]
         p.quit()
     # ... and poplib (which unstuffs '..' itself) sees the original lines.
@@ -383,7 +383,7 @@ def test_swaks_delivers(node, pipeline):
     out = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, out
     got = only_message(node, ALICE)
-    assert got.startswith(b"Received: ")
+    assert got.startswith(b"Return-Path: <x@y.z>\r\nReceived: "), got[:200]
     assert b"Subject: " + token.encode() in got
     assert b"hello from swaks " + token.encode() + b"\r\nsecond line\r\n" in got, got
     assert re.search(rb"(?m)^From: ?<?x@y\.z", got), got
@@ -549,3 +549,22 @@ def test_null_sender_and_postmaster(node):
         assert c.cmd("RCPT TO:<%s>" % ALICE)[0] == 503, "RSET must end the transaction"
         c.quit()
     assert_delivered(only_message(node, "postmaster@" + DOMAIN), bounce)
+
+
+# ---- issue #13: RFC 5321 trace headers, postmaster, queue ids -------------------
+
+def test_return_path_is_the_envelope_sender_once(node):
+    """RFC 5321 4.4: the final delivery adds Return-Path: once, above Received:."""
+    first = b"Subject: rp 1\r\n\r\none\r\n"
+    second = b"Subject: rp 2\r\n\r\ntwo\r\n"
+    with RawSmtp(node.smtp) as c:
+        c.ehlo()
+        c.send_message("Some.One@Example.ORG", [ALICE, BOB], first)
+        c.send_message("", [ALICE], second)
+        c.quit()
+    got = [m for _, m in retrieve_all(node, ALICE)]
+    assert len(got) == 2, got
+    for retrieved, sent, sender in ((got[0], first, "Some.One@Example.ORG"), (got[1], second, "")):
+        header = split_received(retrieved, sent, return_path=sender)
+        assert header.count(b"Return-Path:") == 1, header
+    split_received(only_message(node, BOB), first, return_path="Some.One@Example.ORG")

@@ -74,8 +74,9 @@ enum class RecipientVerdict {
 struct Deliver {
   std::string reverse_path;             // MAIL FROM (may be empty: <>)
   std::vector<std::string> recipients;  // accepted forward-paths, in order
-  // Received: header + unstuffed DATA, CRLF line ends, always ending in CRLF
-  // (an empty DATA gives just the header). At most max_message_bytes of DATA.
+  // Return-Path: and Received: headers (received.h) + unstuffed DATA, CRLF
+  // line ends, always ending in CRLF (an empty DATA gives just the headers).
+  // At most max_message_bytes of DATA.
   std::string message;
   bool smtputf8 = false;
   bool eight_bit_mime = false;

@@ -30,7 +30,7 @@ void Session::Impl::BeginData() {
   if (txn.recipients.size() == 1) f.recipient = txn.recipients.front();
   std::string date = info.now_rfc5322 ? info.now_rfc5322() : std::string();
   f.date = date;
-  data.message = FormatReceived(f);
+  data.message = FormatReturnPath(txn.reverse_path) + FormatReceived(f);
   reader.set_max_line(limits.max_data_line);
   phase = Phase::kData;
 }

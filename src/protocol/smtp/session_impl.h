@@ -37,7 +37,7 @@ struct Transaction {
 
 // The DATA payload being received.
 struct DataState {
-  std::string message;         // Received: header + unstuffed lines
+  std::string message;         // trace headers + unstuffed lines
   std::string id;              // queue id, in Received: and the 250 reply
   uint64_t payload_bytes = 0;  // unstuffed payload so far, CRLFs included
   bool line_too_long = false;  // some line exceeded max_data_line

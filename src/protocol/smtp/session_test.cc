@@ -78,6 +78,7 @@ std::vector<ScriptCase> ScriptCases() {
        "S: 250 2.1.5 Ok\n"
        "S: 354 End data with <CR><LF>.<CR><LF>\n"
        "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Return-Path: <>\n"
        "M: Received: from c.test ([192.0.2.7])\n"
        "M: \\tby mx.example.test (porcupine) with SMTP id s1.1\n"
        "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
@@ -104,6 +105,7 @@ std::vector<ScriptCase> ScriptCases() {
        "S: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
        "S: 354 End data with <CR><LF>.<CR><LF>\n"
        "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Return-Path: <>\n"
        "M: Received: from c.test ([192.0.2.7])\n"
        "M: \\tby mx.example.test (porcupine) with SMTP id s1.2\n"
        "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
@@ -194,6 +196,7 @@ TEST(SessionTest, DeliverCarriesEnvelopeAndMessage) {
   EXPECT_TRUE(m.smtputf8);
   EXPECT_TRUE(m.eight_bit_mime);
   EXPECT_EQ(m.message,
+            "Return-Path: <s@x.test>\r\n"
             "Received: from c.test ([192.0.2.7])\r\n"
             "\tby mx.example.test (porcupine) with UTF8SMTP id s1.1;\r\n"
             "\tMon, 2 Jun 2025 12:00:00 +0000\r\n"
@@ -208,9 +211,30 @@ TEST(SessionTest, NoClockUsesFallbackDateAndNoSessionId) {
   d.Feed("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\n.\r\n");
   ASSERT_EQ(d.deliveries().size(), 1u);
   EXPECT_EQ(d.deliveries()[0].message,
+            "Return-Path: <>\r\n"
             "Received: from c (unknown)\r\n\tby h (porcupine) with SMTP id 1\r\n"
             "\tfor <postmaster>; Thu, 1 Jan 1970 00:00:00 +0000\r\n");
   EXPECT_NE(d.transcript().find("S: 250 2.0.0 Ok: queued as 1\n"), std::string::npos);
+}
+
+// RFC 5321 §4.4: the reverse path as the client gave it (source route
+// dropped), quoted local parts and UTF-8 included, first in the message.
+TEST(SessionTest, ReturnPathIsTheEnvelopeSender) {
+  Driver d(SmallLimits());
+  d.Start();
+  d.Feed(
+      "EHLO c.test\r\nMAIL FROM:<@relay.test:\"Jo Doe\"@x.test>\r\n"
+      "RCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n"
+      "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\n"
+      "RCPT TO:<bob@example.test>\r\nDATA\r\ny\r\n.\r\n");
+  ASSERT_EQ(d.deliveries().size(), 2u);
+  auto starts = [](const std::string& s, std::string_view prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+  };
+  EXPECT_TRUE(starts(d.deliveries()[0].message, "Return-Path: <\"Jo Doe\"@x.test>\r\nReceived: "))
+      << d.deliveries()[0].message;
+  EXPECT_TRUE(starts(d.deliveries()[1].message, "Return-Path: <j\xc3\xb6rg@x.test>\r\nReceived: "))
+      << d.deliveries()[1].message;
 }
 
 // Drives the session by hand to hold a request outstanding.
