@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from cluster import DEFAULT_PASSWORD, DOMAIN, HOSTNAME, sample, wait_for
+from clusterkit import start_cluster
 from mailclient import (
     CRLF, RawPop3, RawSmtp, assert_delivered, fast_message, make_message, poplib_message,
     pop3_client, retrieve_all, smtp_client, split_received, stuff)
@@ -568,3 +569,29 @@ def test_return_path_is_the_envelope_sender_once(node):
         header = split_received(retrieved, sent, return_path=sender)
         assert header.count(b"Return-Path:") == 1, header
     split_received(only_message(node, BOB), first, return_path="Some.One@Example.ORG")
+
+
+def test_queue_ids_unique_across_two_nodes(nodes):
+    """Issue #13: two nodes started together handed out the same queue ids."""
+    ns = start_cluster(nodes, 2)
+    ns[0].add_users([ALICE])
+    ids = []
+    # The first sessions of both nodes, interleaved within the same second or so.
+    for round_ in range(4):
+        for n in ns:
+            with RawSmtp(n.smtp) as c:
+                c.ehlo()
+                for k in range(2):
+                    code, lines = c.send_message(SENDER, [ALICE], b"r%d k%d via %s\r\n"
+                                                 % (round_, k, n.name.encode()))
+                    assert code == 250, lines
+                    ids.append(lines[-1].split()[-1])
+                c.quit()
+    assert len(set(ids)) == len(ids), "queue ids repeat: %r" % ids
+    for qid in ids:
+        assert re.fullmatch(r"[0-9a-f]{24}\.\d+", qid), qid
+    # Each id is in its message's Received: header.
+    stored = [m for _, m in retrieve_all(ns[0], ALICE)]
+    assert len(stored) == len(ids)
+    in_headers = sorted(re.search(rb" id ([0-9a-f]{24}\.\d+)", m).group(1).decode() for m in stored)
+    assert in_headers == sorted(ids)

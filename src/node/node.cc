@@ -28,6 +28,7 @@
 #include "node/directory.h"
 #include "node/replication_runtime.h"
 #include "node/session_driver.h"
+#include "protocol/smtp/queue_id.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
 
@@ -95,7 +96,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> session_ids{0};
+  std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   void BuildServices();
@@ -286,6 +287,7 @@ Status Node::Impl::OpenStore() {
   self = meta.node_id();
   buckets = meta.buckets();
   hlc = std::make_unique<Hlc>(SystemNowMs);
+  smtp_ids = std::make_unique<smtp::SessionIds>(self, *hlc);
   spdlog::info("node {} (id {:08x}) store open at {}", meta.name(), self, config.node.data_dir);
   return Status::Ok();
 }
@@ -565,8 +567,7 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   smtp::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.peer_ip = PeerIp(socket);
-  info.session_id = fmt::format("{:08x}{:06x}", static_cast<uint32_t>(SystemNowMs() / 1000),
-                                session_ids.fetch_add(1) & 0xffffff);
+  info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
   smtp::Session session(config.smtp, std::move(info));
   SmtpBackend backend(*mail, metrics);

@@ -52,7 +52,9 @@ struct Limits {
 struct SessionInfo {
   std::string server_hostname = "localhost";  // in the greeting, EHLO, Received:
   std::string peer_ip;                        // in Received:
-  std::string session_id;                     // opaque, in Received: and logs
+  // Unique in the cluster (queue_id.h); the session's queue ids are
+  // "<session_id>.<n>", in the 250 reply after DATA and in Received:.
+  std::string session_id;
   // RFC 5322 date-time for the Received: header, filled by the driver so the
   // session stays clock-free; Deliver requests carry it.
   std::string (*now_rfc5322)() = nullptr;
