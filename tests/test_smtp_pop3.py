@@ -439,6 +439,9 @@ def test_metrics_count_sessions_replies_and_errors(node):
     assert delta("porcupine_bytes_stored_total") > len(b"Subject: m\r\n\r\nmetrics\r\n")
     assert delta("porcupine_errors_total", protocol="smtp", kind="client") == 1
     assert delta("porcupine_errors_total", protocol="pop3", kind="client") == 1
+    # Exported, and a delivery that was acknowledged is not a 4xx after a store.
+    assert "porcupine_smtp_tempfail_after_store_total" in node.metrics_text()
+    assert delta("porcupine_smtp_tempfail_after_store_total") == 0
     # SMTP: 220, EHLO, MAIL, RCPT, end of DATA, QUIT (221) are 2xx; 354 is 3xx; one 500.
     assert delta("porcupine_replies_total", protocol="smtp", **{"class": "2xx"}) == 6
     assert delta("porcupine_replies_total", protocol="smtp", **{"class": "3xx"}) == 1

@@ -106,11 +106,24 @@ class MailService {
   // Classifies an RCPT address.
   asio::awaitable<RecipientCheck> CheckRecipient(std::string address);
 
+  // How a delivery went, beyond its Status.
+  struct DeliveryReport {
+    // The delivery failed, yet some copy may be durable: a store succeeded
+    // for some recipients but not for others, or a store's outcome is
+    // unknown (a timeout, a connection lost mid-call). The client retries
+    // after the 4xx and the mailbox may get the message twice. (A store
+    // that committed and then failed to announce itself to the manager
+    // reports a plain error and is not counted: LocalFragments::Store does
+    // not tell it apart.)
+    bool maybe_stored = false;
+  };
   // Stores `message` for every recipient (canonical or raw addresses already
   // accepted by CheckRecipient). OK only when every copy is durable and
   // findable; on any error the client must retry (duplicates are possible
   // then, loss is not). Unavailable when no node can take the mail now.
-  asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message);
+  // `report` (optional) is filled in.
+  asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message,
+                                  DeliveryReport* report = nullptr);
 
   // Authenticates `login` (an address, or a local part of the first domain)
   // and lists the user's mailbox, merged over every fragment node in
@@ -190,7 +203,13 @@ class MailService {
   };
   asio::awaitable<Result<Coordinated>> Coordinate(
       std::string user, std::vector<std::pair<MailboxEntry, FlagChange>> changes);
-  asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
+  // A store's Status, and whether the copies may be durable despite an
+  // error (DeliveryReport::maybe_stored).
+  struct Stored {
+    Status status;
+    bool maybe_stored = false;
+  };
+  asio::awaitable<Stored> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
   // `answered` (optional) gets the nodes that listed the folder; `cache`
   // (optional) is used and updated as in OpenFolder; when nothing changed
@@ -208,7 +227,9 @@ class MailService {
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
              std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
              std::map<NodeId, std::vector<Pending>>& per_node);
-  asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
+  // Stores every node's batch in parallel; maybe_stored when it failed
+  // after some batch was stored or with an outcome unknown.
+  asio::awaitable<Stored> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);
   // Tells the manager that `uids` of the folder will not be listed (a
   // failed store, a message going away); best effort.

@@ -36,9 +36,22 @@ class OneNode : public manager::ManagerDirectory, public NodeDirectory, public m
     m_ = m;
     f_ = f;
   }
+  // A second member with fragments `f` and no buckets to manage. REQUIRES:
+  // peer > kSelf (members are sorted), before the manager installs the view.
+  void AddPeer(NodeId peer, FragmentStore* f) {
+    cluster::View v = *view_;
+    v.members.push_back({peer, 1, "127.0.0.1:2", "n2"});
+    v.joined.push_back(peer);
+    view_ = std::make_shared<const cluster::View>(v);
+    peer_ = peer;
+    peer_f_ = f;
+  }
   manager::UserManager* ManagerOn(NodeId n) override { return n == kSelf ? m_ : nullptr; }
   NodeId self() const override { return kSelf; }
-  FragmentStore* FragmentsOn(NodeId n) override { return n == kSelf ? f_ : nullptr; }
+  FragmentStore* FragmentsOn(NodeId n) override {
+    if (n == kSelf) return f_;
+    return n == peer_ ? peer_f_ : nullptr;
+  }
   uint64_t LoadOf(NodeId) override { return 0; }
   std::shared_ptr<const cluster::View> Current() const override { return view_; }
   asio::awaitable<void> WaitNewer(cluster::Epoch, std::chrono::milliseconds) override { co_return; }
@@ -47,6 +60,8 @@ class OneNode : public manager::ManagerDirectory, public NodeDirectory, public m
   std::shared_ptr<const cluster::View> view_;
   manager::UserManager* m_ = nullptr;
   FragmentStore* f_ = nullptr;
+  NodeId peer_ = 0;
+  FragmentStore* peer_f_ = nullptr;
 };
 
 class StoreWriter : public manager::ProfileWriter {
@@ -61,6 +76,12 @@ class StoreWriter : public manager::ProfileWriter {
  private:
   store::Store& s_;
 };
+
+MailServiceOptions OneDomain() {
+  MailServiceOptions o;
+  o.domains = {"example.test"};
+  return o;
+}
 
 class MailServiceTest : public testing::Test {
  protected:
@@ -100,14 +121,19 @@ class MailServiceTest : public testing::Test {
     for (auto& [to, chunks] : manager::MakeChunks(view, std::move(*scanned), 100)) {
       for (const manager::RebuildChunk& c : chunks) manager_->ApplyRebuild(to, c);
     }
+    for (const cluster::Member& m : view.members) {
+      if (m.id == kSelf) continue;  // a peer (AddPeer) holds nothing yet
+      manager::AnnouncementBuilder nothing(view, all, hlc_.Now());
+      for (auto& [to, chunks] : manager::MakeChunks(view, nothing.Take(), 100)) {
+        for (const manager::RebuildChunk& c : chunks) manager_->ApplyRebuild(m.id, c);
+      }
+    }
     ASSERT_TRUE(manager_->Ready());
     router_ = std::make_unique<manager::ManagerRouter>(manager::RouterOptions{}, node_, node_);
     fragments_ =
         std::make_unique<LocalFragments>(FragmentOptions{}, *store_, hlc_, kSelf, *router_, node_);
     node_.Set(manager_.get(), fragments_.get());
-    MailServiceOptions o;
-    o.domains = {"example.test"};
-    mail_ = std::make_unique<MailService>(o, *router_, node_, node_, credentials_, hlc_);
+    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_, hlc_);
   }
   void Close() {
     mail_.reset();
@@ -145,6 +171,7 @@ class MailServiceTest : public testing::Test {
   std::vector<std::string> Users() { return *Run(router_->ListUsers()); }
 
   std::string dir_;
+  MailServiceOptions options_ = OneDomain();  // read by Open()
   asio::io_context io_;
   asio::thread_pool pool_{1};
   Hlc hlc_{SystemNowMs};
@@ -920,6 +947,97 @@ TEST_F(MailServiceImapTest, FolderChangesGoToTheManager) {
   Close();
   Open();
   EXPECT_EQ(Messages("Work/2024").size(), 1u);
+}
+
+// ---- a 4xx after a store that may have happened (DeliveryReport) ---------------
+
+// Answers every Store with `answer`; with `inner`, stores there first (the
+// answer then is what the proxy hears about a store that happened).
+class ScriptedStore : public FragmentStore {
+ public:
+  ScriptedStore(Status answer, FragmentStore* inner) : answer_(std::move(answer)), inner_(inner) {}
+  asio::awaitable<Status> Store(std::vector<NewMessage> messages,
+                                std::shared_ptr<const std::string> body,
+                                cluster::Epoch proxy_epoch) override {
+    if (inner_) {
+      Status st = co_await inner_->Store(std::move(messages), std::move(body), proxy_epoch);
+      if (!st.ok()) co_return st;
+    }
+    co_return answer_;
+  }
+  asio::awaitable<Result<Listing>> List(std::string, uint32_t, uint64_t) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Result<std::string>> Fetch(std::string, uint32_t, store::MessageId) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Status> Delete(std::string, uint32_t, std::vector<store::MessageId>) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
+      std::string, uint32_t, std::vector<FlagChange>) override {
+    co_return Status::Unavailable("scripted");
+  }
+
+ private:
+  const Status answer_;
+  FragmentStore* const inner_;
+};
+
+class MailServiceReportTest : public MailServiceTest {
+ protected:
+  static constexpr NodeId kPeer = 9;
+  static constexpr char kAlice[] = "alice@example.test";
+  static constexpr char kBob[] = "bob@example.test";
+
+  void SetUp() override {
+    options_.spread = 1;  // each user's mail stays on its one mail-map node
+    node_.AddPeer(kPeer, &peer_);
+    MailServiceTest::SetUp();
+    ASSERT_TRUE(Create(kAlice, "pw").ok());
+    ASSERT_TRUE(Create(kBob, "pw").ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kAlice, kSelf, true, hlc_.Now())).ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kBob, kPeer, true, hlc_.Now())).ok());
+  }
+  Status Deliver(std::vector<std::string> to, MailService::DeliveryReport* report) {
+    return Run(mail_->Deliver(std::move(to), "m\r\n", report));
+  }
+  // Alice's messages on this node.
+  size_t AliceHere() {
+    Result<Listing> l = Run(fragments_->List(kAlice, store::kInboxFolder, 0));
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    return l.ok() ? l->messages.size() : 0;
+  }
+
+  // Bob's node is out of disk: it refuses before storing anything.
+  ScriptedStore peer_{Status::ResourceExhausted("disk full"), nullptr};
+};
+
+TEST_F(MailServiceReportTest, FailureAfterAnotherRecipientWasStoredMayHaveStored) {
+  MailService::DeliveryReport report;
+  Status st = Deliver({kAlice, kBob}, &report);
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.ToString();
+  EXPECT_TRUE(report.maybe_stored);
+  EXPECT_EQ(AliceHere(), 1u) << "alice's copy is durable: the client's retry duplicates it";
+}
+
+TEST_F(MailServiceReportTest, FailureBeforeAnyStoreStoredNothing) {
+  MailService::DeliveryReport report;
+  EXPECT_EQ(Deliver({kBob}, &report).code(), Code::kResourceExhausted);
+  EXPECT_FALSE(report.maybe_stored);
+  ASSERT_TRUE(Deliver({kAlice}, &report).ok());
+  EXPECT_FALSE(report.maybe_stored);
+}
+
+TEST_F(MailServiceReportTest, UnknownOutcomeMayHaveStored) {
+  // This node stores, then the answer is lost on the way back.
+  ScriptedStore lost(Status::UnknownOutcome("deadline exceeded"), fragments_.get());
+  node_.Set(manager_.get(), &lost);
+  MailService::DeliveryReport report;
+  Status st = Deliver({kAlice}, &report);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_TRUE(report.maybe_stored);
+  EXPECT_EQ(AliceHere(), 1u);
 }
 
 }  // namespace
