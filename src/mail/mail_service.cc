@@ -15,6 +15,8 @@ MailService::MailService(const MailServiceOptions& options, manager::ManagerRout
                          manager::ViewSource& views, NodeDirectory& nodes,
                          manager::Credentials& credentials, Hlc& hlc)
     : options_(options),
+      rules_{options.domains,
+             options.postmaster.empty() ? DefaultPostmaster(options.domains) : options.postmaster},
       managers_(managers),
       views_(views),
       nodes_(nodes),
@@ -22,19 +24,13 @@ MailService::MailService(const MailServiceOptions& options, manager::ManagerRout
       hlc_(hlc),
       rng_(std::random_device{}()) {}
 
-std::optional<std::string> MailService::RecipientAddress(std::string_view address) const {
-  // RFC 5321 §4.5.1: a bare "postmaster" must be accepted; it is the
-  // postmaster of the first local domain.
-  return LoginToAddress(address, options_.domains.empty() ? "" : options_.domains.front());
-}
-
 bool MailService::IsLocalDomain(std::string_view domain) const {
   return std::find(options_.domains.begin(), options_.domains.end(), domain) !=
          options_.domains.end();
 }
 
 asio::awaitable<RecipientCheck> MailService::CheckRecipient(std::string address) {
-  std::optional<std::string> user = RecipientAddress(address);
+  std::optional<std::string> user = ResolveRecipient(rules_, address);
   if (!user) co_return RecipientCheck::kBadAddress;
   if (!IsLocalDomain(DomainOf(*user))) co_return RecipientCheck::kNotLocalDomain;
   Result<manager::UserInfo> info = co_await managers_.LookupUser(*user);
@@ -152,13 +148,15 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
   std::map<NodeId, std::vector<Pending>> per_node;
   const int64_t now_ms = Hlc::PhysicalMs(hlc_.Now());
   std::vector<std::pair<std::string, uint32_t>> handed_out;  // user, INBOX UID
+  std::set<std::string> users;  // each mailbox gets one copy (postmaster@ of two domains)
   Status st;
   for (const std::string& rcpt : recipients) {
-    std::optional<std::string> user = RecipientAddress(rcpt);
+    std::optional<std::string> user = ResolveRecipient(rules_, rcpt);
     if (!user) {
       st = Status::InvalidArgument("bad recipient " + rcpt);
       break;
     }
+    if (!users.insert(*user).second) continue;
     // One call to the manager: the mail map and the message's INBOX UID.
     Result<manager::FolderState> where =
         co_await managers_.Folders(*user, manager::FolderOp::Allocate("INBOX", 1));
@@ -177,6 +175,7 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
     Stored stored = co_await StoreAll(std::move(per_node), std::move(body));
     st = stored.status;
     if (report) report->maybe_stored = stored.maybe_stored;
+    if (report && st.ok()) report->copies = users.size();
   }
   if (!st.ok()) {
     // The client tries again: these UIDs must not hold newer mail back. (A

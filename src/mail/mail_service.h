@@ -22,6 +22,7 @@
 #include "core/hlc.h"
 #include "core/status.h"
 #include "mail/fragments.h"
+#include "mail/recipients.h"
 #include "manager/credentials.h"
 #include "manager/router.h"
 
@@ -29,8 +30,11 @@ namespace porcupine::mail {
 
 struct MailServiceOptions {
   std::vector<std::string> domains;  // local domains, lower case
-  int spread = 2;                    // soft limit on nodes holding one user's mail
-  int copies = 1;                    // nodes a new message is stored on
+  // Canonical address of the mailbox that gets every local domain's
+  // postmaster mail (mail/recipients.h); "" = postmaster@<first domain>.
+  std::string postmaster;
+  int spread = 2;  // soft limit on nodes holding one user's mail
+  int copies = 1;  // nodes a new message is stored on
   cluster::Policy policy = cluster::Policy::kDynamic;
   // The managers' settle window (manager::LocalManagerOptions): a message
   // younger than this may still hold back newer ones (FolderStatus::in_flight),
@@ -116,12 +120,14 @@ class MailService {
     // reports a plain error and is not counted: LocalFragments::Store does
     // not tell it apart.)
     bool maybe_stored = false;
+    // Copies stored when OK: one per distinct mailbox.
+    size_t copies = 0;
   };
-  // Stores `message` for every recipient (canonical or raw addresses already
-  // accepted by CheckRecipient). OK only when every copy is durable and
-  // findable; on any error the client must retry (duplicates are possible
-  // then, loss is not). Unavailable when no node can take the mail now.
-  // `report` (optional) is filled in.
+  // Stores `message` for every recipient (raw addresses already accepted by
+  // CheckRecipient; recipients that reach the same mailbox get one copy).
+  // OK only when every copy is durable and findable; on any error the client
+  // must retry (duplicates are possible then, loss is not). Unavailable when
+  // no node can take the mail now. `report` (optional) is filled in.
   asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message,
                                   DeliveryReport* report = nullptr);
 
@@ -193,7 +199,6 @@ class MailService {
     std::vector<NodeId> mail_map;
   };
   bool IsLocalDomain(std::string_view domain) const;
-  std::optional<std::string> RecipientAddress(std::string_view address) const;
   std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
                                   const std::vector<NodeId>& exclude);
   // Applies each change at the entry's coordinating holder (lowest id first).
@@ -242,6 +247,7 @@ class MailService {
   store::MessageId NewMessageId();
 
   const MailServiceOptions options_;
+  const RecipientRules rules_;
   manager::ManagerRouter& managers_;
   manager::ViewSource& views_;
   NodeDirectory& nodes_;

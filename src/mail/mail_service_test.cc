@@ -12,6 +12,7 @@
 #include "core/async.h"
 #include "core/hash.h"
 #include "core/password.h"
+#include "mail/postmaster.h"
 #include "manager/local_manager.h"
 #include "manager/rebuild.h"
 
@@ -949,6 +950,113 @@ TEST_F(MailServiceImapTest, FolderChangesGoToTheManager) {
   EXPECT_EQ(Messages("Work/2024").size(), 1u);
 }
 
+// ---- postmaster (RFC 5321 §4.5.1, mail/recipients.h) ----------------------------
+
+class MailServicePostmasterTest : public MailServiceTest {
+ protected:
+  void SetUp() override {
+    options_.domains = {"example.test", "second.test"};
+    MailServiceTest::SetUp();
+  }
+  size_t MailboxSize(const std::string& user) {
+    Result<FolderView> v = Run(mail_->OpenFolder(user, "INBOX"));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? v->messages.size() : 0;
+  }
+  PostmasterStep Ensure(const std::string& mailbox, bool create) {
+    PostmasterOptions o;
+    o.mailbox = mailbox;
+    o.create = create;
+    o.first_retry = std::chrono::milliseconds(1);
+    return Run(EnsurePostmaster(o, *router_, [] { return false; }));
+  }
+};
+
+TEST_F(MailServicePostmasterTest, EveryLocalDomainsPostmasterReachesOneMailbox) {
+  ASSERT_TRUE(Create("postmaster@example.test", "pw").ok());
+  for (const char* to : {"postmaster", "PostMaster@Second.Test", "postmaster@example.test"}) {
+    EXPECT_EQ(Run(mail_->CheckRecipient(to)), RecipientCheck::kLocalUser) << to;
+  }
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@elsewhere.test")),
+            RecipientCheck::kNotLocalDomain);
+  // Three names of one mailbox in one transaction: one copy.
+  MailService::DeliveryReport report;
+  ASSERT_TRUE(
+      Run(mail_->Deliver({"postmaster@second.test", "Postmaster", "postmaster@example.test"},
+                         "x\r\n", &report))
+          .ok());
+  EXPECT_EQ(report.copies, 1u);
+  EXPECT_EQ(MailboxSize("postmaster@example.test"), 1u);
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+}
+
+TEST_F(MailServicePostmasterTest, ConfiguredMailboxGetsThePostmasterMail) {
+  Close();
+  options_.postmaster = "admin@second.test";
+  Open();
+  ASSERT_TRUE(Create("admin@second.test", "pw").ok());
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@example.test")), RecipientCheck::kLocalUser);
+  ASSERT_TRUE(Run(mail_->Deliver({"postmaster@example.test"}, "x\r\n")).ok());
+  EXPECT_EQ(MailboxSize("admin@second.test"), 1u);
+}
+
+TEST_F(MailServicePostmasterTest, EnsureCreatesTheDefaultMailboxOnce) {
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@second.test")), RecipientCheck::kUnknownUser);
+  EXPECT_EQ(Ensure("postmaster@example.test", true), PostmasterStep::kDone);
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@second.test")), RecipientCheck::kLocalUser);
+  // Created without a password: no login until an operator sets one.
+  Result<manager::UserInfo> info = Run(router_->LookupUser("postmaster@example.test", true));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->password_hash, "");
+  EXPECT_EQ(Run(mail_->Authenticate("postmaster", "")).status().code(), Code::kPermissionDenied);
+  ASSERT_TRUE(Manage(manager::UserOpKind::kSetPassword, "postmaster@example.test", "pm").ok());
+  ASSERT_TRUE(Run(mail_->Deliver({"postmaster"}, "x\r\n")).ok());
+  // Later starts (and other nodes) leave it alone: password and mail stay.
+  Close();
+  Open();
+  EXPECT_EQ(Ensure("postmaster@example.test", true), PostmasterStep::kDone);
+  EXPECT_TRUE(Run(mail_->Authenticate("postmaster", "pm")).ok());
+  EXPECT_EQ(MailboxSize("postmaster@example.test"), 1u);
+}
+
+TEST_F(MailServicePostmasterTest, EnsureFromManyNodesAtOnceCreatesOneMailbox) {
+  std::vector<asio::awaitable<PostmasterStep>> starts;
+  for (int i = 0; i < 4; ++i) {
+    PostmasterOptions o;
+    o.mailbox = "postmaster@example.test";
+    o.first_retry = std::chrono::milliseconds(1);
+    starts.push_back(EnsurePostmaster(o, *router_, [] { return false; }));
+  }
+  for (PostmasterStep step : Run(WhenAll(std::move(starts)))) {
+    EXPECT_EQ(step, PostmasterStep::kDone);
+  }
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+}
+
+TEST_F(MailServicePostmasterTest, EnsureLeavesAConfiguredMailboxToTheOperator) {
+  EXPECT_EQ(Ensure("admin@example.test", false), PostmasterStep::kMissing);
+  EXPECT_TRUE(Users().empty());
+  ASSERT_TRUE(Create("admin@example.test", "pw").ok());
+  EXPECT_EQ(Ensure("admin@example.test", false), PostmasterStep::kDone);
+}
+
+TEST(PostmasterStepTest, Table) {
+  EXPECT_EQ(AfterPostmasterLookup(Code::kOk, true), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterLookup(Code::kNotFound, true), PostmasterStep::kCreate);
+  EXPECT_EQ(AfterPostmasterLookup(Code::kNotFound, false), PostmasterStep::kMissing);
+  // Never a creation on a lookup that did not say "no such user" (users not
+  // known yet, bucket being rebuilt, manager away).
+  for (Code c : {Code::kUnavailable, Code::kAborted, Code::kUnknownOutcome, Code::kIoError}) {
+    EXPECT_EQ(AfterPostmasterLookup(c, true), PostmasterStep::kRetry);
+  }
+  EXPECT_EQ(AfterPostmasterLookup(Code::kInvalidArgument, true), PostmasterStep::kFailed);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kOk), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kAlreadyExists), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kUnavailable), PostmasterStep::kRetry);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kInvalidArgument), PostmasterStep::kFailed);
+}
+
 // ---- a 4xx after a store that may have happened (DeliveryReport) ---------------
 
 // Answers every Store with `answer`; with `inner`, stores there first (the
@@ -1027,6 +1135,7 @@ TEST_F(MailServiceReportTest, FailureBeforeAnyStoreStoredNothing) {
   EXPECT_FALSE(report.maybe_stored);
   ASSERT_TRUE(Deliver({kAlice}, &report).ok());
   EXPECT_FALSE(report.maybe_stored);
+  EXPECT_EQ(report.copies, 1u);
 }
 
 TEST_F(MailServiceReportTest, UnknownOutcomeMayHaveStored) {

@@ -32,14 +32,13 @@ asio::awaitable<smtp::Response> SmtpBackend::Handle(smtp::Request request) {
     co_return smtp::RecipientVerdict::kTempFail;
   }
   auto& deliver = std::get<smtp::Deliver>(request);
-  const size_t copies = deliver.recipients.size();
   const size_t bytes = deliver.message.size();
   mail::MailService::DeliveryReport report;
   Status st =
       co_await mail_.Deliver(std::move(deliver.recipients), std::move(deliver.message), &report);
   if (st.ok()) {
-    metrics_.messages_stored->Increment(static_cast<double>(copies));
-    metrics_.bytes_stored->Increment(static_cast<double>(copies * bytes));
+    metrics_.messages_stored->Increment(static_cast<double>(report.copies));
+    metrics_.bytes_stored->Increment(static_cast<double>(report.copies * bytes));
   } else {
     // Every failed delivery is answered 4xx (smtp::Session::Complete).
     metrics_.smtp().backend_errors->Increment();

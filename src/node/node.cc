@@ -16,6 +16,7 @@
 #include "core/hash.h"
 #include "core/password.h"
 #include "mail/mail_service.h"
+#include "mail/postmaster.h"
 #include "manager/credentials.h"
 #include "manager/local_manager.h"
 #include "manager/router.h"
@@ -110,6 +111,7 @@ struct Node::Impl : admin::AdminBackend {
   Status BindAll();
   Status WriteListenFile(const nlohmann::json& bound);
   void StartSignals();
+  void StartPostmaster();
   void BeginShutdown();
   asio::awaitable<void> DrainThenStop();
 
@@ -385,6 +387,7 @@ void Node::Impl::BuildServices() {
   credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), 100000);
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
+  mso.postmaster = config.mail.postmaster;
   mso.spread = cc.spread;
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
@@ -622,6 +625,18 @@ void Node::Impl::StartSignals() {
   });
 }
 
+// The default postmaster mailbox is created when absent; a configured one
+// is only checked (docs/config.md). In the background: the cluster may not
+// have formed yet.
+void Node::Impl::StartPostmaster() {
+  mail::PostmasterOptions po;
+  po.create = config.mail.postmaster.empty();
+  po.mailbox = po.create ? mail::DefaultPostmaster(config.mail.domains) : config.mail.postmaster;
+  auto stop = [this] { return stopping.load(); };
+  asio::co_spawn(io, mail::EnsurePostmaster(std::move(po), *router, std::move(stop)),
+                 asio::detached);
+}
+
 void Node::Impl::BeginShutdown() {
   if (stopping.exchange(true)) return;
   ready = false;
@@ -692,6 +707,7 @@ Status Node::Start() {
   PORCUPINE_RETURN_IF_ERROR(impl_->OpenStore());
   PORCUPINE_RETURN_IF_ERROR(impl_->BindAll());
   impl_->StartSignals();
+  impl_->StartPostmaster();
   impl_->ready = true;
   return Status::Ok();
 }
