@@ -25,6 +25,7 @@ import urllib.request
 
 DEFAULT_PASSWORD = "pw-secret"
 DOMAIN = "example.test"
+POSTMASTER = "postmaster@" + DOMAIN  # created by every node at start
 HOSTNAME = "mx1.example.test"
 
 START_DEADLINE_S = 30.0
@@ -356,6 +357,12 @@ class Node:
         status, body = self.http("GET", "/v1/users")
         assert status == 200, (status, body)
         return body["users"]
+
+    def wait_postmaster(self, mailbox=None, timeout=30):
+        """Waits for the default postmaster mailbox, which every node creates at start
+        when it is missing (docs/config.md, mail.postmaster)."""
+        mailbox = mailbox or POSTMASTER
+        wait_for(lambda: mailbox in self.users(), timeout, what="the postmaster mailbox")
 
     def metrics_text(self, timeout=30):
         status, body = self.http("GET", "/metrics", timeout=timeout)

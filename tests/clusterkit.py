@@ -344,7 +344,7 @@ def dele_uids(node, user, uids, password=DEFAULT_PASSWORD):
 
 
 def sent_part(retrieved, sent_bodies):
-    """The sent body that `retrieved` ends with (after Received: headers), or None."""
+    """The sent body that `retrieved` ends with (after the trace headers), or None."""
     for body in sent_bodies:
         if retrieved.endswith(body):
             split_received(retrieved, body)

@@ -307,25 +307,29 @@ def fast_message(size, tag):
     return out
 
 
+RETURN_PATH_RE = re.compile(rb"\AReturn-Path: <([^\r\n<>]*)>\r\n")
 RECEIVED_RE = re.compile(rb"\AReceived: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
 
 
-def split_received(retrieved, sent):
-    """Checks retrieved == Received: header(s) + sent; returns the header block."""
-    assert retrieved.startswith(b"Received: "), \
-        "retrieved message does not start with Received: %r" % retrieved[:200]
+def split_received(retrieved, sent, return_path=None):
+    """Checks retrieved == one Return-Path: header + Received: header(s) + sent
+    (RFC 5321 4.4: the server adds both at final delivery); returns the header block.
+    return_path: the expected envelope sender ("" for <>), checked when given."""
+    m = RETURN_PATH_RE.match(retrieved)
+    assert m, "retrieved message does not start with Return-Path: %r" % retrieved[:200]
+    if return_path is not None:
+        assert m.group(1) == return_path.encode(), (m.group(0), return_path)
     assert retrieved.endswith(sent), (
         "retrieved message does not end with the sent bytes "
         "(%d retrieved, %d sent); tail %r vs %r" % (
             len(retrieved), len(sent), retrieved[-120:], sent[-120:]))
     header = retrieved[:len(retrieved) - len(sent)]
-    blocks = b""
-    rest = header
+    rest = header[m.end():]
+    assert rest.startswith(b"Received: "), "no Received: after Return-Path: %r" % header
     while rest:
-        m = RECEIVED_RE.match(rest)
-        assert m, "prefix before the sent bytes is not Received: headers: %r" % header
-        blocks += m.group(0)
-        rest = rest[m.end():]
+        r = RECEIVED_RE.match(rest)
+        assert r, "prefix before the sent bytes is not trace headers: %r" % header
+        rest = rest[r.end():]
     assert (b"by " + HOSTNAME.encode()) in header, "Received: lacks our host: %r" % header
     return header
 

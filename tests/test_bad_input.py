@@ -9,6 +9,7 @@ import base64
 import random
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -194,6 +195,48 @@ def test_bare_cr_in_data_is_refused_at_end_of_data(nodes):
     assert len(got) == 1
     assert_delivered(got[0][1], good)
     assert_still_serves(node, before, extra=1)
+
+
+def test_nul_in_data_is_refused_at_end_of_data(nodes):
+    """A NUL byte inside DATA: 550 5.6.0 after the final dot, nothing stored,
+    the session goes on (docs/protocols.md)."""
+    node = start(nodes)
+    before = stored(node)
+    errors = node.metric("porcupine_errors_total", protocol="smtp", kind="client")
+    with session(node) as c:
+        # Raw bytes, already stuffed: a NUL mid-line, a line of one NUL, and
+        # ".\0", which is a stuffed line and not the end of the data.
+        for raw in (b"Subject: nul\r\n\r\nNUL \0 inside\r\n", b"\0\r\n", b".\0\r\n"):
+            c.expect("MAIL FROM:<x@example.org>", 250)
+            c.expect("RCPT TO:<%s>" % ALICE, 250)
+            c.expect("DATA", 354)
+            c.send(raw + b".\r\n")
+            code, lines = c.reply()
+            assert (code, lines) == (550, ["5.6.0 Error: NUL character in message"]), raw
+        good = b"after the refused ones\r\n"
+        c.send_message("x@example.org", [ALICE], good)
+        c.quit()
+    got = retrieve_all(node, ALICE)
+    assert len(got) == 1
+    assert_delivered(got[0][1], good)
+    wait_for(lambda: node.metric("porcupine_errors_total", protocol="smtp", kind="client")
+             == errors + 3, 10, what="three client errors counted")
+    assert_still_serves(node, before, extra=1)
+
+
+def test_swaks_message_with_nul_is_refused(nodes, tmp_path):
+    node = start(nodes)
+    data = tmp_path / "nul.eml"
+    data.write_bytes(b"Subject: swaks nul\r\n\r\nbefore \0 after\r\n")
+    host, port = node.smtp
+    r = subprocess.run(
+        ["swaks", "--server", "%s:%d" % (host, port), "--helo", "client.example.org",
+         "--from", "x@example.org", "--to", ALICE, "--data", "@%s" % data],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode != 0, out
+    assert "550 5.6.0 Error: NUL character in message" in out, out
+    assert mailbox_size(node, ALICE) == 0
 
 
 def test_message_size_limit(nodes):

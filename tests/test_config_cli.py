@@ -10,7 +10,8 @@ import tomllib
 
 import pytest
 
-from cluster import DEFAULT_PASSWORD, DOMAIN, port_closed, porcupine_bin, to_toml, wait_for
+from cluster import (
+    DEFAULT_PASSWORD, DOMAIN, POSTMASTER, port_closed, porcupine_bin, to_toml, wait_for)
 from mailclient import (
     Closed, RawPop3, RawSmtp, assert_delivered, make_message, retrieve_all, stuff)
 
@@ -132,16 +133,17 @@ def test_buckets_fixed_for_a_data_directory(nodes):
 
 def test_user_cli_add_list_passwd_del(nodes):
     node = nodes.start()
+    node.wait_postmaster()  # every node has one (docs/config.md)
     rc, out, err = user_cli(node, "add", ALICE, "--password", "first")
     assert rc == 0, err
     rc, out, err = user_cli(node, "add", "Bob@Example.Test", "--password", "b")
     assert rc == 0, err
     rc, out, err = user_cli(node, "list")
     assert rc == 0, err
-    assert out.split() == [ALICE, "bob@" + DOMAIN], out  # lower case, sorted
+    assert out.split() == [ALICE, "bob@" + DOMAIN, POSTMASTER], out  # lower case, sorted
     rc, out, err = user_cli(node, "list", "--json")
     assert rc == 0, err
-    assert json.loads(out) == {"users": [ALICE, "bob@" + DOMAIN]}
+    assert json.loads(out) == {"users": [ALICE, "bob@" + DOMAIN, POSTMASTER]}
 
     rc, out, err = user_cli(node, "add", ALICE, "--password", "again")
     assert rc != 0 and err.strip(), "adding an existing user must fail with a message"
@@ -162,7 +164,7 @@ def test_user_cli_add_list_passwd_del(nodes):
     assert rc == 0, err
     assert not pop3_login(node, ALICE, "second")
     rc, out, err = user_cli(node, "list")
-    assert out.split() == ["bob@" + DOMAIN]
+    assert out.split() == ["bob@" + DOMAIN, POSTMASTER]
     rc, out, err = user_cli(node, "del", ALICE)
     assert rc != 0 and err.strip()
     rc, out, err = user_cli(node, "passwd", ALICE, "--password", "x")
@@ -176,6 +178,7 @@ def test_user_cli_add_list_passwd_del(nodes):
 
 def test_user_cli_unusual_addresses(nodes):
     node = nodes.start()
+    node.wait_postmaster()
     for addr in ("first.last+tag@" + DOMAIN, "o'brien@" + DOMAIN, "a_b-c=d@" + DOMAIN):
         rc, out, err = user_cli(node, "add", addr, "--password", "pw")
         assert rc == 0, (addr, err)
@@ -190,7 +193,7 @@ def test_user_cli_unusual_addresses(nodes):
         assert pop3_login(node, addr, "pw2")
         rc, out, err = user_cli(node, "del", addr)
         assert rc == 0, (addr, err)
-    assert node.users() == []
+    assert node.users() == [POSTMASTER]
 
 
 def test_user_cli_without_a_node(nodes):
@@ -211,6 +214,7 @@ def pop3_login(node, user, password):
 
 def test_admin_api_status_codes(nodes):
     node = nodes.start()
+    node.wait_postmaster()
     assert node.http("GET", "/healthz")[0] == 200
     assert node.http("GET", "/readyz")[0] == 200
     assert node.http("POST", "/v1/users", {"address": ALICE, "password": "p"})[0] == 201
@@ -224,15 +228,15 @@ def test_admin_api_status_codes(nodes):
         assert status == 400, (body, status, reply)
         assert reply["error"] == "invalid_argument" and reply["message"], reply
     assert node.http("POST", "/v1/users", b"{not json")[0] == 400
-    assert node.http("GET", "/v1/users") == (200, {"users": [ALICE]})
+    assert node.http("GET", "/v1/users") == (200, {"users": [ALICE, POSTMASTER]})
     assert node.http("PUT", "/v1/users/%s/password" % ALICE, {"password": "q"})[0] == 204
     assert node.http("PUT", "/v1/users/%s/password" % ALICE, {"password": ""})[0] == 400
     assert node.http("PUT", "/v1/users/nobody@%s/password" % DOMAIN, {"password": "q"})[0] == 404
     assert node.http("DELETE", "/v1/users/nobody@" + DOMAIN)[0] == 404
     assert node.http("DELETE", "/v1/users/" + ALICE)[0] == 204
     assert node.http("DELETE", "/v1/users/" + ALICE)[0] == 404
-    assert node.http("GET", "/v1/users") == (200, {"users": []})
-    assert node.metric("porcupine_users") == 0
+    assert node.http("GET", "/v1/users") == (200, {"users": [POSTMASTER]})
+    assert node.metric("porcupine_users") == 1
 
 
 def test_admin_token(nodes):
@@ -249,8 +253,9 @@ def test_admin_token(nodes):
                          "--token", "s3cr3t")
     assert rc == 0, err
     env = dict(os.environ, PORCUPINE_ADMIN_TOKEN="s3cr3t")
-    rc, out, err = run_cli("user", "list", "--admin", node.admin, env=env)
-    assert rc == 0 and out.split() == [ALICE], (out, err)
+    # The postmaster mailbox is the node's own (made at start, maybe not yet).
+    wait_for(lambda: run_cli("user", "list", "--admin", node.admin, env=env)[1].split()
+             == [ALICE, POSTMASTER], 30, what="alice and the postmaster listed")
 
 
 def test_deleting_a_user_removes_mail_and_login(nodes):
@@ -285,10 +290,11 @@ def test_deleting_a_user_removes_mail_and_login(nodes):
 
 def test_users_and_passwords_survive_restart(nodes):
     node = nodes.start()
+    node.wait_postmaster()
     node.add_user(ALICE, "before")
     assert node.http("PUT", "/v1/users/%s/password" % ALICE, {"password": "after"})[0] == 204
     node.restart(signal.SIGKILL)
-    assert node.users() == [ALICE]
+    assert node.users() == [ALICE, POSTMASTER]
     assert pop3_login(node, ALICE, "after")
     assert not pop3_login(node, ALICE, "before")
 

@@ -117,7 +117,7 @@ def test_delivered_mail_is_fetched_byte_exact_with_uids(node):
     for uid, text in zip(uids, bodies):
         data = fetch_one(m, uid, "(BODY.PEEK[] RFC822.SIZE FLAGS)")
         raw = data[0][1]
-        # The stored message starts with our Received: header; the rest is exact.
+        # The stored message starts with our trace headers; the rest is exact.
         assert raw.endswith(text.encode()), raw
         rest = b"".join(x if isinstance(x, bytes) else x[0] for x in data)
         assert b"RFC822.SIZE %d" % len(raw) in rest, data

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from cluster import DEFAULT_PASSWORD, DOMAIN, HOSTNAME, sample, wait_for
+from cluster import DEFAULT_PASSWORD, DOMAIN, HOSTNAME, POSTMASTER, sample, wait_for
+from clusterkit import start_cluster
 from mailclient import (
     CRLF, RawPop3, RawSmtp, assert_delivered, fast_message, make_message, poplib_message,
     pop3_client, retrieve_all, smtp_client, split_received, stuff)
@@ -96,7 +97,7 @@ def test_dot_stuffing_both_ways(node, how):
         p.login(ALICE)
         p.ok("RETR 1")
         wire = p.read_until(b"\r\n.\r\n")
-        assert wire.startswith(b"Received: "), wire[:100]
+        assert wire.startswith(b"Return-Path: <%s>\r\nReceived: " % SENDER.encode()), wire[:100]
         assert wire.endswith(stuff(sent) + b".\r\n"), wire[-200:]
         p.quit()
     # ... and poplib (which unstuffs '..' itself) sees the original lines.
@@ -383,7 +384,7 @@ def test_swaks_delivers(node, pipeline):
     out = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, out
     got = only_message(node, ALICE)
-    assert got.startswith(b"Received: ")
+    assert got.startswith(b"Return-Path: <x@y.z>\r\nReceived: "), got[:200]
     assert b"Subject: " + token.encode() in got
     assert b"hello from swaks " + token.encode() + b"\r\nsecond line\r\n" in got, got
     assert re.search(rb"(?m)^From: ?<?x@y\.z", got), got
@@ -438,6 +439,9 @@ def test_metrics_count_sessions_replies_and_errors(node):
     assert delta("porcupine_bytes_stored_total") > len(b"Subject: m\r\n\r\nmetrics\r\n")
     assert delta("porcupine_errors_total", protocol="smtp", kind="client") == 1
     assert delta("porcupine_errors_total", protocol="pop3", kind="client") == 1
+    # Exported, and a delivery that was acknowledged is not a 4xx after a store.
+    assert "porcupine_smtp_tempfail_after_store_total" in node.metrics_text()
+    assert delta("porcupine_smtp_tempfail_after_store_total") == 0
     # SMTP: 220, EHLO, MAIL, RCPT, end of DATA, QUIT (221) are 2xx; 354 is 3xx; one 500.
     assert delta("porcupine_replies_total", protocol="smtp", **{"class": "2xx"}) == 6
     assert delta("porcupine_replies_total", protocol="smtp", **{"class": "3xx"}) == 1
@@ -533,8 +537,15 @@ def test_two_pop3_sessions_on_one_maildrop(node):
         b.close()
 
 
+def set_password(node, user, password=DEFAULT_PASSWORD):
+    status, body = node.http("PUT", "/v1/users/%s/password" % user, {"password": password})
+    assert status == 204, (status, body)
+
+
 def test_null_sender_and_postmaster(node):
-    node.add_user("postmaster@" + DOMAIN)
+    # The node made the mailbox itself, without a password (docs/config.md).
+    node.wait_postmaster()
+    set_password(node, POSTMASTER)
     bounce = b"Subject: bounce\r\n\r\nundeliverable\r\n"
     with RawSmtp(node.smtp) as c:
         c.ehlo()
@@ -548,4 +559,118 @@ def test_null_sender_and_postmaster(node):
         c.expect("RSET", 250)
         assert c.cmd("RCPT TO:<%s>" % ALICE)[0] == 503, "RSET must end the transaction"
         c.quit()
-    assert_delivered(only_message(node, "postmaster@" + DOMAIN), bounce)
+    split_received(only_message(node, POSTMASTER), bounce, return_path="")
+
+
+# ---- issue #13: RFC 5321 trace headers, postmaster, queue ids -------------------
+
+def test_return_path_is_the_envelope_sender_once(node):
+    """RFC 5321 4.4: the final delivery adds Return-Path: once, above Received:."""
+    first = b"Subject: rp 1\r\n\r\none\r\n"
+    second = b"Subject: rp 2\r\n\r\ntwo\r\n"
+    with RawSmtp(node.smtp) as c:
+        c.ehlo()
+        c.send_message("Some.One@Example.ORG", [ALICE, BOB], first)
+        c.send_message("", [ALICE], second)
+        c.quit()
+    got = [m for _, m in retrieve_all(node, ALICE)]
+    assert len(got) == 2, got
+    for retrieved, sent, sender in ((got[0], first, "Some.One@Example.ORG"), (got[1], second, "")):
+        header = split_received(retrieved, sent, return_path=sender)
+        assert header.count(b"Return-Path:") == 1, header
+    split_received(only_message(node, BOB), first, return_path="Some.One@Example.ORG")
+
+
+def test_postmaster_of_every_local_domain_reaches_one_mailbox(nodes):
+    node = nodes.start(overrides={"mail": {"domains": [DOMAIN, "second.test"]}})
+    node.wait_postmaster()
+    assert node.users() == [POSTMASTER]
+    set_password(node, POSTMASTER, "pm-secret")
+    sent = b"Subject: to every postmaster\r\n\r\nhello\r\n"
+    with RawSmtp(node.smtp) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<%s>" % SENDER, 250)
+        for rcpt in ("postmaster@second.test", "POSTMASTER@" + DOMAIN.upper(), "postmaster"):
+            c.expect("RCPT TO:<%s>" % rcpt, 250)
+        code, lines = c.cmd("RCPT TO:<postmaster@elsewhere.test>")
+        assert code == 550 and lines[0].startswith("5.7.1"), (code, lines)
+        c.expect("DATA", 354)
+        c.send(stuff(sent) + b".\r\n")
+        assert c.reply()[0] == 250
+        c.quit()
+    # One copy: three names of one mailbox.
+    assert len(retrieve_all(node, POSTMASTER, "pm-secret")) == 1
+    # Idempotent: a restart finds the mailbox and leaves its password and mail alone.
+    node.restart()
+    wait_for(lambda: "the postmaster mailbox %s exists" % POSTMASTER in node.log_text(), 30,
+             what="the restarted node to find the postmaster mailbox")
+    assert node.users() == [POSTMASTER]
+    got = retrieve_all(node, POSTMASTER, "pm-secret")
+    assert len(got) == 1
+    split_received(got[0][1], sent, return_path=SENDER)
+
+
+def test_configured_postmaster_mailbox(nodes):
+    admin = "admin@" + DOMAIN
+    node = nodes.start(overrides={"mail": {"postmaster": admin.upper()}})
+    wait_for(lambda: "does not exist: mail to postmaster is refused" in node.log_text(), 30,
+             what="the warning about the missing mailbox")
+    assert node.users() == [], "a configured mailbox is the operator's to create"
+    with RawSmtp(node.smtp) as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<>", 250)
+        code, lines = c.cmd("RCPT TO:<postmaster>")
+        assert code == 550 and lines[0].startswith("5.1.1"), (code, lines)
+        c.quit()
+    node.add_user(admin)
+    sent = b"Subject: for the admin\r\n\r\nhi\r\n"
+    send_raw_exact(node, "Postmaster@" + DOMAIN, sent)
+    split_received(only_message(node, admin), sent)
+
+
+def test_postmaster_created_once_when_nodes_start_together(nodes):
+    ns = start_cluster(nodes, 3)
+    for n in ns:
+        wait_for(lambda n=n: ("postmaster mailbox %s" % POSTMASTER) in n.log_text(), 30,
+                 what="%s to create or find the postmaster mailbox" % n.name)
+    created = [n.name for n in ns if "created the postmaster mailbox" in n.log_text()]
+    assert len(created) == 1, "created by %r" % created
+    for n in ns:
+        assert n.users() == [POSTMASTER], n.name
+    set_password(ns[0], POSTMASTER)
+    bodies = []
+    for i, n in enumerate(ns):
+        body = b"Subject: via %s\r\n\r\npostmaster mail %d\r\n" % (n.name.encode(), i)
+        send_raw_exact(n, "postmaster", body)
+        bodies.append(body)
+    # One mailbox, whichever node is asked.
+    for n in ns:
+        got = sorted(m for _, m in retrieve_all(n, POSTMASTER))
+        assert len(got) == 3, (n.name, got)
+        assert all(any(m.endswith(b) for m in got) for b in bodies), (n.name, got)
+
+
+def test_queue_ids_unique_across_two_nodes(nodes):
+    """Issue #13: two nodes started together handed out the same queue ids."""
+    ns = start_cluster(nodes, 2)
+    ns[0].add_users([ALICE])
+    ids = []
+    # The first sessions of both nodes, interleaved within the same second or so.
+    for round_ in range(4):
+        for n in ns:
+            with RawSmtp(n.smtp) as c:
+                c.ehlo()
+                for k in range(2):
+                    code, lines = c.send_message(SENDER, [ALICE], b"r%d k%d via %s\r\n"
+                                                 % (round_, k, n.name.encode()))
+                    assert code == 250, lines
+                    ids.append(lines[-1].split()[-1])
+                c.quit()
+    assert len(set(ids)) == len(ids), "queue ids repeat: %r" % ids
+    for qid in ids:
+        assert re.fullmatch(r"[0-9a-f]{24}\.\d+", qid), qid
+    # Each id is in its message's Received: header.
+    stored = [m for _, m in retrieve_all(ns[0], ALICE)]
+    assert len(stored) == len(ids)
+    in_headers = sorted(re.search(rb" id ([0-9a-f]{24}\.\d+)", m).group(1).decode() for m in stored)
+    assert in_headers == sorted(ids)

@@ -23,6 +23,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("Messages deleted by clients")
                       .Register(*registry_);
   messages_deleted = &deleted.Add({});
+  smtp_tempfail_after_store =
+      &prometheus::BuildCounter()
+           .Name("porcupine_smtp_tempfail_after_store_total")
+           .Help("SMTP deliveries answered 4xx although a copy may have been stored")
+           .Register(*registry_)
+           .Add({});
   auto& idle = prometheus::BuildCounter()
                    .Name("porcupine_imap_idle_polls_total")
                    .Help("IMAP IDLE polls: re-read, or skipped (no node reported a change)")

@@ -40,6 +40,9 @@ class Metrics {
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)
   prometheus::Counter* bytes_stored;
   prometheus::Counter* messages_deleted;
+  // SMTP deliveries answered 4xx although some copy may be durable (the
+  // client sends the message again: a duplicate; mail::DeliveryReport).
+  prometheus::Counter* smtp_tempfail_after_store;
   prometheus::Counter* imap_idle_read;     // IDLE polls that re-read the folder
   prometheus::Counter* imap_idle_skipped;  // IDLE polls answered from the change watch
 

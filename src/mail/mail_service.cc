@@ -15,6 +15,8 @@ MailService::MailService(const MailServiceOptions& options, manager::ManagerRout
                          manager::ViewSource& views, NodeDirectory& nodes,
                          manager::Credentials& credentials, Hlc& hlc)
     : options_(options),
+      rules_{options.domains,
+             options.postmaster.empty() ? DefaultPostmaster(options.domains) : options.postmaster},
       managers_(managers),
       views_(views),
       nodes_(nodes),
@@ -22,19 +24,13 @@ MailService::MailService(const MailServiceOptions& options, manager::ManagerRout
       hlc_(hlc),
       rng_(std::random_device{}()) {}
 
-std::optional<std::string> MailService::RecipientAddress(std::string_view address) const {
-  // RFC 5321 §4.5.1: a bare "postmaster" must be accepted; it is the
-  // postmaster of the first local domain.
-  return LoginToAddress(address, options_.domains.empty() ? "" : options_.domains.front());
-}
-
 bool MailService::IsLocalDomain(std::string_view domain) const {
   return std::find(options_.domains.begin(), options_.domains.end(), domain) !=
          options_.domains.end();
 }
 
 asio::awaitable<RecipientCheck> MailService::CheckRecipient(std::string address) {
-  std::optional<std::string> user = RecipientAddress(address);
+  std::optional<std::string> user = ResolveRecipient(rules_, address);
   if (!user) co_return RecipientCheck::kBadAddress;
   if (!IsLocalDomain(DomainOf(*user))) co_return RecipientCheck::kNotLocalDomain;
   Result<manager::UserInfo> info = co_await managers_.LookupUser(*user);
@@ -66,8 +62,8 @@ std::vector<NodeId> MailService::ChooseNodes(const std::string& user,
   return cluster::ChooseReplicas(in, rng_);
 }
 
-asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> batch,
-                                             std::shared_ptr<const std::string> body) {
+asio::awaitable<MailService::Stored> MailService::StoreOn(NodeId node, std::vector<Pending> batch,
+                                                          std::shared_ptr<const std::string> body) {
   std::vector<NodeId> failed;
   Status st;
   // The chosen node may have just died: choose again without it (the soft
@@ -86,26 +82,27 @@ asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> b
       std::lock_guard lock(mu_);
       stats_.messages_stored += count;
       stats_.bytes_stored += count * body->size();
-      co_return st;
+      co_return Stored{st};
     }
     // Only a store that surely did not happen is tried elsewhere under the
     // same message id. When the outcome is unknown (a timeout, a connection
     // lost mid-call) the node may hold the message with its replica set: a
     // second set under one id could hide a copy from a later delete. The
     // client retries then (a duplicate at worst, never a lost message).
-    if (st.code() == Code::kUnknownOutcome) co_return Status::Unavailable(st.message());
-    if (st.code() != Code::kUnavailable) co_return st;
+    if (st.code() == Code::kUnknownOutcome)
+      co_return Stored{Status::Unavailable(st.message()), true};
+    if (st.code() != Code::kUnavailable) co_return Stored{st};
     failed.push_back(node);
     std::vector<NodeId> again =
         ChooseNodes(batch.front().message.user, batch.front().mail_map, failed);
-    if (again.empty()) co_return st;
+    if (again.empty()) co_return Stored{st};
     node = again.front();
     for (Pending& p : batch) {
       p.message.meta.clear_replicas();
       for (NodeId n : again) p.message.meta.add_replicas(n);
     }
   }
-  co_return st;
+  co_return Stored{st};
 }
 
 void MailService::Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
@@ -129,28 +126,37 @@ void MailService::Place(const std::string& user, const manager::FolderState& whe
   per_node[chosen.front()].push_back(std::move(p));
 }
 
-asio::awaitable<Status> MailService::StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
-                                              std::shared_ptr<const std::string> body) {
-  std::vector<asio::awaitable<Status>> stores;
+asio::awaitable<MailService::Stored> MailService::StoreAll(
+    std::map<NodeId, std::vector<Pending>> per_node, std::shared_ptr<const std::string> body) {
+  std::vector<asio::awaitable<Stored>> stores;
   for (auto& [node, batch] : per_node) stores.push_back(StoreOn(node, std::move(batch), body));
-  std::vector<Status> stored = co_await WhenAll(std::move(stores));
-  for (const Status& st : stored) PORCUPINE_CO_RETURN_IF_ERROR(st);
-  co_return Status::Ok();
+  std::vector<Stored> stored = co_await WhenAll(std::move(stores));
+  Stored out;
+  bool some_ok = false;
+  for (const Stored& s : stored) {
+    some_ok = some_ok || s.status.ok();
+    out.maybe_stored = out.maybe_stored || s.maybe_stored;
+    if (out.status.ok() && !s.status.ok()) out.status = s.status;
+  }
+  out.maybe_stored = !out.status.ok() && (out.maybe_stored || some_ok);
+  co_return out;
 }
 
 asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients,
-                                             std::string message) {
+                                             std::string message, DeliveryReport* report) {
   auto body = std::make_shared<const std::string>(std::move(message));
   std::map<NodeId, std::vector<Pending>> per_node;
   const int64_t now_ms = Hlc::PhysicalMs(hlc_.Now());
   std::vector<std::pair<std::string, uint32_t>> handed_out;  // user, INBOX UID
+  std::set<std::string> users;  // each mailbox gets one copy (postmaster@ of two domains)
   Status st;
   for (const std::string& rcpt : recipients) {
-    std::optional<std::string> user = RecipientAddress(rcpt);
+    std::optional<std::string> user = ResolveRecipient(rules_, rcpt);
     if (!user) {
       st = Status::InvalidArgument("bad recipient " + rcpt);
       break;
     }
+    if (!users.insert(*user).second) continue;
     // One call to the manager: the mail map and the message's INBOX UID.
     Result<manager::FolderState> where =
         co_await managers_.Folders(*user, manager::FolderOp::Allocate("INBOX", 1));
@@ -165,7 +171,12 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
     }
     Place(*user, *where, where->first_uid, {}, now_ms, body->size(), per_node);
   }
-  if (st.ok()) st = co_await StoreAll(std::move(per_node), std::move(body));
+  if (st.ok()) {
+    Stored stored = co_await StoreAll(std::move(per_node), std::move(body));
+    st = stored.status;
+    if (report) report->maybe_stored = stored.maybe_stored;
+    if (report && st.ok()) report->copies = users.size();
+  }
   if (!st.ok()) {
     // The client tries again: these UIDs must not hold newer mail back. (A
     // store of unknown outcome that lands anyway shows as a late message.)
@@ -587,7 +598,8 @@ asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::strin
   if (internal_date_ms == 0) internal_date_ms = Hlc::PhysicalMs(hlc_.Now());
   std::map<NodeId, std::vector<Pending>> per_node;
   Place(user, *where, where->first_uid, std::move(flags), internal_date_ms, body->size(), per_node);
-  Status stored = co_await StoreAll(std::move(per_node), std::move(body));
+  Stored all = co_await StoreAll(std::move(per_node), std::move(body));
+  Status stored = std::move(all.status);
   if (!stored.ok()) {
     std::vector<uint32_t> uids(1, where->first_uid);
     co_await ReleaseUids(user, where->folder_id, std::move(uids));
@@ -643,7 +655,8 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
       copy.uid = uid;
       copies.push_back(std::move(copy));
       std::erase(unused, uid);
-      Status stored = co_await StoreAll(std::move(per_node), std::move(body));
+      Stored all = co_await StoreAll(std::move(per_node), std::move(body));
+      Status stored = std::move(all.status);
       if (!stored.ok()) co_return co_await undo(stored);
       placed.uids.push_back(uid);
     }

@@ -22,6 +22,7 @@
 #include "core/hlc.h"
 #include "core/status.h"
 #include "mail/fragments.h"
+#include "mail/recipients.h"
 #include "manager/credentials.h"
 #include "manager/router.h"
 
@@ -29,8 +30,11 @@ namespace porcupine::mail {
 
 struct MailServiceOptions {
   std::vector<std::string> domains;  // local domains, lower case
-  int spread = 2;                    // soft limit on nodes holding one user's mail
-  int copies = 1;                    // nodes a new message is stored on
+  // Canonical address of the mailbox that gets every local domain's
+  // postmaster mail (mail/recipients.h); "" = postmaster@<first domain>.
+  std::string postmaster;
+  int spread = 2;  // soft limit on nodes holding one user's mail
+  int copies = 1;  // nodes a new message is stored on
   cluster::Policy policy = cluster::Policy::kDynamic;
   // The managers' settle window (manager::LocalManagerOptions): a message
   // younger than this may still hold back newer ones (FolderStatus::in_flight),
@@ -106,11 +110,26 @@ class MailService {
   // Classifies an RCPT address.
   asio::awaitable<RecipientCheck> CheckRecipient(std::string address);
 
-  // Stores `message` for every recipient (canonical or raw addresses already
-  // accepted by CheckRecipient). OK only when every copy is durable and
-  // findable; on any error the client must retry (duplicates are possible
-  // then, loss is not). Unavailable when no node can take the mail now.
-  asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message);
+  // How a delivery went, beyond its Status.
+  struct DeliveryReport {
+    // The delivery failed, yet some copy may be durable: a store succeeded
+    // for some recipients but not for others, or a store's outcome is
+    // unknown (a timeout, a connection lost mid-call). The client retries
+    // after the 4xx and the mailbox may get the message twice. (A store
+    // that committed and then failed to announce itself to the manager
+    // reports a plain error and is not counted: LocalFragments::Store does
+    // not tell it apart.)
+    bool maybe_stored = false;
+    // Copies stored when OK: one per distinct mailbox.
+    size_t copies = 0;
+  };
+  // Stores `message` for every recipient (raw addresses already accepted by
+  // CheckRecipient; recipients that reach the same mailbox get one copy).
+  // OK only when every copy is durable and findable; on any error the client
+  // must retry (duplicates are possible then, loss is not). Unavailable when
+  // no node can take the mail now. `report` (optional) is filled in.
+  asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message,
+                                  DeliveryReport* report = nullptr);
 
   // Authenticates `login` (an address, or a local part of the first domain)
   // and lists the user's mailbox, merged over every fragment node in
@@ -180,7 +199,6 @@ class MailService {
     std::vector<NodeId> mail_map;
   };
   bool IsLocalDomain(std::string_view domain) const;
-  std::optional<std::string> RecipientAddress(std::string_view address) const;
   std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
                                   const std::vector<NodeId>& exclude);
   // Applies each change at the entry's coordinating holder (lowest id first).
@@ -190,7 +208,13 @@ class MailService {
   };
   asio::awaitable<Result<Coordinated>> Coordinate(
       std::string user, std::vector<std::pair<MailboxEntry, FlagChange>> changes);
-  asio::awaitable<Status> StoreOn(NodeId node, std::vector<Pending> batch,
+  // A store's Status, and whether the copies may be durable despite an
+  // error (DeliveryReport::maybe_stored).
+  struct Stored {
+    Status status;
+    bool maybe_stored = false;
+  };
+  asio::awaitable<Stored> StoreOn(NodeId node, std::vector<Pending> batch,
                                   std::shared_ptr<const std::string> body);
   // `answered` (optional) gets the nodes that listed the folder; `cache`
   // (optional) is used and updated as in OpenFolder; when nothing changed
@@ -208,7 +232,9 @@ class MailService {
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
              std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
              std::map<NodeId, std::vector<Pending>>& per_node);
-  asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
+  // Stores every node's batch in parallel; maybe_stored when it failed
+  // after some batch was stored or with an outcome unknown.
+  asio::awaitable<Stored> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);
   // Tells the manager that `uids` of the folder will not be listed (a
   // failed store, a message going away); best effort.
@@ -221,6 +247,7 @@ class MailService {
   store::MessageId NewMessageId();
 
   const MailServiceOptions options_;
+  const RecipientRules rules_;
   manager::ManagerRouter& managers_;
   manager::ViewSource& views_;
   NodeDirectory& nodes_;

@@ -12,6 +12,7 @@
 #include "core/async.h"
 #include "core/hash.h"
 #include "core/password.h"
+#include "mail/postmaster.h"
 #include "manager/local_manager.h"
 #include "manager/rebuild.h"
 
@@ -36,9 +37,22 @@ class OneNode : public manager::ManagerDirectory, public NodeDirectory, public m
     m_ = m;
     f_ = f;
   }
+  // A second member with fragments `f` and no buckets to manage. REQUIRES:
+  // peer > kSelf (members are sorted), before the manager installs the view.
+  void AddPeer(NodeId peer, FragmentStore* f) {
+    cluster::View v = *view_;
+    v.members.push_back({peer, 1, "127.0.0.1:2", "n2"});
+    v.joined.push_back(peer);
+    view_ = std::make_shared<const cluster::View>(v);
+    peer_ = peer;
+    peer_f_ = f;
+  }
   manager::UserManager* ManagerOn(NodeId n) override { return n == kSelf ? m_ : nullptr; }
   NodeId self() const override { return kSelf; }
-  FragmentStore* FragmentsOn(NodeId n) override { return n == kSelf ? f_ : nullptr; }
+  FragmentStore* FragmentsOn(NodeId n) override {
+    if (n == kSelf) return f_;
+    return n == peer_ ? peer_f_ : nullptr;
+  }
   uint64_t LoadOf(NodeId) override { return 0; }
   std::shared_ptr<const cluster::View> Current() const override { return view_; }
   asio::awaitable<void> WaitNewer(cluster::Epoch, std::chrono::milliseconds) override { co_return; }
@@ -47,6 +61,8 @@ class OneNode : public manager::ManagerDirectory, public NodeDirectory, public m
   std::shared_ptr<const cluster::View> view_;
   manager::UserManager* m_ = nullptr;
   FragmentStore* f_ = nullptr;
+  NodeId peer_ = 0;
+  FragmentStore* peer_f_ = nullptr;
 };
 
 class StoreWriter : public manager::ProfileWriter {
@@ -61,6 +77,12 @@ class StoreWriter : public manager::ProfileWriter {
  private:
   store::Store& s_;
 };
+
+MailServiceOptions OneDomain() {
+  MailServiceOptions o;
+  o.domains = {"example.test"};
+  return o;
+}
 
 class MailServiceTest : public testing::Test {
  protected:
@@ -100,14 +122,19 @@ class MailServiceTest : public testing::Test {
     for (auto& [to, chunks] : manager::MakeChunks(view, std::move(*scanned), 100)) {
       for (const manager::RebuildChunk& c : chunks) manager_->ApplyRebuild(to, c);
     }
+    for (const cluster::Member& m : view.members) {
+      if (m.id == kSelf) continue;  // a peer (AddPeer) holds nothing yet
+      manager::AnnouncementBuilder nothing(view, all, hlc_.Now());
+      for (auto& [to, chunks] : manager::MakeChunks(view, nothing.Take(), 100)) {
+        for (const manager::RebuildChunk& c : chunks) manager_->ApplyRebuild(m.id, c);
+      }
+    }
     ASSERT_TRUE(manager_->Ready());
     router_ = std::make_unique<manager::ManagerRouter>(manager::RouterOptions{}, node_, node_);
     fragments_ =
         std::make_unique<LocalFragments>(FragmentOptions{}, *store_, hlc_, kSelf, *router_, node_);
     node_.Set(manager_.get(), fragments_.get());
-    MailServiceOptions o;
-    o.domains = {"example.test"};
-    mail_ = std::make_unique<MailService>(o, *router_, node_, node_, credentials_, hlc_);
+    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_, hlc_);
   }
   void Close() {
     mail_.reset();
@@ -145,6 +172,7 @@ class MailServiceTest : public testing::Test {
   std::vector<std::string> Users() { return *Run(router_->ListUsers()); }
 
   std::string dir_;
+  MailServiceOptions options_ = OneDomain();  // read by Open()
   asio::io_context io_;
   asio::thread_pool pool_{1};
   Hlc hlc_{SystemNowMs};
@@ -920,6 +948,205 @@ TEST_F(MailServiceImapTest, FolderChangesGoToTheManager) {
   Close();
   Open();
   EXPECT_EQ(Messages("Work/2024").size(), 1u);
+}
+
+// ---- postmaster (RFC 5321 §4.5.1, mail/recipients.h) ----------------------------
+
+class MailServicePostmasterTest : public MailServiceTest {
+ protected:
+  void SetUp() override {
+    options_.domains = {"example.test", "second.test"};
+    MailServiceTest::SetUp();
+  }
+  size_t MailboxSize(const std::string& user) {
+    Result<FolderView> v = Run(mail_->OpenFolder(user, "INBOX"));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? v->messages.size() : 0;
+  }
+  PostmasterStep Ensure(const std::string& mailbox, bool create) {
+    PostmasterOptions o;
+    o.mailbox = mailbox;
+    o.create = create;
+    o.first_retry = std::chrono::milliseconds(1);
+    return Run(EnsurePostmaster(o, *router_, [] { return false; }));
+  }
+};
+
+TEST_F(MailServicePostmasterTest, EveryLocalDomainsPostmasterReachesOneMailbox) {
+  ASSERT_TRUE(Create("postmaster@example.test", "pw").ok());
+  for (const char* to : {"postmaster", "PostMaster@Second.Test", "postmaster@example.test"}) {
+    EXPECT_EQ(Run(mail_->CheckRecipient(to)), RecipientCheck::kLocalUser) << to;
+  }
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@elsewhere.test")),
+            RecipientCheck::kNotLocalDomain);
+  // Three names of one mailbox in one transaction: one copy.
+  MailService::DeliveryReport report;
+  ASSERT_TRUE(
+      Run(mail_->Deliver({"postmaster@second.test", "Postmaster", "postmaster@example.test"},
+                         "x\r\n", &report))
+          .ok());
+  EXPECT_EQ(report.copies, 1u);
+  EXPECT_EQ(MailboxSize("postmaster@example.test"), 1u);
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+}
+
+TEST_F(MailServicePostmasterTest, ConfiguredMailboxGetsThePostmasterMail) {
+  Close();
+  options_.postmaster = "admin@second.test";
+  Open();
+  ASSERT_TRUE(Create("admin@second.test", "pw").ok());
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@example.test")), RecipientCheck::kLocalUser);
+  ASSERT_TRUE(Run(mail_->Deliver({"postmaster@example.test"}, "x\r\n")).ok());
+  EXPECT_EQ(MailboxSize("admin@second.test"), 1u);
+}
+
+TEST_F(MailServicePostmasterTest, EnsureCreatesTheDefaultMailboxOnce) {
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@second.test")), RecipientCheck::kUnknownUser);
+  EXPECT_EQ(Ensure("postmaster@example.test", true), PostmasterStep::kDone);
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+  EXPECT_EQ(Run(mail_->CheckRecipient("postmaster@second.test")), RecipientCheck::kLocalUser);
+  // Created without a password: no login until an operator sets one.
+  Result<manager::UserInfo> info = Run(router_->LookupUser("postmaster@example.test", true));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->password_hash, "");
+  EXPECT_EQ(Run(mail_->Authenticate("postmaster", "")).status().code(), Code::kPermissionDenied);
+  ASSERT_TRUE(Manage(manager::UserOpKind::kSetPassword, "postmaster@example.test", "pm").ok());
+  ASSERT_TRUE(Run(mail_->Deliver({"postmaster"}, "x\r\n")).ok());
+  // Later starts (and other nodes) leave it alone: password and mail stay.
+  Close();
+  Open();
+  EXPECT_EQ(Ensure("postmaster@example.test", true), PostmasterStep::kDone);
+  EXPECT_TRUE(Run(mail_->Authenticate("postmaster", "pm")).ok());
+  EXPECT_EQ(MailboxSize("postmaster@example.test"), 1u);
+}
+
+TEST_F(MailServicePostmasterTest, EnsureFromManyNodesAtOnceCreatesOneMailbox) {
+  std::vector<asio::awaitable<PostmasterStep>> starts;
+  for (int i = 0; i < 4; ++i) {
+    PostmasterOptions o;
+    o.mailbox = "postmaster@example.test";
+    o.first_retry = std::chrono::milliseconds(1);
+    starts.push_back(EnsurePostmaster(o, *router_, [] { return false; }));
+  }
+  for (PostmasterStep step : Run(WhenAll(std::move(starts)))) {
+    EXPECT_EQ(step, PostmasterStep::kDone);
+  }
+  EXPECT_EQ(Users(), std::vector<std::string>{"postmaster@example.test"});
+}
+
+TEST_F(MailServicePostmasterTest, EnsureLeavesAConfiguredMailboxToTheOperator) {
+  EXPECT_EQ(Ensure("admin@example.test", false), PostmasterStep::kMissing);
+  EXPECT_TRUE(Users().empty());
+  ASSERT_TRUE(Create("admin@example.test", "pw").ok());
+  EXPECT_EQ(Ensure("admin@example.test", false), PostmasterStep::kDone);
+}
+
+TEST(PostmasterStepTest, Table) {
+  EXPECT_EQ(AfterPostmasterLookup(Code::kOk, true), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterLookup(Code::kNotFound, true), PostmasterStep::kCreate);
+  EXPECT_EQ(AfterPostmasterLookup(Code::kNotFound, false), PostmasterStep::kMissing);
+  // Never a creation on a lookup that did not say "no such user" (users not
+  // known yet, bucket being rebuilt, manager away).
+  for (Code c : {Code::kUnavailable, Code::kAborted, Code::kUnknownOutcome, Code::kIoError}) {
+    EXPECT_EQ(AfterPostmasterLookup(c, true), PostmasterStep::kRetry);
+  }
+  EXPECT_EQ(AfterPostmasterLookup(Code::kInvalidArgument, true), PostmasterStep::kFailed);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kOk), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kAlreadyExists), PostmasterStep::kDone);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kUnavailable), PostmasterStep::kRetry);
+  EXPECT_EQ(AfterPostmasterCreate(Code::kInvalidArgument), PostmasterStep::kFailed);
+}
+
+// ---- a 4xx after a store that may have happened (DeliveryReport) ---------------
+
+// Answers every Store with `answer`; with `inner`, stores there first (the
+// answer then is what the proxy hears about a store that happened).
+class ScriptedStore : public FragmentStore {
+ public:
+  ScriptedStore(Status answer, FragmentStore* inner) : answer_(std::move(answer)), inner_(inner) {}
+  asio::awaitable<Status> Store(std::vector<NewMessage> messages,
+                                std::shared_ptr<const std::string> body,
+                                cluster::Epoch proxy_epoch) override {
+    if (inner_) {
+      Status st = co_await inner_->Store(std::move(messages), std::move(body), proxy_epoch);
+      if (!st.ok()) co_return st;
+    }
+    co_return answer_;
+  }
+  asio::awaitable<Result<Listing>> List(std::string, uint32_t, uint64_t) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Result<std::string>> Fetch(std::string, uint32_t, store::MessageId) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Status> Delete(std::string, uint32_t, std::vector<store::MessageId>) override {
+    co_return Status::Unavailable("scripted");
+  }
+  asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
+      std::string, uint32_t, std::vector<FlagChange>) override {
+    co_return Status::Unavailable("scripted");
+  }
+
+ private:
+  const Status answer_;
+  FragmentStore* const inner_;
+};
+
+class MailServiceReportTest : public MailServiceTest {
+ protected:
+  static constexpr NodeId kPeer = 9;
+  static constexpr char kAlice[] = "alice@example.test";
+  static constexpr char kBob[] = "bob@example.test";
+
+  void SetUp() override {
+    options_.spread = 1;  // each user's mail stays on its one mail-map node
+    node_.AddPeer(kPeer, &peer_);
+    MailServiceTest::SetUp();
+    ASSERT_TRUE(Create(kAlice, "pw").ok());
+    ASSERT_TRUE(Create(kBob, "pw").ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kAlice, kSelf, true, hlc_.Now())).ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kBob, kPeer, true, hlc_.Now())).ok());
+  }
+  Status Deliver(std::vector<std::string> to, MailService::DeliveryReport* report) {
+    return Run(mail_->Deliver(std::move(to), "m\r\n", report));
+  }
+  // Alice's messages on this node.
+  size_t AliceHere() {
+    Result<Listing> l = Run(fragments_->List(kAlice, store::kInboxFolder, 0));
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    return l.ok() ? l->messages.size() : 0;
+  }
+
+  // Bob's node is out of disk: it refuses before storing anything.
+  ScriptedStore peer_{Status::ResourceExhausted("disk full"), nullptr};
+};
+
+TEST_F(MailServiceReportTest, FailureAfterAnotherRecipientWasStoredMayHaveStored) {
+  MailService::DeliveryReport report;
+  Status st = Deliver({kAlice, kBob}, &report);
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.ToString();
+  EXPECT_TRUE(report.maybe_stored);
+  EXPECT_EQ(AliceHere(), 1u) << "alice's copy is durable: the client's retry duplicates it";
+}
+
+TEST_F(MailServiceReportTest, FailureBeforeAnyStoreStoredNothing) {
+  MailService::DeliveryReport report;
+  EXPECT_EQ(Deliver({kBob}, &report).code(), Code::kResourceExhausted);
+  EXPECT_FALSE(report.maybe_stored);
+  ASSERT_TRUE(Deliver({kAlice}, &report).ok());
+  EXPECT_FALSE(report.maybe_stored);
+  EXPECT_EQ(report.copies, 1u);
+}
+
+TEST_F(MailServiceReportTest, UnknownOutcomeMayHaveStored) {
+  // This node stores, then the answer is lost on the way back.
+  ScriptedStore lost(Status::UnknownOutcome("deadline exceeded"), fragments_.get());
+  node_.Set(manager_.get(), &lost);
+  MailService::DeliveryReport report;
+  Status st = Deliver({kAlice}, &report);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_TRUE(report.maybe_stored);
+  EXPECT_EQ(AliceHere(), 1u);
 }
 
 }  // namespace

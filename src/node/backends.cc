@@ -32,15 +32,19 @@ asio::awaitable<smtp::Response> SmtpBackend::Handle(smtp::Request request) {
     co_return smtp::RecipientVerdict::kTempFail;
   }
   auto& deliver = std::get<smtp::Deliver>(request);
-  const size_t copies = deliver.recipients.size();
   const size_t bytes = deliver.message.size();
-  Status st = co_await mail_.Deliver(std::move(deliver.recipients), std::move(deliver.message));
+  mail::MailService::DeliveryReport report;
+  Status st =
+      co_await mail_.Deliver(std::move(deliver.recipients), std::move(deliver.message), &report);
   if (st.ok()) {
-    metrics_.messages_stored->Increment(static_cast<double>(copies));
-    metrics_.bytes_stored->Increment(static_cast<double>(copies * bytes));
+    metrics_.messages_stored->Increment(static_cast<double>(report.copies));
+    metrics_.bytes_stored->Increment(static_cast<double>(report.copies * bytes));
   } else {
+    // Every failed delivery is answered 4xx (smtp::Session::Complete).
     metrics_.smtp().backend_errors->Increment();
-    spdlog::warn("delivery failed: {}", st.ToString());
+    if (report.maybe_stored) metrics_.smtp_tempfail_after_store->Increment();
+    spdlog::warn("delivery failed{}: {}", report.maybe_stored ? " (a copy may be stored)" : "",
+                 st.ToString());
   }
   co_return st;
 }

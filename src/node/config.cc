@@ -4,13 +4,16 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <type_traits>
 
 #include "cluster/balancer.h"
+#include "core/address.h"
 
 namespace porcupine::node {
 namespace {
@@ -244,6 +247,10 @@ const std::vector<Key>& Keys() {
           [](Config& c) -> std::vector<S>& { return c.mail.domains; }, CheckDomains),
       Field<S>("mail", "hostname", "Name in greetings and Received: (default: node name).",
                [](Config& c) -> S& { return c.mail.hostname; }),
+      Field<S>("mail", "postmaster",
+               "Mailbox for postmaster@ of every local domain (default: postmaster@ of the first "
+               "domain, created at start).",
+               [](Config& c) -> S& { return c.mail.postmaster; }),
       Duration<sec>("server", "idle_timeout_s", "Close a session idle this many seconds.",
                     [](Config& c) -> sec& { return c.server.idle_timeout; }),
       Duration<sec>("server", "imap_idle_timeout_s",
@@ -349,6 +356,19 @@ std::string DefaultHostName() {
   return buf;
 }
 
+// A configured postmaster mailbox is an address in a local domain (mail for
+// it is never relayed), kept in canonical form.
+Status CheckPostmaster(Config::Mail& m) {
+  if (m.postmaster.empty()) return Status::Ok();
+  std::optional<std::string> canonical = CanonicalAddress(m.postmaster);
+  if (!canonical) return Status::InvalidArgument("mail.postmaster: must be a mail address");
+  if (std::find(m.domains.begin(), m.domains.end(), DomainOf(*canonical)) == m.domains.end()) {
+    return Status::InvalidArgument("mail.postmaster: must be in one of mail.domains");
+  }
+  m.postmaster = std::move(*canonical);
+  return Status::Ok();
+}
+
 Status Finish(Config& c) {
   if (c.node.data_dir.empty()) return Status::InvalidArgument("node.data_dir: is required");
   if (c.mail.domains.empty()) {
@@ -357,6 +377,7 @@ Status Finish(Config& c) {
   for (std::string& d : c.mail.domains) {
     for (char& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   }
+  PORCUPINE_RETURN_IF_ERROR(CheckPostmaster(c.mail));
   if (c.node.name.empty()) c.node.name = DefaultHostName();
   if (c.mail.hostname.empty()) c.mail.hostname = c.node.name;
   if (c.smtp.hard_error_limit <= c.smtp.soft_error_limit) {

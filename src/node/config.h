@@ -66,6 +66,9 @@ struct Config {
   struct Mail {
     std::vector<std::string> domains;  // local domains; mail to any other domain is refused
     std::string hostname;              // greeting/Received: name; default: node name
+    // Canonical mailbox for every local domain's postmaster; "" = the
+    // postmaster@<first domain> user, created at start when absent.
+    std::string postmaster;
   } mail;
 
   struct Server {

@@ -87,6 +87,26 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(syntax.status().message().find("line 1"), std::string::npos);
 }
 
+TEST(Config, PostmasterIsEmptyByDefaultAndCanonicalWhenSet) {
+  Result<Config> c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mail.postmaster, "");  // postmaster@<first domain>, created at start
+  // [mail] appears twice in one file otherwise: give the whole section.
+  c = ParseConfig(
+      "[node]\ndata_dir = \"/tmp/x\"\n[mail]\ndomains = [\"example.test\", \"Second.Test\"]\n"
+      "postmaster = \"Admin@SECOND.test\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->mail.postmaster, "admin@second.test");
+  const std::string head = "[node]\ndata_dir = \"/tmp/x\"\n[mail]\ndomains = [\"example.test\"]\n";
+  c = ParseConfig(head + "postmaster = \"admin\"\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "mail.postmaster: must be a mail address");
+  // Mail to the postmaster stays here: we are never a relay.
+  c = ParseConfig(head + "postmaster = \"admin@elsewhere.test\"\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "mail.postmaster: must be in one of mail.domains");
+}
+
 TEST(Config, DefaultConfigRoundTrips) {
   std::string text = DefaultConfigToml();
   EXPECT_NE(text.find("smtp_max_message_bytes = 52428800"), std::string::npos);

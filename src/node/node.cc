@@ -16,6 +16,7 @@
 #include "core/hash.h"
 #include "core/password.h"
 #include "mail/mail_service.h"
+#include "mail/postmaster.h"
 #include "manager/credentials.h"
 #include "manager/local_manager.h"
 #include "manager/router.h"
@@ -28,6 +29,7 @@
 #include "node/directory.h"
 #include "node/replication_runtime.h"
 #include "node/session_driver.h"
+#include "protocol/smtp/queue_id.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
 
@@ -95,7 +97,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> session_ids{0};
+  std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   void BuildServices();
@@ -109,6 +111,7 @@ struct Node::Impl : admin::AdminBackend {
   Status BindAll();
   Status WriteListenFile(const nlohmann::json& bound);
   void StartSignals();
+  void StartPostmaster();
   void BeginShutdown();
   asio::awaitable<void> DrainThenStop();
 
@@ -286,6 +289,7 @@ Status Node::Impl::OpenStore() {
   self = meta.node_id();
   buckets = meta.buckets();
   hlc = std::make_unique<Hlc>(SystemNowMs);
+  smtp_ids = std::make_unique<smtp::SessionIds>(self, *hlc);
   spdlog::info("node {} (id {:08x}) store open at {}", meta.name(), self, config.node.data_dir);
   return Status::Ok();
 }
@@ -383,6 +387,7 @@ void Node::Impl::BuildServices() {
   credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), 100000);
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
+  mso.postmaster = config.mail.postmaster;
   mso.spread = cc.spread;
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
@@ -567,8 +572,7 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   smtp::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.peer_ip = PeerIp(socket);
-  info.session_id = fmt::format("{:08x}{:06x}", static_cast<uint32_t>(SystemNowMs() / 1000),
-                                session_ids.fetch_add(1) & 0xffffff);
+  info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
   smtp::Session session(config.smtp, std::move(info));
   SmtpBackend backend(*mail, metrics);
@@ -621,6 +625,18 @@ void Node::Impl::StartSignals() {
     spdlog::info("signal {}: shutting down", sig);
     BeginShutdown();
   });
+}
+
+// The default postmaster mailbox is created when absent; a configured one
+// is only checked (docs/config.md). In the background: the cluster may not
+// have formed yet.
+void Node::Impl::StartPostmaster() {
+  mail::PostmasterOptions po;
+  po.create = config.mail.postmaster.empty();
+  po.mailbox = po.create ? mail::DefaultPostmaster(config.mail.domains) : config.mail.postmaster;
+  auto stop = [this] { return stopping.load(); };
+  asio::co_spawn(io, mail::EnsurePostmaster(std::move(po), *router, std::move(stop)),
+                 asio::detached);
 }
 
 void Node::Impl::BeginShutdown() {
@@ -693,6 +709,7 @@ Status Node::Start() {
   PORCUPINE_RETURN_IF_ERROR(impl_->OpenStore());
   PORCUPINE_RETURN_IF_ERROR(impl_->BindAll());
   impl_->StartSignals();
+  impl_->StartPostmaster();
   impl_->ready = true;
   return Status::Ok();
 }

@@ -20,6 +20,13 @@ std::string_view ReceivedProtocol(bool ehlo, bool smtputf8) {
   return smtputf8 ? "UTF8SMTP" : "ESMTP";
 }
 
+std::string FormatReturnPath(std::string_view reverse_path) {
+  std::string h = "Return-Path: <";
+  h += reverse_path;
+  h += ">\r\n";
+  return h;
+}
+
 std::string FormatReceived(const ReceivedFields& f) {
   std::string h = "Received: from ";
   h += f.helo;

@@ -1,5 +1,8 @@
-// The Received: trace header the SMTP server prepends to every message
-// (RFC 5321 §4.4, RFC 5322 §3.6.7; protocol names from RFC 3848 / RFC 6531).
+// The trace headers the SMTP server prepends to every message it accepts
+// (RFC 5321 §4.4, RFC 5322 §3.6.7; protocol names from RFC 3848 / RFC 6531):
+// Return-Path: first, then Received:. Every accepted message is a final
+// delivery here (the node is never a relay), so both are added once, by the
+// session, before the message is stored: every replica holds the same bytes.
 #pragma once
 
 #include <string>
@@ -26,6 +29,11 @@ std::string_view ReceivedProtocol(bool ehlo, bool smtputf8);
 //   \tby <hostname> (porcupine) with <protocol> id <id>
 //   \tfor <<recipient>>; <date>
 std::string FormatReceived(const ReceivedFields& f);
+
+// "Return-Path: <reverse_path>" CRLF; "<>" for the null reverse path.
+// `reverse_path` is the MAIL FROM mailbox as accepted by ParsePath (no CR,
+// LF or other controls).
+std::string FormatReturnPath(std::string_view reverse_path);
 
 // Stands in for the date when the driver supplies no clock, so the header
 // stays syntactically valid (RFC 5322 requires the date-time).

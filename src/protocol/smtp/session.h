@@ -11,7 +11,7 @@
 //
 // Error accounting: replies to bad commands (500/501/502/503/555/553), to
 // refused recipients (550 5.1.1, 550 5.7.1) and to spoiled DATA (overlong
-// line, bare CR) count as errors. 452 "too many recipients", 552 "too big"
+// line, bare CR, NUL) count as errors. 452 "too many recipients", 552 "too big"
 // and temporary failures do not: they are not the client misbehaving.
 #pragma once
 
@@ -52,7 +52,9 @@ struct Limits {
 struct SessionInfo {
   std::string server_hostname = "localhost";  // in the greeting, EHLO, Received:
   std::string peer_ip;                        // in Received:
-  std::string session_id;                     // opaque, in Received: and logs
+  // Unique in the cluster (queue_id.h); the session's queue ids are
+  // "<session_id>.<n>", in the 250 reply after DATA and in Received:.
+  std::string session_id;
   // RFC 5322 date-time for the Received: header, filled by the driver so the
   // session stays clock-free; Deliver requests carry it.
   std::string (*now_rfc5322)() = nullptr;
@@ -74,8 +76,9 @@ enum class RecipientVerdict {
 struct Deliver {
   std::string reverse_path;             // MAIL FROM (may be empty: <>)
   std::vector<std::string> recipients;  // accepted forward-paths, in order
-  // Received: header + unstuffed DATA, CRLF line ends, always ending in CRLF
-  // (an empty DATA gives just the header). At most max_message_bytes of DATA.
+  // Return-Path: and Received: headers (received.h) + unstuffed DATA, CRLF
+  // line ends, always ending in CRLF (an empty DATA gives just the headers).
+  // At most max_message_bytes of DATA.
   std::string message;
   bool smtputf8 = false;
   bool eight_bit_mime = false;

@@ -30,7 +30,7 @@ void Session::Impl::BeginData() {
   if (txn.recipients.size() == 1) f.recipient = txn.recipients.front();
   std::string date = info.now_rfc5322 ? info.now_rfc5322() : std::string();
   f.date = date;
-  data.message = FormatReceived(f);
+  data.message = FormatReturnPath(txn.reverse_path) + FormatReceived(f);
   reader.set_max_line(limits.max_data_line);
   phase = Phase::kData;
 }
@@ -59,10 +59,21 @@ std::optional<Step> Session::Impl::PullData() {
     EndData();
     return std::nullopt;
   }
-  if (line.bare_cr && !data.Discarding()) Release(&data.message);
-  data.bare_cr |= line.bare_cr;
+  NoteSpoiled(line);
   AppendDataLine(line.text);
   return std::nullopt;
+}
+
+// A bare CR or a NUL spoils the message: it is read to the end and refused
+// there, and nothing more of it is buffered. NUL is refused rather than
+// stripped: RFC 5322 text excludes it, 8BITMIME (RFC 6152) data must not hold
+// it, IMAP cannot send it to a client (RFC 3501 §4.3), and stripping would
+// silently change a message the sender believes delivered as sent.
+void Session::Impl::NoteSpoiled(const protocol::Line& line) {
+  const bool nul = line.text.find('\0') != std::string_view::npos;
+  if ((line.bare_cr || nul) && !data.Discarding()) Release(&data.message);
+  data.bare_cr |= line.bare_cr;
+  data.nul |= nul;
 }
 
 void Session::Impl::AppendDataLine(std::string_view text) {
@@ -92,6 +103,10 @@ void Session::Impl::EndData() {
   if (done.bare_cr) {
     ResetTransaction();
     return Error(550, "5.6.0", "Error: bare CR received");
+  }
+  if (done.nul) {
+    ResetTransaction();
+    return Error(550, "5.6.0", "Error: NUL character in message");
   }
   Deliver d;
   d.reverse_path = std::move(txn.reverse_path);

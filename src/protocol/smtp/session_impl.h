@@ -37,13 +37,14 @@ struct Transaction {
 
 // The DATA payload being received.
 struct DataState {
-  std::string message;         // Received: header + unstuffed lines
+  std::string message;         // trace headers + unstuffed lines
   std::string id;              // queue id, in Received: and the 250 reply
   uint64_t payload_bytes = 0;  // unstuffed payload so far, CRLFs included
   bool line_too_long = false;  // some line exceeded max_data_line
   bool too_big = false;        // payload exceeded max_message_bytes
   bool bare_cr = false;        // some line held a CR not followed by LF
-  bool Discarding() const { return line_too_long || too_big || bare_cr; }
+  bool nul = false;            // some line held a NUL byte
+  bool Discarding() const { return line_too_long || too_big || bare_cr || nul; }
 };
 
 using PendingLine = protocol::HeldLine;
@@ -99,6 +100,7 @@ struct Session::Impl {
   // --- session_data.cc
   void BeginData();
   std::optional<Step> PullData();
+  void NoteSpoiled(const protocol::Line& line);
   void AppendDataLine(std::string_view text);
   void EndData();
   void CompleteDelivery(const Status& status);

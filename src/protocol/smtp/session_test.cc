@@ -11,6 +11,7 @@ namespace {
 
 using testing::Driver;
 using testing::RunScript;
+using std::string_literals::operator""s;
 
 constexpr char kGreeting[] = "S: 220 mx.example.test ESMTP porcupine\n";
 constexpr char kEhloReply[] =
@@ -77,12 +78,47 @@ std::vector<ScriptCase> ScriptCases() {
        "S: 250 2.1.5 Ok\n"
        "S: 354 End data with <CR><LF>.<CR><LF>\n"
        "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Return-Path: <>\n"
        "M: Received: from c.test ([192.0.2.7])\n"
        "M: \\tby mx.example.test (porcupine) with SMTP id s1.1\n"
        "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
        "M: hi\n"
        "S: 250 2.0.0 Ok: queued as s1.1\n"
        "-- close\n"},
+      // NUL inside DATA: the message is read to its end, refused there and
+      // not delivered (no D: line); the session goes on.
+      {"nul_in_data",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       "head\r\nNUL \0 here\r\ntail\r\n.\r\nNOOP\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n"
+       "S: 250 2.0.0 Ok\n-- close\n"},
+      {"nul_alone_then_clean_message",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       "\0\r\n.\r\nRCPT TO:<bob@example.test>\r\n"
+       "MAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nok\r\n.\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n"
+       "S: 503 5.5.1 Error: need MAIL command\n"
+       "S: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "D: from=<> to=<bob@example.test> smtputf8=0 8bitmime=0\n"
+       "M: Return-Path: <>\n"
+       "M: Received: from c.test ([192.0.2.7])\n"
+       "M: \\tby mx.example.test (porcupine) with SMTP id s1.2\n"
+       "M: \\tfor <bob@example.test>; Mon, 2 Jun 2025 12:00:00 +0000\n"
+       "M: ok\n"
+       "S: 250 2.0.0 Ok: queued as s1.2\n"
+       "-- close\n"},
+      // A dot followed by NUL is a stuffed line, not the end of the data.
+      {"dot_nul_is_not_the_end",
+       "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+       ".\0\r\n.\r\n"s,
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
+       "S: 354 End data with <CR><LF>.<CR><LF>\n"
+       "S: 550 5.6.0 Error: NUL character in message\n-- close\n"},
       {"eof_mid_data",
        "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nhi\r\n",
        "S: 250 mx.example.test\nS: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\n"
@@ -160,6 +196,7 @@ TEST(SessionTest, DeliverCarriesEnvelopeAndMessage) {
   EXPECT_TRUE(m.smtputf8);
   EXPECT_TRUE(m.eight_bit_mime);
   EXPECT_EQ(m.message,
+            "Return-Path: <s@x.test>\r\n"
             "Received: from c.test ([192.0.2.7])\r\n"
             "\tby mx.example.test (porcupine) with UTF8SMTP id s1.1;\r\n"
             "\tMon, 2 Jun 2025 12:00:00 +0000\r\n"
@@ -174,9 +211,30 @@ TEST(SessionTest, NoClockUsesFallbackDateAndNoSessionId) {
   d.Feed("HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\n.\r\n");
   ASSERT_EQ(d.deliveries().size(), 1u);
   EXPECT_EQ(d.deliveries()[0].message,
+            "Return-Path: <>\r\n"
             "Received: from c (unknown)\r\n\tby h (porcupine) with SMTP id 1\r\n"
             "\tfor <postmaster>; Thu, 1 Jan 1970 00:00:00 +0000\r\n");
   EXPECT_NE(d.transcript().find("S: 250 2.0.0 Ok: queued as 1\n"), std::string::npos);
+}
+
+// RFC 5321 §4.4: the reverse path as the client gave it (source route
+// dropped), quoted local parts and UTF-8 included, first in the message.
+TEST(SessionTest, ReturnPathIsTheEnvelopeSender) {
+  Driver d(SmallLimits());
+  d.Start();
+  d.Feed(
+      "EHLO c.test\r\nMAIL FROM:<@relay.test:\"Jo Doe\"@x.test>\r\n"
+      "RCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n"
+      "MAIL FROM:<j\xc3\xb6rg@x.test> SMTPUTF8\r\n"
+      "RCPT TO:<bob@example.test>\r\nDATA\r\ny\r\n.\r\n");
+  ASSERT_EQ(d.deliveries().size(), 2u);
+  auto starts = [](const std::string& s, std::string_view prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+  };
+  EXPECT_TRUE(starts(d.deliveries()[0].message, "Return-Path: <\"Jo Doe\"@x.test>\r\nReceived: "))
+      << d.deliveries()[0].message;
+  EXPECT_TRUE(starts(d.deliveries()[1].message, "Return-Path: <j\xc3\xb6rg@x.test>\r\nReceived: "))
+      << d.deliveries()[1].message;
 }
 
 // Drives the session by hand to hold a request outstanding.
