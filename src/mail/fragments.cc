@@ -147,10 +147,14 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
     Status st = co_await Announce(user);
     if (!st.ok()) {
       // Stored but not yet findable: the client retries (a duplicate at
-      // worst); the next reconstruction finds this copy too.
+      // worst); the next store for the user or the next reconstruction
+      // announces this copy. Not "unavailable": the proxy must not store
+      // the same message id elsewhere, under a second replica set that a
+      // later delete of the first would miss.
       std::lock_guard lock(mu_);
       emptied_.insert(user);
-      co_return st;
+      co_return Status::UnknownOutcome("stored, but the user's manager was not told: " +
+                                       st.message());
     }
   }
   co_await Replicate(std::move(updates), wanted);

@@ -81,6 +81,8 @@ class FragmentStore {
   // sure the user's manager lists this node in the mail map (DESIGN.md §6
   // step 5), and, as the coordinator of each message's replicas, pushes it to
   // the others and waits for them (ack_copies) before answering OK.
+  // UnknownOutcome when the messages are stored but the manager could not
+  // be told (the caller must not store them elsewhere under the same ids).
   // `proxy_epoch` is the view the proxy chose the node in.
   virtual asio::awaitable<Status> Store(std::vector<NewMessage> messages,
                                         std::shared_ptr<const std::string> body,

@@ -1149,5 +1149,30 @@ TEST_F(MailServiceReportTest, UnknownOutcomeMayHaveStored) {
   EXPECT_EQ(AliceHere(), 1u);
 }
 
+// Stored, but the manager could not be told: the proxy must not store the
+// same message id elsewhere (a second replica set a later delete would miss),
+// so the answer says the store may have happened.
+TEST_F(MailServiceTest, AStoreWhoseManagerCannotBeToldMayHaveHappened) {
+  ASSERT_TRUE(Create("dora@example.test", "pw").ok());
+  node_.Set(nullptr, fragments_.get());  // no manager reachable
+  NewMessage m;
+  m.user = "dora@example.test";
+  const store::MessageId id{hlc_.Now(), kSelf, 1};
+  m.meta.set_id(id.ToBytes());
+  m.meta.set_folder(store::kInboxFolder);
+  m.meta.set_size(3);
+  m.meta.set_hlc(id.hlc);
+  m.meta.add_replicas(kSelf);
+  m.in_map = false;  // the node must announce itself
+  std::vector<NewMessage> batch{m};
+  Status st = Run(fragments_->Store(std::move(batch), std::make_shared<const std::string>("m\r\n"),
+                                    node_.Current()->epoch));
+  node_.Set(manager_.get(), fragments_.get());
+  EXPECT_EQ(st.code(), Code::kUnknownOutcome) << st.ToString();
+  Result<Listing> held = Run(fragments_->List("dora@example.test", store::kInboxFolder, 0));
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->messages.size(), 1u) << "the copy is durable here";
+}
+
 }  // namespace
 }  // namespace porcupine::mail
