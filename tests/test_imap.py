@@ -203,6 +203,62 @@ def test_idle_reports_a_delivery_within_a_second(node):
         end_idle(f)
 
 
+def _expunge_the_only_message(node):
+    """Another session, on `node`, marks INBOX's only message \\Deleted and expunges it."""
+    other = login(node)
+    assert select(other) == 1
+    assert other.store("1", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    assert other.expunge()[0] == "OK"
+    other.logout()
+
+
+def _reports_expunge(m, command):
+    """Repeats m.noop or m.check until its response carries "* 1 EXPUNGE"."""
+    def reported():
+        assert command()[0] == "OK"
+        return m.response("EXPUNGE")[1] == [b"1"]
+    wait_for(reported, 3, what="* 1 EXPUNGE")
+
+
+def _shows_an_empty_folder(m, uid):
+    typ, data = m.fetch("1:*", "(FLAGS)")
+    assert (typ, data) == ("OK", [None]), data
+    with pytest.raises(imaplib.IMAP4.error, match="Invalid message sequence number"):
+        m.store("1", "+FLAGS", "(\\Flagged)")
+    typ, data = m.uid("STORE", str(uid), "+FLAGS", "(\\Flagged)")
+    assert (typ, data) == ("OK", [None]), data  # an unknown UID: nothing to change
+
+
+def _emptied_elsewhere_is_reported(watch, other, mail):
+    """A session on `watch` has INBOX selected with one message, delivered
+    through `mail`; a session on `other` expunges it. NOOP, CHECK and IDLE
+    each report it within a few seconds, after which the folder is empty."""
+    for command in ("noop", "check"):
+        deliver(mail, ALICE, command)
+        m = login(watch)
+        assert select(m) == 1
+        uid = uids_of(m)[0]
+        _expunge_the_only_message(other)
+        _reports_expunge(m, getattr(m, command))
+        _shows_an_empty_folder(m, uid)
+        m.logout()
+    deliver(mail, ALICE, "idle")
+    with idle_session(watch) as (s, f):
+        _expunge_the_only_message(other)
+        _idle_line(f, s, rb"\* 1 EXPUNGE", 2.0)
+        s.settimeout(IO_TIMEOUT_S)
+        f.write(b"DONE\r\ne FETCH 1:* (FLAGS)\r\n")
+        lines = []
+        while not lines or not lines[-1].startswith(b"e "):
+            lines.append(f.readline())
+        assert lines[-1].startswith(b"e OK"), lines
+        assert not [x for x in lines if b"FETCH (" in x], ("no message left to fetch", lines)
+
+
+def test_a_folder_emptied_by_another_session_is_reported(node):
+    _emptied_elsewhere_is_reported(node, node, node)
+
+
 def test_bad_input_gets_bad_and_never_kills_the_node(node):
     host, port = node.imap
     with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
@@ -263,6 +319,12 @@ def _idle_line(f, s, pattern, within):
         assert line, "connection closed"
         if re.match(pattern, line):
             return line
+
+
+def test_a_folder_emptied_through_another_node_is_reported(nodes):
+    a, b, c = ck.start_cluster(nodes, 3)
+    a.add_user(ALICE)
+    _emptied_elsewhere_is_reported(a, b, c)
 
 
 def test_idle_watches_the_cluster_instead_of_re_reading_and_misses_nothing(nodes):

@@ -184,6 +184,20 @@ asio::awaitable<Result<Listing>> MailService::ListOn(NodeId node, std::string us
   co_return co_await f->List(std::move(user), folder, if_changed);
 }
 
+void MailService::AskPastHolders(ListingCache& cache, std::vector<NodeId>& nodes) {
+  // A node leaves the mail map when its fragment of the user empties
+  // (LocalFragments::MaybeEmptied). Whoever showed its messages must hear
+  // it answer "none": not asked, it would look like a node that is down,
+  // whose messages a session keeps (ImapBackend). One more listing each.
+  for (const auto& [node, part] : cache.parts) {
+    if (part.messages.empty()) continue;
+    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+  }
+  std::erase_if(cache.parts, [&](const auto& part) {
+    return std::find(nodes.begin(), nodes.end(), part.first) == nodes.end();
+  });
+}
+
 asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered,
     ListingCache* cache, bool merge_unchanged) {
@@ -191,11 +205,7 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     *cache = ListingCache{};
     cache->folder = folder;
   }
-  if (cache) {
-    std::erase_if(cache->parts, [&](const auto& part) {
-      return std::find(nodes.begin(), nodes.end(), part.first) == nodes.end();
-    });
-  }
+  if (cache) AskPastHolders(*cache, nodes);
   std::vector<asio::awaitable<Result<Listing>>> lists;
   for (NodeId n : nodes) {
     uint64_t if_changed = 0;

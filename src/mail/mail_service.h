@@ -74,7 +74,10 @@ struct FolderView {
 };
 
 // What a session last listed of one folder on each node, so that a re-read
-// only asks each node whether the user's messages there changed.
+// only asks each node whether the user's messages there changed. A node
+// whose last listing held messages is asked again even when the mail map
+// dropped it (its fragment of the user emptied), so that its answer says
+// they are gone.
 struct ListingCache {
   uint32_t folder = 0;
   struct Part {
@@ -138,7 +141,8 @@ class MailService {
   // (status.recent_from on) become the caller's. Messages sharing a UID
   // (after a partition) are renumbered first: the lower message id keeps it.
   // `cache` (optional, the caller's): nodes where nothing changed since the
-  // cached listing answer without listing again. Messages above
+  // cached listing answer without listing again, and the nodes that held
+  // messages at the cached listing are asked too (ListingCache). Messages above
   // FolderView::hold_from are left out unless `shown` (optional) says the
   // caller shows them already.
   asio::awaitable<Result<FolderView>> OpenFolder(
@@ -203,6 +207,9 @@ class MailService {
                                                             bool merge_unchanged = false);
   asio::awaitable<Result<Listing>> ListOn(NodeId node, std::string user, uint32_t folder,
                                           uint64_t if_changed);
+  // Adds to `nodes` (the mail map) every node whose cached listing held
+  // messages, and drops the cached listings of the nodes not asked now.
+  static void AskPastHolders(ListingCache& cache, std::vector<NodeId>& nodes);
   // Places one message for `user` in the folder of `where` under `uid`
   // (step 3–6 of delivery), into per_node.
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,

@@ -843,6 +843,28 @@ TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
   EXPECT_EQ(v.messages.size(), 2u);
 }
 
+// A node whose fragment of the user empties leaves the mail map. A session
+// that showed its messages must still hear from it: a node not asked looks
+// like one that is down, and the session would keep the expunged messages.
+TEST_F(MailServiceImapTest, ACachedReReadAsksTheNodeThatHeldTheLastMessage) {
+  ASSERT_TRUE(Deliver({kAlice}, "only\r\n").ok());
+  ListingCache cache;
+  FolderView v = OpenCached("INBOX", cache);
+  ASSERT_EQ(v.messages.size(), 1u);
+  EXPECT_EQ(v.answered, std::vector<NodeId>{kSelf});
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, v.messages)).ok());
+  ASSERT_TRUE(Folders({})->mail_map.empty()) << "the emptied node left the mail map";
+  v = OpenCached("INBOX", cache);
+  EXPECT_FALSE(v.unchanged);
+  EXPECT_TRUE(v.messages.empty());
+  EXPECT_EQ(v.answered, std::vector<NodeId>{kSelf}) << "it answered: the message is gone";
+  // It has nothing left to report: the next re-read asks the mail map only.
+  v = OpenCached("INBOX", cache);
+  EXPECT_TRUE(v.messages.empty());
+  EXPECT_TRUE(v.answered.empty());
+  EXPECT_TRUE(cache.parts.empty());
+}
+
 TEST_F(MailServiceImapTest, AVersionWatchAnswersWhenTheUsersMessagesChange) {
   using std::chrono::milliseconds;
   const uint32_t slot = store::Store::VersionSlotOf(kAlice);
