@@ -203,6 +203,28 @@ def test_idle_reports_a_delivery_within_a_second(node):
         end_idle(f)
 
 
+def test_idle_sends_recent_with_exists_while_deliveries_are_slow(nodes):
+    # Every IDLE poll re-reads (as where the users' changes never stop) and
+    # every store takes a second: polls come while a delivery is on its way.
+    # The message is still this session's \\Recent when it shows up.
+    node = nodes.start(overrides={"server": {"imap_idle_recheck_ms": 1},
+                                  "limits": {"imap_idle_poll_ms": 100},
+                                  "store": {"debug_op_delay_ms": 1000}})
+    node.add_user(ALICE)
+    with idle_session(node) as (s, f):
+        for n in range(1, 4):
+            deliver(node, ALICE, "slow %d" % n)
+            _idle_line(f, s, rb"\* %d EXISTS" % n, 5)
+            s.settimeout(1)  # the same write, if it comes at all
+            try:
+                line = f.readline()
+            except socket.timeout:
+                line = None
+            assert line == b"* %d RECENT\r\n" % n, ("no RECENT with the EXISTS", line)
+        s.settimeout(IO_TIMEOUT_S)
+        end_idle(f)
+
+
 def _expunge_the_only_message(node):
     """Another session, on `node`, marks INBOX's only message \\Deleted and expunges it."""
     other = login(node)

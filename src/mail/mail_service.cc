@@ -419,9 +419,8 @@ uint32_t HoldFrom(const std::vector<manager::UidRange>& in_flight,
 asio::awaitable<Result<FolderView>> MailService::OpenFolder(
     std::string user, std::string folder, bool claim_recent, ListingCache* cache,
     std::function<bool(const store::MessageId&)> shown) {
-  Result<manager::FolderState> st = co_await managers_.Folders(
-      user, {claim_recent ? manager::FolderOp::Kind::kClaimRecent : manager::FolderOp::Kind::kRead,
-             folder});
+  Result<manager::FolderState> st =
+      co_await managers_.Folders(user, {manager::FolderOp::Kind::kRead, folder});
   if (!st.ok()) co_return st.status();
   const manager::FolderStatus* f = FindFolder(*st, folder);
   if (!f) co_return Status::NotFound("no such folder: " + folder);
@@ -504,7 +503,22 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(
     });
     view.status.uidnext = std::min(view.status.uidnext, uidnext);
   }
+  if (claim_recent) co_await ClaimShown(user, view);
   co_return view;
+}
+
+asio::awaitable<void> MailService::ClaimShown(const std::string& user, FolderView& view) {
+  uint32_t highest = 0;
+  for (const MailboxEntry& e : view.messages) highest = std::max(highest, e.uid);
+  if (highest < view.status.recent_from) co_return;  // nothing unclaimed shows
+  const std::string& name = view.status.folder.name();
+  Result<manager::FolderState> st =
+      co_await managers_.Folders(user, manager::FolderOp::ClaimRecent(name, highest + 1));
+  const manager::FolderStatus* f = st.ok() ? FindFolder(*st, name) : nullptr;
+  // Claimed from the horizon before this claim (another session may have
+  // moved it meanwhile). Not claimed at all: none is the caller's.
+  const bool claimed = f && f->folder.id() == view.status.folder.id();
+  view.status.recent_from = claimed ? f->recent_from : highest + 1;
 }
 
 asio::awaitable<void> MailService::ReleaseUids(std::string user, uint32_t folder,

@@ -137,8 +137,9 @@ class MailService {
   asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op);
   // The folder's status and its messages over every fragment node (a
   // partial folder when some do not answer). NotFound: no such folder.
-  // `claim_recent`: the messages not yet claimed as \Recent by any session
-  // (status.recent_from on) become the caller's. Messages sharing a UID
+  // `claim_recent`: the messages shown that no session claimed as \Recent
+  // yet (status.recent_from on) become the caller's; one still on its way
+  // (held back, or not stored yet) is left for the read that shows it. Messages sharing a UID
   // (after a partition) are renumbered first: the lower message id keeps it.
   // `cache` (optional, the caller's): nodes where nothing changed since the
   // cached listing answer without listing again, and the nodes that held
@@ -217,6 +218,9 @@ class MailService {
              std::map<NodeId, std::vector<Pending>>& per_node);
   asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);
+  // Claims the unclaimed messages of `view` (OpenFolder's claim_recent) and
+  // sets view.status.recent_from to the first UID claimed for the caller.
+  asio::awaitable<void> ClaimShown(const std::string& user, FolderView& view);
   // Tells the manager that `uids` of the folder will not be listed (a
   // failed store, a message going away); best effort.
   asio::awaitable<void> ReleaseUids(std::string user, uint32_t folder, std::vector<uint32_t> uids);

@@ -702,6 +702,33 @@ TEST_F(MailServiceImapTest, ANewerMessageWaitsForAnOlderUidStillOnItsWay) {
   EXPECT_EQ(view->status.uidnext, 4u);
 }
 
+// \Recent goes to the session that shows a message first: a claim made
+// while a message is on its way leaves it to the read that shows it (an
+// IMAP session sends its RECENT with the EXISTS), and one shown already is
+// nobody else's.
+TEST_F(MailServiceImapTest, AClaimTakesOnlyTheMessagesItShows) {
+  auto claim = [&] {
+    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, "INBOX", /*claim_recent=*/true));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : FolderView{};
+  };
+  EXPECT_EQ(claim().status.recent_from, 1u) << "an empty folder: nothing claimed";
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  // Another delivery took UID 2 and has not stored its message yet.
+  ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 2u);
+  FolderView v = claim();
+  ASSERT_EQ(v.messages.size(), 1u);
+  EXPECT_EQ(v.status.recent_from, 1u) << "UID 1 is the caller's";
+  PutForeign(*store_, kAlice, 2, "b\r\n", hlc_.Now());
+  v = claim();
+  ASSERT_EQ(v.messages.size(), 2u);
+  EXPECT_EQ(v.status.recent_from, 2u) << "UID 2, on its way at the last claim, is the caller's now";
+  v = claim();
+  EXPECT_EQ(v.status.recent_from, 3u) << "claimed once";
+  v = *OpenFolder("INBOX");
+  EXPECT_EQ(v.status.recent_from, 3u) << "a read without a claim counts nothing as recent";
+}
+
 TEST_F(MailServiceImapTest, AUidWhoseStoreNeverCameHoldsBackForTheSettleWindowOnly) {
   ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 1u);  // never stored
   ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());

@@ -73,9 +73,10 @@ struct Snapshot {
   std::vector<MessageInfo> messages;  // ascending uid
   // \Recent (RFC 3501 §2.3.2): the messages with uid >= recent_from were
   // not yet claimed by any session before this request. With
-  // OpenFolder::claim_recent they are now this session's recent messages
-  // (no other session gets them); without, they are only counted (EXAMINE,
-  // STATUS RECENT).
+  // OpenFolder::claim_recent those in `messages` are now this session's
+  // recent messages (no other session gets them; one not in `messages` yet
+  // is claimed by the snapshot that first has it); without, they are only
+  // counted (EXAMINE, STATUS RECENT).
   uint32_t recent_from = 0;
   // Only for a re-read of the selection (OpenFolder::shown_through > 0):
   // nothing changed since the snapshot before, and `messages` is empty.

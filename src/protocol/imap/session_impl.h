@@ -23,14 +23,13 @@
 //   either answers the command (tagged response) or sends the next request.
 //   Exactly one command runs at a time; pipelined commands wait in `queue`.
 // * \Recent (RFC 3501 §2.3.2): the backend keeps each folder's horizon and
-//   hands the messages above it to the first session that asks with
-//   OpenFolder::claim_recent (SELECT, and every re-read of a read-write
-//   selection); they join View's recent set and stay there for the rest of
-//   the selection. EXAMINE shows the unclaimed messages as recent without
-//   claiming them, and its re-reads add none. "* n RECENT" goes out at
-//   SELECT/EXAMINE and after a re-read whenever the count changed; \Recent
-//   is shown in FLAGS, matched by SEARCH RECENT/NEW/OLD and never stored
-//   (STORE and APPEND drop it).
+//   hands the messages above it to the first session that is shown them by
+//   an OpenFolder with claim_recent (SELECT, and every re-read of a
+//   read-write selection); they join View's recent set and stay there for
+//   the rest of the selection, and the RECENT count goes out with EXISTS. EXAMINE shows the
+//   unclaimed messages as recent without claiming them, and its re-reads add none. "* n RECENT"
+//   goes out at SELECT/EXAMINE and after a re-read whenever the count changed; \Recent is shown in
+//   FLAGS, matched by SEARCH RECENT/NEW/OLD and never stored (STORE and APPEND drop it).
 // * STORE sends the change (mode and flags), not the result, so that
 //   sessions changing different flags of a message concurrently do not
 //   undo each other; its FETCH replies come from the re-read that follows
