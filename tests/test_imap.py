@@ -172,6 +172,34 @@ def test_append_uidplus_and_status(node):
     m.logout()
 
 
+def test_append_refuses_a_bad_date_or_flag_before_asking_for_the_message(node):
+    m = login(node)
+    for flags, date, why in ((None, '"not a date"', "Invalid date-time"),
+                             (None, '"31-Feb-2026 10:00:00 +0200"', "Invalid date-time"),
+                             ("(\\Seen \\Bogus)", None, "Invalid flag")):
+        m.continuation_response = ""
+        with pytest.raises(imaplib.IMAP4.error, match=why):
+            m.append("INBOX", flags, date, message("refused").encode())
+        # imaplib sends the message only after a "+"; none came.
+        assert m.continuation_response == "", m.continuation_response
+    typ, data = m.append("INBOX", "(\\Seen)", '"01-Jan-2026 10:00:00 +0200"',
+                         message("taken").encode())
+    assert typ == "OK", data
+    assert select(m) == 1
+    m.logout()
+    # LITERAL+: the client sends the message regardless; it is skipped.
+    host, port = node.imap
+    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
+        f = s.makefile("rwb", buffering=0)
+        f.readline()
+        f.write(b"a LOGIN %s %s\r\n" % (ALICE.encode(), DEFAULT_PASSWORD.encode()))
+        assert f.readline().startswith(b"a OK")
+        f.write(b'b APPEND INBOX "1-Foo-2026 10:00:00 +0000" {11+}\r\nxy LOGOUT\r\n\r\n'
+                b"c NOOP\r\n")
+        assert f.readline().startswith(b"b BAD Invalid date-time"), "refused"
+        assert f.readline().startswith(b"c OK"), "the message's bytes were not run"
+
+
 def test_folders_create_rename_delete_subscribe(node):
     m = login(node)
     assert m.create("Projects/Alpha")[0] == "OK"

@@ -166,12 +166,17 @@ struct Session::Impl {
     kEndsPipeline = 1u << 4,      // may switch the reader to raw lines: parse no further
     kSequenceNumbers = 1u << 5,   // FETCH/STORE/SEARCH: no EXPUNGE unless in UID form
   };
+  // Judges the arguments read before a literal (CommandReader::LiteralCheck).
+  using BeforeLiteral = const char* (*)(const std::vector<Token>& args);
   struct CommandSpec {
     std::string_view name;
     Handler handler;
     unsigned flags;
+    BeforeLiteral before_literal = nullptr;  // nullptr: every literal is accepted
   };
   static const CommandSpec* FindCommand(std::string_view name);
+  // The reader's literal check: the command's BeforeLiteral, if it has one.
+  static const char* CheckBeforeLiteral(std::string_view name, const std::vector<Token>& args);
   void Dispatch(Command& c);
   // BADs and returns false unless min <= args <= max.
   bool Arity(const Command& c, size_t min, size_t max, std::string_view usage);
@@ -240,6 +245,10 @@ struct Session::Impl {
 
   // --- command_append.cc
   void CmdAppend(Command& c);
+  // APPEND's BeforeLiteral: the flags and date-time are checked before the
+  // client is asked for the message ("+"), and before a LITERAL+ message
+  // is read at all.
+  static const char* AppendBeforeLiteral(const std::vector<Token>& args);
 
   // --- command_idle.cc
   void CmdIdle(Command& c);
