@@ -172,6 +172,30 @@ def test_append_uidplus_and_status(node):
     m.logout()
 
 
+def test_internaldate_keeps_the_zone_the_client_gave(node):
+    m = login(node)
+    given = '"01-Jan-2026 10:00:00 +0200"'
+    past_midnight = '"01-Jan-2026 00:30:00 +0200"'  # still 31-Dec-2025 in UTC
+    for date in (given, past_midnight):
+        typ, data = m.append("INBOX", None, date, message("zoned").encode())
+        assert typ == "OK", data
+    select(m)
+    uid = uids_of(m)[0]
+
+    def internaldate(uid):
+        data = fetch_one(m, uid, "(INTERNALDATE)")
+        return re.search(rb'INTERNALDATE ("[^"]*")', data[0]).group(1).decode()
+
+    assert internaldate(uid) == given
+    assert len(uids_of(m, "ON 1-Jan-2026")) == 2, "SEARCH compares the day as written"
+    assert m.uid("COPY", str(uid), "Trash")[0] == "OK"
+    assert m.uid("MOVE", str(uid), "Junk")[0] == "OK"
+    for folder in ("Trash", "Junk"):
+        assert select(m, folder) == 1
+        assert internaldate(uids_of(m)[0]) == given, folder
+    m.logout()
+
+
 def test_append_refuses_a_bad_date_or_flag_before_asking_for_the_message(node):
     m = login(node)
     for flags, date, why in ((None, '"not a date"', "Invalid date-time"),

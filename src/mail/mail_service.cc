@@ -109,7 +109,7 @@ asio::awaitable<Status> MailService::StoreOn(NodeId node, std::vector<Pending> b
 }
 
 void MailService::Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
-                        std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+                        std::vector<std::string> flags, InternalDate date, uint64_t size,
                         std::map<NodeId, std::vector<Pending>>& per_node) {
   std::vector<NodeId> chosen = ChooseNodes(user, where.mail_map, {});
   Pending p{{user, {}, false, where.mail_map}, where.mail_map};
@@ -120,7 +120,8 @@ void MailService::Place(const std::string& user, const manager::FolderState& whe
   meta.set_folder(where.folder_id);
   meta.set_uid(uid);
   for (std::string& f : flags) meta.add_flags(std::move(f));
-  meta.set_internal_date_ms(internal_date_ms);
+  meta.set_internal_date_ms(date.ms);
+  meta.set_internal_date_zone(date.zone);
   meta.set_size(size);
   meta.set_hlc(id.hlc);
   for (NodeId n : chosen) meta.add_replicas(n);
@@ -163,7 +164,7 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
       st = Status::Unavailable("no live node to store mail");
       break;
     }
-    Place(*user, *where, where->first_uid, {}, now_ms, body->size(), per_node);
+    Place(*user, *where, where->first_uid, {}, {now_ms, 0}, body->size(), per_node);
   }
   if (st.ok()) st = co_await StoreAll(std::move(per_node), std::move(body));
   if (!st.ok()) {
@@ -256,6 +257,7 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
         e.uid = m.uid();
         e.flags.assign(m.flags().begin(), m.flags().end());
         e.internal_date_ms = m.internal_date_ms();
+        e.internal_date_zone = m.internal_date_zone();
         e.hlc = m.hlc();
       }
     }
@@ -598,7 +600,7 @@ asio::awaitable<Status> MailService::Renumber(std::string user, std::string fold
 
 asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::string folder,
                                                     std::vector<std::string> flags,
-                                                    int64_t internal_date_ms, std::string message) {
+                                                    InternalDate date, std::string message) {
   Result<manager::FolderState> where =
       co_await managers_.Folders(user, manager::FolderOp::Allocate(folder, 1));
   if (!where.ok()) co_return where.status();
@@ -608,9 +610,9 @@ asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::strin
     co_return Status::Unavailable("no live node to store mail");
   }
   auto body = std::make_shared<const std::string>(std::move(message));
-  if (internal_date_ms == 0) internal_date_ms = Hlc::PhysicalMs(hlc_.Now());
+  if (date.ms == 0) date = {Hlc::PhysicalMs(hlc_.Now()), 0};
   std::map<NodeId, std::vector<Pending>> per_node;
-  Place(user, *where, where->first_uid, std::move(flags), internal_date_ms, body->size(), per_node);
+  Place(user, *where, where->first_uid, std::move(flags), date, body->size(), per_node);
   Status stored = co_await StoreAll(std::move(per_node), std::move(body));
   if (!stored.ok()) {
     std::vector<uint32_t> uids(1, where->first_uid);
@@ -657,8 +659,8 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
       auto body = std::make_shared<const std::string>(std::move(*raw));
       const uint32_t uid = where->first_uid + static_cast<uint32_t>(i - begin);
       std::map<NodeId, std::vector<Pending>> per_node;
-      Place(user, *where, uid, entries[i].flags, entries[i].internal_date_ms, body->size(),
-            per_node);
+      const InternalDate date{entries[i].internal_date_ms, entries[i].internal_date_zone};
+      Place(user, *where, uid, entries[i].flags, date, body->size(), per_node);
       const store::MessageMeta& meta = per_node.begin()->second.front().message.meta;
       MailboxEntry copy;
       copy.id = *store::MessageId::FromBytes(meta.id());

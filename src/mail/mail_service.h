@@ -55,7 +55,14 @@ struct MailboxEntry {
   uint32_t uid = 0;
   std::vector<std::string> flags;  // of the newest version listed
   int64_t internal_date_ms = 0;
-  uint64_t hlc = 0;  // that version
+  int32_t internal_date_zone = 0;  // minutes east of UTC it was given in (MessageMeta)
+  uint64_t hlc = 0;                // that version
+};
+
+// A message's IMAP INTERNALDATE: the instant, and the zone a client gave it in.
+struct InternalDate {
+  int64_t ms = 0;    // since the epoch; 0 = now (Append)
+  int32_t zone = 0;  // minutes east of UTC ("+0200" is 120); 0 = UTC
 };
 
 // One folder opened for IMAP: the manager's view of it and its messages.
@@ -154,9 +161,10 @@ class MailService {
   // applies the change if the message still has the UID it was listed with.
   asio::awaitable<Status> Renumber(std::string user, std::string folder,
                                    std::vector<MailboxEntry> entries, uint32_t above);
-  // Stores a new message in `folder` under the next UID. NotFound: no such folder.
+  // Stores a new message in `folder` under the next UID, dated `date` (its
+  // zone kept). NotFound: no such folder.
   asio::awaitable<Result<Placed>> Append(std::string user, std::string folder,
-                                         std::vector<std::string> flags, int64_t internal_date_ms,
+                                         std::vector<std::string> flags, InternalDate date,
                                          std::string message);
   // Copies the messages (with their flags and dates) to `to` under new UIDs,
   // in the given order; with `move`, then deletes the originals at their
@@ -214,7 +222,7 @@ class MailService {
   // Places one message for `user` in the folder of `where` under `uid`
   // (step 3–6 of delivery), into per_node.
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
-             std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+             std::vector<std::string> flags, InternalDate date, uint64_t size,
              std::map<NodeId, std::vector<Pending>>& per_node);
   asio::awaitable<Status> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);

@@ -260,7 +260,7 @@ class MailServiceImapTest : public MailServiceTest {
   }
   Result<Placed> Append(const std::string& folder, std::vector<std::string> flags, int64_t date_ms,
                         const std::string& body) {
-    return Run(mail_->Append(kAlice, folder, std::move(flags), date_ms, body));
+    return Run(mail_->Append(kAlice, folder, std::move(flags), {date_ms, 0}, body));
   }
   Result<manager::FolderState> Folders(manager::FolderOp op, const std::string& user = kAlice) {
     return Run(mail_->Folders(user, std::move(op)));
@@ -399,7 +399,7 @@ TEST_F(MailServiceImapTest, AppendStoresInTheNamedFolder) {
 TEST_F(MailServiceImapTest, AppendToAMissingFolderStoresNothing) {
   const uint64_t stored = mail_->stats().messages_stored;
   EXPECT_EQ(Append("Nope", {}, 0, "x\r\n").status().code(), Code::kNotFound);
-  EXPECT_EQ(Run(mail_->Append("nobody@example.test", "INBOX", {}, 0, "x\r\n")).status().code(),
+  EXPECT_EQ(Run(mail_->Append("nobody@example.test", "INBOX", {}, {}, "x\r\n")).status().code(),
             Code::kNotFound);
   EXPECT_EQ(mail_->stats().messages_stored, stored);
 }
@@ -445,6 +445,25 @@ TEST_F(MailServiceImapTest, CopyKeepsFlagsAndDatesUnderNewUids) {
   EXPECT_EQ(Body(all[2]), "two\r\n");
   EXPECT_EQ(Body(all[3]), "one\r\n");
   EXPECT_EQ(all[2].flags, (Flags{"\\Seen", "$Label1"}));
+}
+
+TEST_F(MailServiceImapTest, AnAppendedDateKeepsItsZoneThroughCopyAndMove) {
+  const int64_t date = 1'767'254'400'000;  // 01-Jan-2026 10:00:00 +0200
+  ASSERT_TRUE(Run(mail_->Append(kAlice, "Drafts", {}, {date, 120}, "z\r\n")).ok());
+  ASSERT_TRUE(Deliver({kAlice}, "delivered\r\n").ok());
+  std::vector<MailboxEntry> drafts = Messages("Drafts");
+  ASSERT_EQ(drafts.size(), 1u);
+  EXPECT_EQ(drafts[0].internal_date_ms, date);
+  EXPECT_EQ(drafts[0].internal_date_zone, 120);
+  EXPECT_EQ(Messages("INBOX").at(0).internal_date_zone, 0) << "a delivery is dated in UTC";
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, drafts, "Trash", false)).ok());
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, drafts, "Junk", true)).ok());
+  for (const char* folder : {"Trash", "Junk"}) {
+    std::vector<MailboxEntry> copies = Messages(folder);
+    ASSERT_EQ(copies.size(), 1u) << folder;
+    EXPECT_EQ(copies[0].internal_date_ms, date) << folder;
+    EXPECT_EQ(copies[0].internal_date_zone, 120) << folder;
+  }
 }
 
 TEST_F(MailServiceImapTest, MoveTakesTheOriginalsAway) {

@@ -15,7 +15,7 @@ constexpr const char* kUsage = "Syntax: APPEND mailbox [(flags)] [\"date-time\"]
 // APPEND's arguments before the message: mailbox [flag-list] [date-time].
 struct AppendArgs {
   std::vector<std::string> flags;  // canonical; \Recent dropped (the server's to set)
-  int64_t internal_date_ms = 0;    // 0: none given
+  DateTime date;                   // ms 0: none given
 };
 
 const char* ParseFlags(const Token& list, AppendArgs* out) {
@@ -39,9 +39,10 @@ const char* ParseAppendArgs(const Token* args, size_t n, AppendArgs* out) {
     ++i;
   }
   if (i < n && args[i].kind == Token::Kind::kQuoted) {
-    std::optional<int64_t> date = ParseDateTime(args[i].text);
+    std::optional<DateTime> date = ParseDateTime(args[i].text);
     if (!date) return "Invalid date-time in APPEND";
-    out->internal_date_ms = *date == 0 ? 1 : *date;  // 0 means "now" to the backend
+    out->date = *date;
+    if (date->ms == 0) out->date.ms = 1;  // 0 means "now" to the backend
     ++i;
   }
   return i == n ? nullptr : kUsage;
@@ -65,8 +66,8 @@ void Session::Impl::CmdAppend(Command& c) {
   if (message.kind != Token::Kind::kLiteral) return Bad(kUsage);
   if (message.text.size() > limits.max_message_size) return No("[TOOBIG] Message too large");
   if (message.text.empty()) return No("[CANNOT] Empty message");
-  AppendMessage req{user, *name, std::move(args.flags), args.internal_date_ms,
-                    std::move(message.text)};
+  AppendMessage req{
+      user, *name, std::move(args.flags), args.date.ms, std::move(message.text), args.date.zone};
   Send<Result<AppendResult>>(std::move(req), [this, n = *name](Result<AppendResult>& r) {
     if (!r.ok()) {
       Code code = r.status().code();

@@ -64,7 +64,8 @@ struct MessageInfo {
   std::string id;                  // backend's stable id of the message (opaque)
   std::vector<std::string> flags;  // "\\Seen", "\\Answered", ..., keywords; no "\\Recent"
   int64_t internal_date_ms = 0;
-  uint64_t size = 0;  // RFC822.SIZE
+  uint64_t size = 0;               // RFC822.SIZE
+  int32_t internal_date_zone = 0;  // INTERNALDATE's zone, minutes east of UTC
 };
 
 struct Snapshot {
@@ -159,6 +160,7 @@ struct AppendMessage {  // → Result<AppendResult>; NotFound = [TRYCREATE]
   std::vector<std::string> flags;
   int64_t internal_date_ms = 0;  // 0 = now
   std::string message;
+  int32_t internal_date_zone = 0;  // the zone the client gave the date in, minutes east of UTC
 };
 struct AppendResult {
   uint32_t uidvalidity = 0;
