@@ -172,6 +172,58 @@ def test_append_uidplus_and_status(node):
     m.logout()
 
 
+def test_internaldate_keeps_the_zone_the_client_gave(node):
+    m = login(node)
+    given = '"01-Jan-2026 10:00:00 +0200"'
+    past_midnight = '"01-Jan-2026 00:30:00 +0200"'  # still 31-Dec-2025 in UTC
+    for date in (given, past_midnight):
+        typ, data = m.append("INBOX", None, date, message("zoned").encode())
+        assert typ == "OK", data
+    select(m)
+    uid = uids_of(m)[0]
+
+    def internaldate(uid):
+        data = fetch_one(m, uid, "(INTERNALDATE)")
+        return re.search(rb'INTERNALDATE ("[^"]*")', data[0]).group(1).decode()
+
+    assert internaldate(uid) == given
+    assert len(uids_of(m, "ON 1-Jan-2026")) == 2, "SEARCH compares the day as written"
+    assert m.uid("COPY", str(uid), "Trash")[0] == "OK"
+    assert m.uid("MOVE", str(uid), "Junk")[0] == "OK"
+    for folder in ("Trash", "Junk"):
+        assert select(m, folder) == 1
+        assert internaldate(uids_of(m)[0]) == given, folder
+    m.logout()
+
+
+def test_append_refuses_a_bad_date_or_flag_before_asking_for_the_message(node):
+    m = login(node)
+    for flags, date, why in ((None, '"not a date"', "Invalid date-time"),
+                             (None, '"31-Feb-2026 10:00:00 +0200"', "Invalid date-time"),
+                             ("(\\Seen \\Bogus)", None, "Invalid flag")):
+        m.continuation_response = ""
+        with pytest.raises(imaplib.IMAP4.error, match=why):
+            m.append("INBOX", flags, date, message("refused").encode())
+        # imaplib sends the message only after a "+"; none came.
+        assert m.continuation_response == "", m.continuation_response
+    typ, data = m.append("INBOX", "(\\Seen)", '"01-Jan-2026 10:00:00 +0200"',
+                         message("taken").encode())
+    assert typ == "OK", data
+    assert select(m) == 1
+    m.logout()
+    # LITERAL+: the client sends the message regardless; it is skipped.
+    host, port = node.imap
+    with socket.create_connection((host, port), timeout=IO_TIMEOUT_S) as s:
+        f = s.makefile("rwb", buffering=0)
+        f.readline()
+        f.write(b"a LOGIN %s %s\r\n" % (ALICE.encode(), DEFAULT_PASSWORD.encode()))
+        assert f.readline().startswith(b"a OK")
+        f.write(b'b APPEND INBOX "1-Foo-2026 10:00:00 +0000" {11+}\r\nxy LOGOUT\r\n\r\n'
+                b"c NOOP\r\n")
+        assert f.readline().startswith(b"b BAD Invalid date-time"), "refused"
+        assert f.readline().startswith(b"c OK"), "the message's bytes were not run"
+
+
 def test_folders_create_rename_delete_subscribe(node):
     m = login(node)
     assert m.create("Projects/Alpha")[0] == "OK"
@@ -201,6 +253,84 @@ def test_idle_reports_a_delivery_within_a_second(node):
         assert re.match(rb"\* 1 EXISTS", line), line
         assert seen < 1.5, seen  # the poll interval is 0.5 s; the delivery itself takes some
         end_idle(f)
+
+
+def test_idle_sends_recent_with_exists_while_deliveries_are_slow(nodes):
+    # Every IDLE poll re-reads (as where the users' changes never stop) and
+    # every store takes a second: polls come while a delivery is on its way.
+    # The message is still this session's \\Recent when it shows up.
+    node = nodes.start(overrides={"server": {"imap_idle_recheck_ms": 1},
+                                  "limits": {"imap_idle_poll_ms": 100},
+                                  "store": {"debug_op_delay_ms": 1000}})
+    node.add_user(ALICE)
+    with idle_session(node) as (s, f):
+        for n in range(1, 4):
+            deliver(node, ALICE, "slow %d" % n)
+            _idle_line(f, s, rb"\* %d EXISTS" % n, 5)
+            s.settimeout(1)  # the same write, if it comes at all
+            try:
+                line = f.readline()
+            except socket.timeout:
+                line = None
+            assert line == b"* %d RECENT\r\n" % n, ("no RECENT with the EXISTS", line)
+        s.settimeout(IO_TIMEOUT_S)
+        end_idle(f)
+
+
+def _expunge_the_only_message(node):
+    """Another session, on `node`, marks INBOX's only message \\Deleted and expunges it."""
+    other = login(node)
+    assert select(other) == 1
+    assert other.store("1", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    assert other.expunge()[0] == "OK"
+    other.logout()
+
+
+def _reports_expunge(m, command):
+    """Repeats m.noop or m.check until its response carries "* 1 EXPUNGE"."""
+    def reported():
+        assert command()[0] == "OK"
+        return m.response("EXPUNGE")[1] == [b"1"]
+    wait_for(reported, 3, what="* 1 EXPUNGE")
+
+
+def _shows_an_empty_folder(m, uid):
+    typ, data = m.fetch("1:*", "(FLAGS)")
+    assert (typ, data) == ("OK", [None]), data
+    with pytest.raises(imaplib.IMAP4.error, match="Invalid message sequence number"):
+        m.store("1", "+FLAGS", "(\\Flagged)")
+    typ, data = m.uid("STORE", str(uid), "+FLAGS", "(\\Flagged)")
+    assert (typ, data) == ("OK", [None]), data  # an unknown UID: nothing to change
+
+
+def _emptied_elsewhere_is_reported(watch, other, mail):
+    """A session on `watch` has INBOX selected with one message, delivered
+    through `mail`; a session on `other` expunges it. NOOP, CHECK and IDLE
+    each report it within a few seconds, after which the folder is empty."""
+    for command in ("noop", "check"):
+        deliver(mail, ALICE, command)
+        m = login(watch)
+        assert select(m) == 1
+        uid = uids_of(m)[0]
+        _expunge_the_only_message(other)
+        _reports_expunge(m, getattr(m, command))
+        _shows_an_empty_folder(m, uid)
+        m.logout()
+    deliver(mail, ALICE, "idle")
+    with idle_session(watch) as (s, f):
+        _expunge_the_only_message(other)
+        _idle_line(f, s, rb"\* 1 EXPUNGE", 2.0)
+        s.settimeout(IO_TIMEOUT_S)
+        f.write(b"DONE\r\ne FETCH 1:* (FLAGS)\r\n")
+        lines = []
+        while not lines or not lines[-1].startswith(b"e "):
+            lines.append(f.readline())
+        assert lines[-1].startswith(b"e OK"), lines
+        assert not [x for x in lines if b"FETCH (" in x], ("no message left to fetch", lines)
+
+
+def test_a_folder_emptied_by_another_session_is_reported(node):
+    _emptied_elsewhere_is_reported(node, node, node)
 
 
 def test_bad_input_gets_bad_and_never_kills_the_node(node):
@@ -263,6 +393,12 @@ def _idle_line(f, s, pattern, within):
         assert line, "connection closed"
         if re.match(pattern, line):
             return line
+
+
+def test_a_folder_emptied_through_another_node_is_reported(nodes):
+    a, b, c = ck.start_cluster(nodes, 3)
+    a.add_user(ALICE)
+    _emptied_elsewhere_is_reported(a, b, c)
 
 
 def test_idle_watches_the_cluster_instead_of_re_reading_and_misses_nothing(nodes):

@@ -106,7 +106,7 @@ asio::awaitable<MailService::Stored> MailService::StoreOn(NodeId node, std::vect
 }
 
 void MailService::Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
-                        std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+                        std::vector<std::string> flags, InternalDate date, uint64_t size,
                         std::map<NodeId, std::vector<Pending>>& per_node) {
   std::vector<NodeId> chosen = ChooseNodes(user, where.mail_map, {});
   Pending p{{user, {}, false, where.mail_map}, where.mail_map};
@@ -117,7 +117,8 @@ void MailService::Place(const std::string& user, const manager::FolderState& whe
   meta.set_folder(where.folder_id);
   meta.set_uid(uid);
   for (std::string& f : flags) meta.add_flags(std::move(f));
-  meta.set_internal_date_ms(internal_date_ms);
+  meta.set_internal_date_ms(date.ms);
+  meta.set_internal_date_zone(date.zone);
   meta.set_size(size);
   meta.set_hlc(id.hlc);
   for (NodeId n : chosen) meta.add_replicas(n);
@@ -169,7 +170,7 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
       st = Status::Unavailable("no live node to store mail");
       break;
     }
-    Place(*user, *where, where->first_uid, {}, now_ms, body->size(), per_node);
+    Place(*user, *where, where->first_uid, {}, {now_ms, 0}, body->size(), per_node);
   }
   if (st.ok()) {
     Stored stored = co_await StoreAll(std::move(per_node), std::move(body));
@@ -195,6 +196,20 @@ asio::awaitable<Result<Listing>> MailService::ListOn(NodeId node, std::string us
   co_return co_await f->List(std::move(user), folder, if_changed);
 }
 
+void MailService::AskPastHolders(ListingCache& cache, std::vector<NodeId>& nodes) {
+  // A node leaves the mail map when its fragment of the user empties
+  // (LocalFragments::MaybeEmptied). Whoever showed its messages must hear
+  // it answer "none": not asked, it would look like a node that is down,
+  // whose messages a session keeps (ImapBackend). One more listing each.
+  for (const auto& [node, part] : cache.parts) {
+    if (part.messages.empty()) continue;
+    if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+  }
+  std::erase_if(cache.parts, [&](const auto& part) {
+    return std::find(nodes.begin(), nodes.end(), part.first) == nodes.end();
+  });
+}
+
 asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     std::string user, std::vector<NodeId> nodes, uint32_t folder, std::vector<NodeId>* answered,
     ListingCache* cache, bool merge_unchanged) {
@@ -202,11 +217,7 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
     *cache = ListingCache{};
     cache->folder = folder;
   }
-  if (cache) {
-    std::erase_if(cache->parts, [&](const auto& part) {
-      return std::find(nodes.begin(), nodes.end(), part.first) == nodes.end();
-    });
-  }
+  if (cache) AskPastHolders(*cache, nodes);
   std::vector<asio::awaitable<Result<Listing>>> lists;
   for (NodeId n : nodes) {
     uint64_t if_changed = 0;
@@ -257,6 +268,7 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
         e.uid = m.uid();
         e.flags.assign(m.flags().begin(), m.flags().end());
         e.internal_date_ms = m.internal_date_ms();
+        e.internal_date_zone = m.internal_date_zone();
         e.hlc = m.hlc();
       }
     }
@@ -420,9 +432,8 @@ uint32_t HoldFrom(const std::vector<manager::UidRange>& in_flight,
 asio::awaitable<Result<FolderView>> MailService::OpenFolder(
     std::string user, std::string folder, bool claim_recent, ListingCache* cache,
     std::function<bool(const store::MessageId&)> shown) {
-  Result<manager::FolderState> st = co_await managers_.Folders(
-      user, {claim_recent ? manager::FolderOp::Kind::kClaimRecent : manager::FolderOp::Kind::kRead,
-             folder});
+  Result<manager::FolderState> st =
+      co_await managers_.Folders(user, {manager::FolderOp::Kind::kRead, folder});
   if (!st.ok()) co_return st.status();
   const manager::FolderStatus* f = FindFolder(*st, folder);
   if (!f) co_return Status::NotFound("no such folder: " + folder);
@@ -505,7 +516,22 @@ asio::awaitable<Result<FolderView>> MailService::OpenFolder(
     });
     view.status.uidnext = std::min(view.status.uidnext, uidnext);
   }
+  if (claim_recent) co_await ClaimShown(user, view);
   co_return view;
+}
+
+asio::awaitable<void> MailService::ClaimShown(const std::string& user, FolderView& view) {
+  uint32_t highest = 0;
+  for (const MailboxEntry& e : view.messages) highest = std::max(highest, e.uid);
+  if (highest < view.status.recent_from) co_return;  // nothing unclaimed shows
+  const std::string& name = view.status.folder.name();
+  Result<manager::FolderState> st =
+      co_await managers_.Folders(user, manager::FolderOp::ClaimRecent(name, highest + 1));
+  const manager::FolderStatus* f = st.ok() ? FindFolder(*st, name) : nullptr;
+  // Claimed from the horizon before this claim (another session may have
+  // moved it meanwhile). Not claimed at all: none is the caller's.
+  const bool claimed = f && f->folder.id() == view.status.folder.id();
+  view.status.recent_from = claimed ? f->recent_from : highest + 1;
 }
 
 asio::awaitable<void> MailService::ReleaseUids(std::string user, uint32_t folder,
@@ -585,7 +611,7 @@ asio::awaitable<Status> MailService::Renumber(std::string user, std::string fold
 
 asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::string folder,
                                                     std::vector<std::string> flags,
-                                                    int64_t internal_date_ms, std::string message) {
+                                                    InternalDate date, std::string message) {
   Result<manager::FolderState> where =
       co_await managers_.Folders(user, manager::FolderOp::Allocate(folder, 1));
   if (!where.ok()) co_return where.status();
@@ -595,9 +621,9 @@ asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::strin
     co_return Status::Unavailable("no live node to store mail");
   }
   auto body = std::make_shared<const std::string>(std::move(message));
-  if (internal_date_ms == 0) internal_date_ms = Hlc::PhysicalMs(hlc_.Now());
+  if (date.ms == 0) date = {Hlc::PhysicalMs(hlc_.Now()), 0};
   std::map<NodeId, std::vector<Pending>> per_node;
-  Place(user, *where, where->first_uid, std::move(flags), internal_date_ms, body->size(), per_node);
+  Place(user, *where, where->first_uid, std::move(flags), date, body->size(), per_node);
   Stored all = co_await StoreAll(std::move(per_node), std::move(body));
   Status stored = std::move(all.status);
   if (!stored.ok()) {
@@ -645,8 +671,8 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
       auto body = std::make_shared<const std::string>(std::move(*raw));
       const uint32_t uid = where->first_uid + static_cast<uint32_t>(i - begin);
       std::map<NodeId, std::vector<Pending>> per_node;
-      Place(user, *where, uid, entries[i].flags, entries[i].internal_date_ms, body->size(),
-            per_node);
+      const InternalDate date{entries[i].internal_date_ms, entries[i].internal_date_zone};
+      Place(user, *where, uid, entries[i].flags, date, body->size(), per_node);
       const store::MessageMeta& meta = per_node.begin()->second.front().message.meta;
       MailboxEntry copy;
       copy.id = *store::MessageId::FromBytes(meta.id());

@@ -59,7 +59,14 @@ struct MailboxEntry {
   uint32_t uid = 0;
   std::vector<std::string> flags;  // of the newest version listed
   int64_t internal_date_ms = 0;
-  uint64_t hlc = 0;  // that version
+  int32_t internal_date_zone = 0;  // minutes east of UTC it was given in (MessageMeta)
+  uint64_t hlc = 0;                // that version
+};
+
+// A message's IMAP INTERNALDATE: the instant, and the zone a client gave it in.
+struct InternalDate {
+  int64_t ms = 0;    // since the epoch; 0 = now (Append)
+  int32_t zone = 0;  // minutes east of UTC ("+0200" is 120); 0 = UTC
 };
 
 // One folder opened for IMAP: the manager's view of it and its messages.
@@ -78,7 +85,10 @@ struct FolderView {
 };
 
 // What a session last listed of one folder on each node, so that a re-read
-// only asks each node whether the user's messages there changed.
+// only asks each node whether the user's messages there changed. A node
+// whose last listing held messages is asked again even when the mail map
+// dropped it (its fragment of the user emptied), so that its answer says
+// they are gone.
 struct ListingCache {
   uint32_t folder = 0;
   struct Part {
@@ -153,11 +163,13 @@ class MailService {
   asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op);
   // The folder's status and its messages over every fragment node (a
   // partial folder when some do not answer). NotFound: no such folder.
-  // `claim_recent`: the messages not yet claimed as \Recent by any session
-  // (status.recent_from on) become the caller's. Messages sharing a UID
+  // `claim_recent`: the messages shown that no session claimed as \Recent
+  // yet (status.recent_from on) become the caller's; one still on its way
+  // (held back, or not stored yet) is left for the read that shows it. Messages sharing a UID
   // (after a partition) are renumbered first: the lower message id keeps it.
   // `cache` (optional, the caller's): nodes where nothing changed since the
-  // cached listing answer without listing again. Messages above
+  // cached listing answer without listing again, and the nodes that held
+  // messages at the cached listing are asked too (ListingCache). Messages above
   // FolderView::hold_from are left out unless `shown` (optional) says the
   // caller shows them already.
   asio::awaitable<Result<FolderView>> OpenFolder(
@@ -168,9 +180,10 @@ class MailService {
   // applies the change if the message still has the UID it was listed with.
   asio::awaitable<Status> Renumber(std::string user, std::string folder,
                                    std::vector<MailboxEntry> entries, uint32_t above);
-  // Stores a new message in `folder` under the next UID. NotFound: no such folder.
+  // Stores a new message in `folder` under the next UID, dated `date` (its
+  // zone kept). NotFound: no such folder.
   asio::awaitable<Result<Placed>> Append(std::string user, std::string folder,
-                                         std::vector<std::string> flags, int64_t internal_date_ms,
+                                         std::vector<std::string> flags, InternalDate date,
                                          std::string message);
   // Copies the messages (with their flags and dates) to `to` under new UIDs,
   // in the given order; with `move`, then deletes the originals at their
@@ -227,15 +240,21 @@ class MailService {
                                                             bool merge_unchanged = false);
   asio::awaitable<Result<Listing>> ListOn(NodeId node, std::string user, uint32_t folder,
                                           uint64_t if_changed);
+  // Adds to `nodes` (the mail map) every node whose cached listing held
+  // messages, and drops the cached listings of the nodes not asked now.
+  static void AskPastHolders(ListingCache& cache, std::vector<NodeId>& nodes);
   // Places one message for `user` in the folder of `where` under `uid`
   // (step 3–6 of delivery), into per_node.
   void Place(const std::string& user, const manager::FolderState& where, uint32_t uid,
-             std::vector<std::string> flags, int64_t internal_date_ms, uint64_t size,
+             std::vector<std::string> flags, InternalDate date, uint64_t size,
              std::map<NodeId, std::vector<Pending>>& per_node);
   // Stores every node's batch in parallel; maybe_stored when it failed
   // after some batch was stored or with an outcome unknown.
   asio::awaitable<Stored> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
                                    std::shared_ptr<const std::string> body);
+  // Claims the unclaimed messages of `view` (OpenFolder's claim_recent) and
+  // sets view.status.recent_from to the first UID claimed for the caller.
+  asio::awaitable<void> ClaimShown(const std::string& user, FolderView& view);
   // Tells the manager that `uids` of the folder will not be listed (a
   // failed store, a message going away); best effort.
   asio::awaitable<void> ReleaseUids(std::string user, uint32_t folder, std::vector<uint32_t> uids);

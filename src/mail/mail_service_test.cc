@@ -288,7 +288,7 @@ class MailServiceImapTest : public MailServiceTest {
   }
   Result<Placed> Append(const std::string& folder, std::vector<std::string> flags, int64_t date_ms,
                         const std::string& body) {
-    return Run(mail_->Append(kAlice, folder, std::move(flags), date_ms, body));
+    return Run(mail_->Append(kAlice, folder, std::move(flags), {date_ms, 0}, body));
   }
   Result<manager::FolderState> Folders(manager::FolderOp op, const std::string& user = kAlice) {
     return Run(mail_->Folders(user, std::move(op)));
@@ -427,7 +427,7 @@ TEST_F(MailServiceImapTest, AppendStoresInTheNamedFolder) {
 TEST_F(MailServiceImapTest, AppendToAMissingFolderStoresNothing) {
   const uint64_t stored = mail_->stats().messages_stored;
   EXPECT_EQ(Append("Nope", {}, 0, "x\r\n").status().code(), Code::kNotFound);
-  EXPECT_EQ(Run(mail_->Append("nobody@example.test", "INBOX", {}, 0, "x\r\n")).status().code(),
+  EXPECT_EQ(Run(mail_->Append("nobody@example.test", "INBOX", {}, {}, "x\r\n")).status().code(),
             Code::kNotFound);
   EXPECT_EQ(mail_->stats().messages_stored, stored);
 }
@@ -473,6 +473,25 @@ TEST_F(MailServiceImapTest, CopyKeepsFlagsAndDatesUnderNewUids) {
   EXPECT_EQ(Body(all[2]), "two\r\n");
   EXPECT_EQ(Body(all[3]), "one\r\n");
   EXPECT_EQ(all[2].flags, (Flags{"\\Seen", "$Label1"}));
+}
+
+TEST_F(MailServiceImapTest, AnAppendedDateKeepsItsZoneThroughCopyAndMove) {
+  const int64_t date = 1'767'254'400'000;  // 01-Jan-2026 10:00:00 +0200
+  ASSERT_TRUE(Run(mail_->Append(kAlice, "Drafts", {}, {date, 120}, "z\r\n")).ok());
+  ASSERT_TRUE(Deliver({kAlice}, "delivered\r\n").ok());
+  std::vector<MailboxEntry> drafts = Messages("Drafts");
+  ASSERT_EQ(drafts.size(), 1u);
+  EXPECT_EQ(drafts[0].internal_date_ms, date);
+  EXPECT_EQ(drafts[0].internal_date_zone, 120);
+  EXPECT_EQ(Messages("INBOX").at(0).internal_date_zone, 0) << "a delivery is dated in UTC";
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, drafts, "Trash", false)).ok());
+  ASSERT_TRUE(Run(mail_->Copy(kAlice, drafts, "Junk", true)).ok());
+  for (const char* folder : {"Trash", "Junk"}) {
+    std::vector<MailboxEntry> copies = Messages(folder);
+    ASSERT_EQ(copies.size(), 1u) << folder;
+    EXPECT_EQ(copies[0].internal_date_ms, date) << folder;
+    EXPECT_EQ(copies[0].internal_date_zone, 120) << folder;
+  }
 }
 
 TEST_F(MailServiceImapTest, MoveTakesTheOriginalsAway) {
@@ -730,6 +749,33 @@ TEST_F(MailServiceImapTest, ANewerMessageWaitsForAnOlderUidStillOnItsWay) {
   EXPECT_EQ(view->status.uidnext, 4u);
 }
 
+// \Recent goes to the session that shows a message first: a claim made
+// while a message is on its way leaves it to the read that shows it (an
+// IMAP session sends its RECENT with the EXISTS), and one shown already is
+// nobody else's.
+TEST_F(MailServiceImapTest, AClaimTakesOnlyTheMessagesItShows) {
+  auto claim = [&] {
+    Result<FolderView> v = Run(mail_->OpenFolder(kAlice, "INBOX", /*claim_recent=*/true));
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : FolderView{};
+  };
+  EXPECT_EQ(claim().status.recent_from, 1u) << "an empty folder: nothing claimed";
+  ASSERT_TRUE(Deliver({kAlice}, "a\r\n").ok());
+  // Another delivery took UID 2 and has not stored its message yet.
+  ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 2u);
+  FolderView v = claim();
+  ASSERT_EQ(v.messages.size(), 1u);
+  EXPECT_EQ(v.status.recent_from, 1u) << "UID 1 is the caller's";
+  PutForeign(*store_, kAlice, 2, "b\r\n", hlc_.Now());
+  v = claim();
+  ASSERT_EQ(v.messages.size(), 2u);
+  EXPECT_EQ(v.status.recent_from, 2u) << "UID 2, on its way at the last claim, is the caller's now";
+  v = claim();
+  EXPECT_EQ(v.status.recent_from, 3u) << "claimed once";
+  v = *OpenFolder("INBOX");
+  EXPECT_EQ(v.status.recent_from, 3u) << "a read without a claim counts nothing as recent";
+}
+
 TEST_F(MailServiceImapTest, AUidWhoseStoreNeverCameHoldsBackForTheSettleWindowOnly) {
   ASSERT_EQ(Folders(manager::FolderOp::Allocate("INBOX", 1))->first_uid, 1u);  // never stored
   ASSERT_TRUE(Deliver({kAlice}, "b\r\n").ok());
@@ -869,6 +915,28 @@ TEST_F(MailServiceImapTest, ACachedReReadListsOnlyWhatChanged) {
   v = open("INBOX");
   EXPECT_FALSE(v.unchanged);
   EXPECT_EQ(v.messages.size(), 2u);
+}
+
+// A node whose fragment of the user empties leaves the mail map. A session
+// that showed its messages must still hear from it: a node not asked looks
+// like one that is down, and the session would keep the expunged messages.
+TEST_F(MailServiceImapTest, ACachedReReadAsksTheNodeThatHeldTheLastMessage) {
+  ASSERT_TRUE(Deliver({kAlice}, "only\r\n").ok());
+  ListingCache cache;
+  FolderView v = OpenCached("INBOX", cache);
+  ASSERT_EQ(v.messages.size(), 1u);
+  EXPECT_EQ(v.answered, std::vector<NodeId>{kSelf});
+  ASSERT_TRUE(Run(mail_->DeleteMessages(kAlice, v.messages)).ok());
+  ASSERT_TRUE(Folders({})->mail_map.empty()) << "the emptied node left the mail map";
+  v = OpenCached("INBOX", cache);
+  EXPECT_FALSE(v.unchanged);
+  EXPECT_TRUE(v.messages.empty());
+  EXPECT_EQ(v.answered, std::vector<NodeId>{kSelf}) << "it answered: the message is gone";
+  // It has nothing left to report: the next re-read asks the mail map only.
+  v = OpenCached("INBOX", cache);
+  EXPECT_TRUE(v.messages.empty());
+  EXPECT_TRUE(v.answered.empty());
+  EXPECT_TRUE(cache.parts.empty());
 }
 
 TEST_F(MailServiceImapTest, AVersionWatchAnswersWhenTheUsersMessagesChange) {

@@ -295,7 +295,9 @@ void LocalManager::HandedOutLocked(const std::string& user, uint32_t folder, uin
   b.entry_epoch = epoch;
   b.next = next;
   b.limit = limit;
-  b.recent = recent;
+  // A claim made while a reservation was being written stands: `recent`
+  // was read before the write.
+  b.recent = std::max(b.recent, recent);
   ExpireLocked(b);
   if (uids.count == 0) return;
   b.in_flight.push_back({uids, Now() + options_.uid_settle_window});
@@ -361,7 +363,9 @@ asio::awaitable<Result<FolderState>> LocalManager::Folders(std::string user, Fol
     st.uidvalidity = x->uidvalidity();
     auto it = uids_.find({user, x->id()});
     if (it != uids_.end() && it->second.entry_epoch == entry_epoch) {
-      it->second.recent = it->second.next;  // the caller's reply keeps the old horizon
+      UidBlock& b = it->second;
+      const uint32_t to = op.below == 0 ? b.next : std::min(b.next, op.below);
+      b.recent = std::max(b.recent, to);  // the caller's reply keeps the old horizon
     }
     co_return st;
   }

@@ -773,6 +773,47 @@ TEST_F(LocalManagerFoldersUidTest, ConcurrentThreadsGetDistinctUids) {
   EXPECT_EQ(writer_.stale_writes(), 0u);
 }
 
+// ---- \Recent -------------------------------------------------------------------
+
+class LocalManagerRecentTest : public LocalManagerFoldersTest {
+ protected:
+  // Claims the INBOX UIDs below `below`; the horizon before the claim.
+  uint32_t Claim(uint32_t below) {
+    Result<FolderState> st = Op(FolderOp::ClaimRecent("INBOX", below));
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    return st.ok() ? FolderIn(*st, "INBOX")->recent_from : 0;
+  }
+  uint32_t Horizon() { return FolderIn(*Read(), "INBOX")->recent_from; }
+};
+
+TEST_F(LocalManagerRecentTest, AClaimTakesTheUidsBelowItsBoundOnly) {
+  ASSERT_TRUE(Allocate("INBOX", 5).ok());  // 1..5
+  EXPECT_EQ(Claim(3), 1u) << "1 and 2 are the caller's";
+  EXPECT_EQ(Horizon(), 3u) << "3..5 (say, still on their way) are nobody's yet";
+  EXPECT_EQ(Claim(2), 3u);
+  EXPECT_EQ(Horizon(), 3u) << "the horizon never goes back";
+  EXPECT_EQ(Claim(100), 3u);
+  EXPECT_EQ(Horizon(), 6u) << "never past the UIDs handed out";
+  ASSERT_EQ(Uid(), 6u);
+  EXPECT_EQ(Claim(0), 6u);
+  EXPECT_EQ(Horizon(), 7u) << "0: every UID handed out";
+}
+
+TEST_F(LocalManagerRecentTest, AClaimMadeWhileABlockIsReservedStands) {
+  ASSERT_TRUE(Allocate("INBOX", kUidBlock).ok());  // the whole first block: 1..1024
+  // The next UID needs a reservation (a profile write, which suspends);
+  // a session claims everything meanwhile.
+  auto allocated = asio::co_spawn(
+      io_, manager_->Folders(kUser, FolderOp::Allocate("INBOX", 1), Epoch()), asio::use_future);
+  auto claimed = asio::co_spawn(
+      io_, manager_->Folders(kUser, FolderOp::ClaimRecent("INBOX", 0), Epoch()), asio::use_future);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(allocated.get()->first_uid, kUidBlock + 1);
+  ASSERT_EQ(FolderIn(*claimed.get(), "INBOX")->recent_from, 1u);
+  EXPECT_EQ(Horizon(), kUidBlock + 1) << "1..1024 stay claimed; the new UID is nobody's yet";
+}
+
 // ---- UIDs in flight (FolderStatus::in_flight) -------------------------------------
 
 using Ranges = std::vector<UidRange>;

@@ -45,7 +45,7 @@ struct FolderOp {
     kSubscribe,
     kUnsubscribe,
     kAllocateUids,
-    kClaimRecent,  // the folder's unclaimed messages become the caller's \Recent ones
+    kClaimRecent,  // the folder's unclaimed UIDs (below `below`) become the caller's \Recent ones
     kReleaseUids,  // UIDs handed out that will not be used (a store that failed)
   };
   FolderOp() = default;
@@ -57,6 +57,16 @@ struct FolderOp {
   static FolderOp Allocate(std::string folder, uint32_t count, uint32_t min_uid = 0) {
     FolderOp op{Kind::kAllocateUids, std::move(folder), {}, count};
     op.min_uid = min_uid;
+    return op;
+  }
+  // The folder's UIDs from its \Recent horizon up to `below` (exclusive;
+  // at most every UID handed out, all of them when 0) become the caller's
+  // \Recent messages: a session claims only the messages it shows, so that
+  // one still on its way is claimed by the session that shows it first. The
+  // reply's FolderStatus::recent_from is the horizon before the claim.
+  static FolderOp ClaimRecent(std::string folder, uint32_t below) {
+    FolderOp op{Kind::kClaimRecent, std::move(folder)};
+    op.below = below;
     return op;
   }
   // UIDs of the folder with id `folder_id` handed out that no message
@@ -75,6 +85,7 @@ struct FolderOp {
   std::string special_use;     // kCreate: "\\Sent" etc. or empty
   uint32_t count = 0;          // kAllocateUids: how many consecutive UIDs
   uint32_t min_uid = 0;        // kAllocateUids: the lowest UID to hand out
+  uint32_t below = 0;          // kClaimRecent: claim the UIDs below this one (0: all)
   uint32_t folder_id = 0;      // kReleaseUids: the folder (`name` is not used)
   std::vector<UidRange> uids;  // kReleaseUids
 };

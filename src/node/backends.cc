@@ -260,7 +260,7 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
     if (e.uid == 0 || e.uid == last_uid) continue;
     last_uid = e.uid;
     std::string id = e.id.ToHex();
-    snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size});
+    snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size, e.internal_date_zone});
     if (r.selected) present.insert(id);
     entries_[id] = std::move(e);
   }
@@ -283,7 +283,8 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::OpenFolder r) {
       if (present.count(id) || it == entries_.end()) continue;
       const mail::MailboxEntry& e = it->second;
       if (std::any_of(e.holders.begin(), e.holders.end(), answered)) continue;
-      snap.messages.push_back({e.uid, id, e.flags, e.internal_date_ms, e.size});
+      snap.messages.push_back(
+          {e.uid, id, e.flags, e.internal_date_ms, e.size, e.internal_date_zone});
       present.insert(id);
       kept = true;
     }
@@ -352,8 +353,9 @@ asio::awaitable<imap::Response> ImapBackend::Do(imap::CopyMessages r) {
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::AppendMessage r) {
-  Result<mail::Placed> placed = co_await mail_.Append(user_, r.folder, std::move(r.flags),
-                                                      r.internal_date_ms, std::move(r.message));
+  const mail::InternalDate date{r.internal_date_ms, r.internal_date_zone};
+  Result<mail::Placed> placed =
+      co_await mail_.Append(user_, r.folder, std::move(r.flags), date, std::move(r.message));
   if (!placed.ok()) co_return Result<imap::AppendResult>(Counted(placed.status()));
   co_return imap::AppendResult{placed->uidvalidity, placed->uids.front()};
 }

@@ -230,6 +230,7 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
   op.special_use = req.special_use();
   op.count = req.count();
   op.min_uid = req.min_uid();
+  op.below = req.below();
   op.folder_id = req.folder_id();
   for (const rpc::UidRange& r : req.uids()) op.uids.push_back({r.first(), r.count()});
   Result<manager::FolderState> st = Status::InvalidArgument("no user");

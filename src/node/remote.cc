@@ -217,6 +217,7 @@ asio::awaitable<Result<manager::FolderState>> RemotePeer::Folders(std::string us
   req.set_special_use(std::move(op.special_use));
   req.set_count(op.count);
   req.set_min_uid(op.min_uid);
+  req.set_below(op.below);
   req.set_folder_id(op.folder_id);
   for (const manager::UidRange& r : op.uids) {
     rpc::UidRange* x = req.add_uids();

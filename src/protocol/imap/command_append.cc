@@ -1,6 +1,8 @@
 // APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315) and TRYCREATE.
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "protocol/imap/encode.h"
 #include "protocol/imap/session_impl.h"
@@ -8,38 +10,64 @@
 namespace porcupine::imap {
 namespace {
 
-constexpr std::string_view kUsage = "Syntax: APPEND mailbox [(flags)] [\"date-time\"] {literal}";
+constexpr const char* kUsage = "Syntax: APPEND mailbox [(flags)] [\"date-time\"] {literal}";
+
+// APPEND's arguments before the message: mailbox [flag-list] [date-time].
+struct AppendArgs {
+  std::vector<std::string> flags;  // canonical; \Recent dropped (the server's to set)
+  DateTime date;                   // ms 0: none given
+};
+
+const char* ParseFlags(const Token& list, AppendArgs* out) {
+  for (const Token& t : list.items) {
+    if (t.kind == Token::Kind::kAtom && EqualsIgnoreCase(t.text, "\\Recent")) continue;
+    std::optional<std::string> flag;
+    if (t.kind == Token::Kind::kAtom) flag = CanonicalFlag(t.text);
+    if (!flag) return "Invalid flag in APPEND";
+    AddFlag(&out->flags, *flag);
+  }
+  return nullptr;
+}
+
+// `args` holds the mailbox first, the message not. nullptr when they are
+// well formed (*out filled), else the reason for BAD.
+const char* ParseAppendArgs(const Token* args, size_t n, AppendArgs* out) {
+  if (n == 0 || !args[0].is_astring()) return kUsage;
+  size_t i = 1;
+  if (i < n && args[i].kind == Token::Kind::kList) {
+    if (const char* why = ParseFlags(args[i], out)) return why;
+    ++i;
+  }
+  if (i < n && args[i].kind == Token::Kind::kQuoted) {
+    std::optional<DateTime> date = ParseDateTime(args[i].text);
+    if (!date) return "Invalid date-time in APPEND";
+    out->date = *date;
+    if (date->ms == 0) out->date.ms = 1;  // 0 means "now" to the backend
+    ++i;
+  }
+  return i == n ? nullptr : kUsage;
+}
 
 }  // namespace
 
+const char* Session::Impl::AppendBeforeLiteral(const std::vector<Token>& args) {
+  if (args.empty()) return nullptr;  // the mailbox name is the literal
+  AppendArgs unused;
+  return ParseAppendArgs(args.data(), args.size(), &unused);
+}
+
 void Session::Impl::CmdAppend(Command& c) {
-  if (!Arity(c, 2, 4, kUsage)) return;
+  if (c.args.size() < 2) return Bad(kUsage);
   std::optional<std::string> name = MailboxArg(c.args[0]);
   if (!name) return;
-  AppendMessage req{user, *name, {}, 0, {}};
-  size_t i = 1;
-  if (i < c.args.size() - 1 && c.args[i].kind == Token::Kind::kList) {
-    for (const Token& t : c.args[i].items) {
-      // \Recent is the server's to set (RFC 3501 §2.3.2): dropped.
-      if (t.kind == Token::Kind::kAtom && EqualsIgnoreCase(t.text, "\\Recent")) continue;
-      std::optional<std::string> flag;
-      if (t.kind == Token::Kind::kAtom) flag = CanonicalFlag(t.text);
-      if (!flag) return Bad("Invalid flag in APPEND");
-      AddFlag(&req.flags, *flag);
-    }
-    ++i;
-  }
-  if (i < c.args.size() - 1 && c.args[i].kind == Token::Kind::kQuoted) {
-    std::optional<int64_t> date = ParseDateTime(c.args[i].text);
-    if (!date) return Bad("Invalid date-time in APPEND");
-    req.internal_date_ms = *date == 0 ? 1 : *date;  // 0 means "now" to the backend
-    ++i;
-  }
+  AppendArgs args;
+  if (const char* why = ParseAppendArgs(c.args.data(), c.args.size() - 1, &args)) return Bad(why);
   Token& message = c.args.back();
-  if (i != c.args.size() - 1 || message.kind != Token::Kind::kLiteral) return Bad(kUsage);
+  if (message.kind != Token::Kind::kLiteral) return Bad(kUsage);
   if (message.text.size() > limits.max_message_size) return No("[TOOBIG] Message too large");
   if (message.text.empty()) return No("[CANNOT] Empty message");
-  req.message = std::move(message.text);
+  AppendMessage req{
+      user, *name, std::move(args.flags), args.date.ms, std::move(message.text), args.date.zone};
   Send<Result<AppendResult>>(std::move(req), [this, n = *name](Result<AppendResult>& r) {
     if (!r.ok()) {
       Code code = r.status().code();

@@ -29,7 +29,7 @@ const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view na
       {"LIST", &Impl::CmdList, kAuth},
       {"LSUB", &Impl::CmdLsub, kAuth},
       {"STATUS", &Impl::CmdStatus, kAuth},
-      {"APPEND", &Impl::CmdAppend, kAuth},
+      {"APPEND", &Impl::CmdAppend, kAuth, &Impl::AppendBeforeLiteral},
       {"NAMESPACE", &Impl::CmdNamespace, kAuth},
       {"ENABLE", &Impl::CmdEnable, kAuth},
       {"IDLE", &Impl::CmdIdle, kAuth | kEndsPipeline},
@@ -47,6 +47,13 @@ const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view na
     if (EqualsIgnoreCase(c.name, name)) return &c;
   }
   return nullptr;
+}
+
+const char* Session::Impl::CheckBeforeLiteral(std::string_view name,
+                                              const std::vector<Token>& args) {
+  const CommandSpec* spec = FindCommand(name);
+  if (spec == nullptr || spec->before_literal == nullptr) return nullptr;
+  return spec->before_literal(args);
 }
 
 void Session::Impl::Dispatch(Command& c) {

@@ -302,19 +302,27 @@ int64_t DayOf(int64_t ms) {
   return ms >= 0 ? ms / kDay : -((-ms + kDay - 1) / kDay);
 }
 
-std::string FormatInternalDate(int64_t ms) {
-  int64_t day = DayOf(ms);
-  int64_t secs = (ms - day * 86400000) / 1000;
+int64_t LocalDayOf(int64_t ms, int32_t zone) {
+  if (zone < -kMaxZoneMinutes || zone > kMaxZoneMinutes) zone = 0;
+  return DayOf(ms + int64_t{zone} * 60000);
+}
+
+std::string FormatInternalDate(int64_t ms, int32_t zone) {
+  if (zone < -kMaxZoneMinutes || zone > kMaxZoneMinutes) zone = 0;  // never written so
+  const int64_t local = ms + int64_t{zone} * 60000;
+  int64_t day = DayOf(local);
+  int64_t secs = (local - day * 86400000) / 1000;
   Civil c = CivilFromDays(day);
+  const int32_t offset = zone < 0 ? -zone : zone;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "\"%02u-%s-%04lld %02lld:%02lld:%02lld +0000\"", c.day,
+  std::snprintf(buf, sizeof buf, "\"%02u-%s-%04lld %02lld:%02lld:%02lld %c%02d%02d\"", c.day,
                 std::string(kMonths[c.month - 1]).c_str(), static_cast<long long>(c.year),
                 static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
-                static_cast<long long>(secs % 60));
+                static_cast<long long>(secs % 60), zone < 0 ? '-' : '+', offset / 60, offset % 60);
   return buf;
 }
 
-std::optional<int64_t> ParseDateTime(std::string_view s) {
+std::optional<DateTime> ParseDateTime(std::string_view s) {
   if (!s.empty() && s[0] == ' ') s.remove_prefix(1);  // date-day-fixed: SP DIGIT
   size_t sp = s.find(' ');
   if (sp == std::string_view::npos) return std::nullopt;
@@ -332,10 +340,10 @@ std::optional<int64_t> ParseDateTime(std::string_view s) {
   char sign = rest[9];
   if (!h || !m || !sec || !zh || !zm || (sign != '+' && sign != '-')) return std::nullopt;
   if (*h > 23 || *m > 59 || *sec > 60 || *zm > 59) return std::nullopt;
-  int64_t zone = (static_cast<int64_t>(*zh) * 60 + *zm) * 60;
+  int32_t zone = static_cast<int32_t>(*zh * 60 + *zm);
   if (sign == '-') zone = -zone;
-  int64_t secs = *day * 86400 + *h * 3600 + *m * 60 + *sec - zone;
-  return secs * 1000;
+  int64_t secs = *day * 86400 + *h * 3600 + *m * 60 + *sec - int64_t{zone} * 60;
+  return DateTime{secs * 1000, zone};
 }
 
 std::optional<int64_t> ParseSearchDate(std::string_view text) { return ParseDate(text); }

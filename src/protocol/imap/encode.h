@@ -51,15 +51,28 @@ void RemoveFlag(std::vector<std::string>* flags, std::string_view flag);  // eve
 
 // ---- dates ---------------------------------------------------------------
 
-// INTERNALDATE: "\"dd-Mon-yyyy hh:mm:ss +0000\"" (quotes included), UTC.
-std::string FormatInternalDate(int64_t ms_since_epoch);
+// An instant and the zone it is written in (IMAP date-time, INTERNALDATE).
+struct DateTime {
+  int64_t ms = 0;    // since the epoch, UTC
+  int32_t zone = 0;  // minutes east of UTC: "+0200" is 120, "-0130" is -90
+  bool operator==(const DateTime&) const = default;
+};
+// The largest zone "+zzzz" can write: +9959.
+constexpr int32_t kMaxZoneMinutes = 99 * 60 + 59;
+
+// INTERNALDATE: "\"dd-Mon-yyyy hh:mm:ss +zzzz\"" (quotes included), the
+// local time in `zone` (minutes east of UTC; UTC when beyond +-9959).
+std::string FormatInternalDate(int64_t ms_since_epoch, int32_t zone = 0);
 // APPEND's date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (the day may be one
-// digit or space-padded, month any case) → ms since the epoch, UTC.
-std::optional<int64_t> ParseDateTime(std::string_view text);
+// digit or space-padded, month any case) → the instant and its zone.
+std::optional<DateTime> ParseDateTime(std::string_view text);
 // SEARCH's date: "d-Mon-yyyy" → days since 1970-01-01.
 std::optional<int64_t> ParseSearchDate(std::string_view text);
 // Days since 1970-01-01 of a UTC timestamp (floor).
 int64_t DayOf(int64_t ms_since_epoch);
+// The day of the date as written in `zone` (minutes east of UTC): what
+// SEARCH BEFORE/ON/SINCE compare, "disregarding time and timezone".
+int64_t LocalDayOf(int64_t ms_since_epoch, int32_t zone);
 
 // ---- mailbox names -------------------------------------------------------
 

@@ -79,11 +79,31 @@ TEST(EncodeDateTest, InternalDate) {
   EXPECT_EQ(FormatInternalDate(-1000), "\"31-Dec-1969 23:59:59 +0000\"");
 }
 
+TEST(EncodeDateTest, InternalDateInTheZoneGiven) {
+  const int64_t t = 1767254400000;  // 2026-01-01 08:00:00 UTC
+  EXPECT_EQ(FormatInternalDate(t, 120), "\"01-Jan-2026 10:00:00 +0200\"");
+  EXPECT_EQ(FormatInternalDate(t, -90), "\"01-Jan-2026 06:30:00 -0130\"");
+  EXPECT_EQ(FormatInternalDate(t, -9 * 60), "\"31-Dec-2025 23:00:00 -0900\"") << "the day before";
+  EXPECT_EQ(FormatInternalDate(t, kMaxZoneMinutes), "\"05-Jan-2026 11:59:00 +9959\"");
+  EXPECT_EQ(FormatInternalDate(t, kMaxZoneMinutes + 1), "\"01-Jan-2026 08:00:00 +0000\"")
+      << "a zone no date-time can give is shown as UTC";
+  // What APPEND was given comes back the same.
+  for (const char* given : {"01-Jan-2026 10:00:00 +0200", "29-Feb-2024 23:59:59 -1100",
+                            "01-Jan-1970 00:00:00 +0000", "31-Dec-1999 23:30:00 +0530"}) {
+    std::optional<DateTime> d = ParseDateTime(given);
+    ASSERT_TRUE(d) << given;
+    EXPECT_EQ(FormatInternalDate(d->ms, d->zone), "\"" + std::string(given) + "\"");
+  }
+  // SEARCH BEFORE/ON/SINCE compare the day as written.
+  EXPECT_EQ(LocalDayOf(t, -9 * 60), LocalDayOf(t, 0) - 1);
+  EXPECT_EQ(LocalDayOf(t, 120), DayOf(t));
+}
+
 TEST(EncodeDateTest, ParseDateTime) {
-  EXPECT_EQ(ParseDateTime("05-Mar-2024 14:30:00 +0100"), 1709645400000);
-  EXPECT_EQ(ParseDateTime(" 5-mar-2024 13:30:00 +0000"), 1709645400000);
-  EXPECT_EQ(ParseDateTime("5-MAR-2024 08:30:00 -0500"), 1709645400000);
-  EXPECT_EQ(ParseDateTime("01-Jan-1970 00:00:00 +0000"), 0);
+  EXPECT_EQ(ParseDateTime("05-Mar-2024 14:30:00 +0100"), (DateTime{1709645400000, 60}));
+  EXPECT_EQ(ParseDateTime(" 5-mar-2024 13:30:00 +0000"), (DateTime{1709645400000, 0}));
+  EXPECT_EQ(ParseDateTime("5-MAR-2024 08:30:00 -0500"), (DateTime{1709645400000, -300}));
+  EXPECT_EQ(ParseDateTime("01-Jan-1970 00:00:00 +0000"), (DateTime{0, 0}));
   for (const char* bad :
        {"", "05-Mar-2024", "05-Mar-2024 14:30:00", "32-Mar-2024 14:30:00 +0100",
         "29-Feb-2023 00:00:00 +0000", "05-Mrz-2024 14:30:00 +0100", "05-Mar-2024 24:00:00 +0100",

@@ -243,7 +243,7 @@ std::string RenderFetch(uint32_t seq, const MessageInfo& info, const FetchSpec& 
         out += "FLAGS " + FlagList(info.flags);
         break;
       case Kind::kInternalDate:
-        out += "INTERNALDATE " + FormatInternalDate(info.internal_date_ms);
+        out += "INTERNALDATE " + FormatInternalDate(info.internal_date_ms, info.internal_date_zone);
         break;
       case Kind::kSize:
         out += "RFC822.SIZE " + std::to_string(info.size);

@@ -33,6 +33,7 @@
 //    as soon as that many bytes have been seen.
 //  - A {n+} over max_command (but within max_literal) is kError, and its
 //    octets are skipped; only {n+} over max_literal is kFatal.
+//  - The limits are checked before the literal check (SetLiteralCheck).
 //  - An atom's '[' without a matching ']' on the same line is an ordinary
 //    character (imaptest's `atoms`: "select ...|[}" is a name, not BAD).
 //  - ParseSequenceSet reads 4294967295 as 4294967294, never as kStar (see
@@ -523,6 +524,9 @@ std::optional<CommandReader::Event> CommandReader::StartLiteral(uint64_t size, b
                                                                 std::string_view line) {
   if (size > limits_.max_literal) return Fail("literal too large", line);
   if (size > limits_.max_command - command_bytes_) return Fail("command too long", line);
+  if (literal_check_ != nullptr && lists_.size() == 1) {
+    if (const char* why = literal_check_(name_, lists_[0])) return Fail(why, line);
+  }
   command_bytes_ += size;
   literal_ = Token{};
   literal_.kind = Token::Kind::kLiteral;

@@ -8,6 +8,8 @@
 //   kCommand        a whole command (its literals included) is in command()
 //   kContinue       a synchronizing literal {n} was announced and accepted:
 //                   the session must send "+ ..." before the client sends it
+//                   (accepted: within the limits, and the literal check, if
+//                   one is set, found nothing wrong with the command so far)
 //   kError          the current command is malformed or over a limit:
 //                   error() says why, error_tag() has its tag if it was read.
 //                   The reader has already skipped the rest of the command
@@ -85,6 +87,19 @@ class CommandReader {
   const std::string& raw_line() const { return raw_line_; }
 
   void SetRawLineMode(bool on) { raw_mode_ = on; }
+
+  // Judges a command when a literal is announced at its top level (not
+  // inside a list): `name` is upper-cased (not folded: "UID ..." is "UID"),
+  // `args` the arguments read so far, the literal not included. A reason
+  // (a string with static storage) rejects the command right there, as a
+  // syntax error does: kError with that reason; a synchronizing literal
+  // gets no continuation (so the client never sends it), a
+  // non-synchronizing one is skipped unread. nullptr accepts. It must be a
+  // pure function of its arguments: it runs when the command is read,
+  // possibly while earlier commands still run.
+  using LiteralCheck = const char* (*)(std::string_view name, const std::vector<Token>& args);
+  void SetLiteralCheck(LiteralCheck check) { literal_check_ = check; }
+
   // Bytes fed but not consumed yet (for tests and backpressure).
   size_t buffered() const { return buf_.size() - pos_; }
 
@@ -114,6 +129,7 @@ class CommandReader {
   std::string buf_;
   size_t pos_ = 0;
   bool raw_mode_ = false;
+  LiteralCheck literal_check_ = nullptr;
   Command command_;
   std::string error_;
   std::string error_tag_;

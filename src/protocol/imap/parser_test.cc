@@ -84,8 +84,10 @@ bool Drain(CommandReader& r, Events* out) {
   }
 }
 
-Events Run(std::string_view input, size_t chunk, const ParserLimits& limits) {
+Events Run(std::string_view input, size_t chunk, const ParserLimits& limits,
+           CommandReader::LiteralCheck check) {
   CommandReader r(limits);
+  r.SetLiteralCheck(check);
   Events events;
   for (size_t pos = 0; pos < input.size(); pos += chunk) {
     r.Feed(input.substr(pos, chunk));
@@ -96,10 +98,11 @@ Events Run(std::string_view input, size_t chunk, const ParserLimits& limits) {
 }
 
 // The events for `input`, checked to be identical at every split size.
-Events Replay(std::string_view input, const ParserLimits& limits = {}) {
-  Events whole = Run(input, std::max<size_t>(input.size(), 1), limits);
+Events Replay(std::string_view input, const ParserLimits& limits = {},
+              CommandReader::LiteralCheck check = nullptr) {
+  Events whole = Run(input, std::max<size_t>(input.size(), 1), limits, check);
   for (size_t chunk = input.size(); chunk >= 1; --chunk) {
-    Events split = Run(input, chunk, limits);
+    Events split = Run(input, chunk, limits, check);
     if (split != whole) {
       ADD_FAILURE() << "split at " << chunk << " bytes differs for input: " << input;
       EXPECT_EQ(split, whole);
@@ -114,12 +117,13 @@ struct Case {
   std::string input;
   Events expected;
   ParserLimits limits = {};
+  CommandReader::LiteralCheck check = nullptr;
 };
 
 void RunCases(const std::vector<Case>& cases) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    EXPECT_EQ(Replay(c.input, c.limits), c.expected);
+    EXPECT_EQ(Replay(c.input, c.limits, c.check), c.expected);
   }
 }
 
@@ -237,6 +241,64 @@ TEST(ParserTest, Literals) {
   EXPECT_TRUE(lit.literal_plus);
   EXPECT_TRUE(lit.is_astring());
   EXPECT_EQ(lit.text, "abcde");
+}
+
+// A literal check as a session sets one: APPEND with a quoted "bad" among
+// the arguments before a literal is refused there.
+const char* RefuseBadAppend(std::string_view name, const std::vector<Token>& args) {
+  if (name != "APPEND") return nullptr;
+  for (const Token& t : args) {
+    if (t.kind == Token::Kind::kQuoted && t.text == "bad") return "bad argument";
+  }
+  return nullptr;
+}
+
+TEST(ParserTest, ALiteralCheckRefusesACommandBeforeItsLiteral) {
+  const ParserLimits none;
+  const CommandReader::LiteralCheck check = &RefuseBadAppend;
+  RunCases({
+      {"accepted",
+       "a APPEND x \"ok\" {2}\r\nhi\r\n",
+       {"CONTINUE", "CMD a APPEND x \"ok\" {hi}"},
+       none,
+       check},
+      {"sync: no continuation, the command ends at its line",
+       "a append x \"bad\" {5}\r\nb NOOP\r\n",
+       {"ERROR a: bad argument", "CMD b NOOP"},
+       none,
+       check},
+      {"non-sync: the octets and the rest of the command are skipped",
+       "a APPEND x \"bad\" {10+}\r\nb LOGOUT\r\n\r\nc NOOP\r\n",
+       {"ERROR a: bad argument", "CMD c NOOP"},
+       none,
+       check},
+      {"non-sync: a further literal+ of the skipped command too",
+       "a APPEND x \"bad\" {3+}\r\nabc {4+}\r\nwxyz\r\nc NOOP\r\n",
+       {"ERROR a: bad argument", "CMD c NOOP"},
+       none,
+       check},
+      {"judged at each literal: the second one here",
+       "a APPEND {1}\r\nx \"bad\" {2}\r\nc NOOP\r\n",
+       {"CONTINUE", "ERROR a: bad argument", "CMD c NOOP"},
+       none,
+       check},
+      {"not inside a list",
+       "a APPEND x (\"bad\" {1}\r\nz)\r\n",
+       {"CONTINUE", "CMD a APPEND x (\"bad\" {z})"},
+       none,
+       check},
+      {"other commands",
+       "a LOGIN \"bad\" {1}\r\nz\r\n",
+       {"CONTINUE", "CMD a LOGIN \"bad\" {z}"},
+       none,
+       check},
+      {"the limits come first",
+       "a APPEND x \"bad\" {100}\r\nb NOOP\r\n",
+       {"ERROR a: literal too large", "CMD b NOOP"},
+       Limits(1024, 10, 4096),
+       check},
+      {"without a check", "a APPEND x \"bad\" {1+}\r\nz\r\n", {"CMD a APPEND x \"bad\" {+z}"}},
+  });
 }
 
 TEST(ParserTest, ContinueIsSentOnceBeforeTheOctets) {

@@ -354,11 +354,11 @@ Match Evaluate(const SearchKey& key, const SearchTarget& t, const mime::ParsedMe
     case Op::kNoFlag:
       return Of(!HasTargetFlag(t, key.name));
     case Op::kBefore:
-      return Of(DayOf(info.internal_date_ms) < key.number);
+      return Of(LocalDayOf(info.internal_date_ms, info.internal_date_zone) < key.number);
     case Op::kOn:
-      return Of(DayOf(info.internal_date_ms) == key.number);
+      return Of(LocalDayOf(info.internal_date_ms, info.internal_date_zone) == key.number);
     case Op::kSince:
-      return Of(DayOf(info.internal_date_ms) >= key.number);
+      return Of(LocalDayOf(info.internal_date_ms, info.internal_date_zone) >= key.number);
     case Op::kLarger:
       return Of(info.size > static_cast<uint64_t>(key.number));
     case Op::kSmaller:

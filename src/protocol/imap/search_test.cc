@@ -160,6 +160,11 @@ TEST(SearchEvalTest, FlagsSizesDatesNumbers) {
   EXPECT_EQ(f.Run("ON 11-Apr-1970"), "1");
   EXPECT_EQ(f.Run("SINCE 12-Apr-1970"), "2 3 4");
   EXPECT_EQ(f.Run("BEFORE 12-Apr-1970"), "1");
+  // The day as written in the date's zone: 01:00 UTC is the day before at -0200.
+  f.messages[0].internal_date_zone = -120;
+  EXPECT_EQ(f.Run("ON 10-Apr-1970"), "1");
+  EXPECT_EQ(f.Run("BEFORE 11-Apr-1970"), "1");
+  f.messages[0].internal_date_zone = 0;
   EXPECT_EQ(f.Run("2:3"), "2 3");
   EXPECT_EQ(f.Run("3:*"), "3 4");
   EXPECT_EQ(f.Run("*"), "4");

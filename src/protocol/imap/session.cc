@@ -9,7 +9,9 @@
 namespace porcupine::imap {
 
 Session::Impl::Impl(const Limits& l, SessionInfo i)
-    : limits(l), info(std::move(i)), reader(l.parser) {}
+    : limits(l), info(std::move(i)), reader(l.parser) {
+  reader.SetLiteralCheck(&Impl::CheckBeforeLiteral);
+}
 
 // ---- responses
 

@@ -64,7 +64,8 @@ struct MessageInfo {
   std::string id;                  // backend's stable id of the message (opaque)
   std::vector<std::string> flags;  // "\\Seen", "\\Answered", ..., keywords; no "\\Recent"
   int64_t internal_date_ms = 0;
-  uint64_t size = 0;  // RFC822.SIZE
+  uint64_t size = 0;               // RFC822.SIZE
+  int32_t internal_date_zone = 0;  // INTERNALDATE's zone, minutes east of UTC
 };
 
 struct Snapshot {
@@ -73,9 +74,10 @@ struct Snapshot {
   std::vector<MessageInfo> messages;  // ascending uid
   // \Recent (RFC 3501 §2.3.2): the messages with uid >= recent_from were
   // not yet claimed by any session before this request. With
-  // OpenFolder::claim_recent they are now this session's recent messages
-  // (no other session gets them); without, they are only counted (EXAMINE,
-  // STATUS RECENT).
+  // OpenFolder::claim_recent those in `messages` are now this session's
+  // recent messages (no other session gets them; one not in `messages` yet
+  // is claimed by the snapshot that first has it); without, they are only
+  // counted (EXAMINE, STATUS RECENT).
   uint32_t recent_from = 0;
   // Only for a re-read of the selection (OpenFolder::shown_through > 0):
   // nothing changed since the snapshot before, and `messages` is empty.
@@ -158,6 +160,7 @@ struct AppendMessage {  // → Result<AppendResult>; NotFound = [TRYCREATE]
   std::vector<std::string> flags;
   int64_t internal_date_ms = 0;  // 0 = now
   std::string message;
+  int32_t internal_date_zone = 0;  // the zone the client gave the date in, minutes east of UTC
 };
 struct AppendResult {
   uint32_t uidvalidity = 0;

@@ -23,14 +23,13 @@
 //   either answers the command (tagged response) or sends the next request.
 //   Exactly one command runs at a time; pipelined commands wait in `queue`.
 // * \Recent (RFC 3501 §2.3.2): the backend keeps each folder's horizon and
-//   hands the messages above it to the first session that asks with
-//   OpenFolder::claim_recent (SELECT, and every re-read of a read-write
-//   selection); they join View's recent set and stay there for the rest of
-//   the selection. EXAMINE shows the unclaimed messages as recent without
-//   claiming them, and its re-reads add none. "* n RECENT" goes out at
-//   SELECT/EXAMINE and after a re-read whenever the count changed; \Recent
-//   is shown in FLAGS, matched by SEARCH RECENT/NEW/OLD and never stored
-//   (STORE and APPEND drop it).
+//   hands the messages above it to the first session that is shown them by
+//   an OpenFolder with claim_recent (SELECT, and every re-read of a
+//   read-write selection); they join View's recent set and stay there for
+//   the rest of the selection, and the RECENT count goes out with EXISTS. EXAMINE shows the
+//   unclaimed messages as recent without claiming them, and its re-reads add none. "* n RECENT"
+//   goes out at SELECT/EXAMINE and after a re-read whenever the count changed; \Recent is shown in
+//   FLAGS, matched by SEARCH RECENT/NEW/OLD and never stored (STORE and APPEND drop it).
 // * STORE sends the change (mode and flags), not the result, so that
 //   sessions changing different flags of a message concurrently do not
 //   undo each other; its FETCH replies come from the re-read that follows
@@ -167,12 +166,17 @@ struct Session::Impl {
     kEndsPipeline = 1u << 4,      // may switch the reader to raw lines: parse no further
     kSequenceNumbers = 1u << 5,   // FETCH/STORE/SEARCH: no EXPUNGE unless in UID form
   };
+  // Judges the arguments read before a literal (CommandReader::LiteralCheck).
+  using BeforeLiteral = const char* (*)(const std::vector<Token>& args);
   struct CommandSpec {
     std::string_view name;
     Handler handler;
     unsigned flags;
+    BeforeLiteral before_literal = nullptr;  // nullptr: every literal is accepted
   };
   static const CommandSpec* FindCommand(std::string_view name);
+  // The reader's literal check: the command's BeforeLiteral, if it has one.
+  static const char* CheckBeforeLiteral(std::string_view name, const std::vector<Token>& args);
   void Dispatch(Command& c);
   // BADs and returns false unless min <= args <= max.
   bool Arity(const Command& c, size_t min, size_t max, std::string_view usage);
@@ -241,6 +245,10 @@ struct Session::Impl {
 
   // --- command_append.cc
   void CmdAppend(Command& c);
+  // APPEND's BeforeLiteral: the flags and date-time are checked before the
+  // client is asked for the message ("+"), and before a LITERAL+ message
+  // is read at all.
+  static const char* AppendBeforeLiteral(const std::vector<Token>& args);
 
   // --- command_idle.cc
   void CmdIdle(Command& c);

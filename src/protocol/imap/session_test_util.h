@@ -299,6 +299,7 @@ class FakeBackend {
     if (f == nullptr) return Result<AppendResult>(Status::NotFound("no folder"));
     int64_t date = a.internal_date_ms != 0 ? a.internal_date_ms : kBaseDateMs + 100 * kDayMs;
     uint32_t uid = AddMessage(a.user, a.folder, a.message, a.flags, date);
+    f->messages.back().info.internal_date_zone = a.internal_date_zone;
     return Result<AppendResult>(AppendResult{f->uidvalidity, uid});
   }
 
@@ -392,6 +393,7 @@ inline std::string Describe(const Request& request) {
     std::string operator()(const AppendMessage& a) const {
       return "append " + Escape(a.folder) + " flags=" + Flags(a.flags) +
              " date=" + std::to_string(a.internal_date_ms) +
+             (a.internal_date_zone != 0 ? " zone=" + std::to_string(a.internal_date_zone) : "") +
              " size=" + std::to_string(a.message.size());
     }
     std::string operator()(const ExpungeMessages& e) const {
