@@ -80,6 +80,29 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        "Messages given a new replica after a node was removed");
   tombstones_purged =
       gauge("porcupine_tombstones_purged_total", "Tombstones garbage-collected after the grace");
+  auth.failures = gauge("porcupine_auth_failures_total", "Failed password checks (every protocol)");
+  auth.delayed = gauge("porcupine_auth_delayed_total", "Login answers held back by the throttle");
+  auto& refused = prometheus::BuildGauge()
+                      .Name("porcupine_auth_refused_total")
+                      .Help("Logins refused unchecked: the client address or the account is locked")
+                      .Register(*registry_);
+  auth.refused_address = &refused.Add({{"by", "address"}});
+  auth.refused_account = &refused.Add({{"by", "account"}});
+  auto& tracked = prometheus::BuildGauge()
+                      .Name("porcupine_auth_tracked")
+                      .Help("Records held by the login throttle")
+                      .Register(*registry_);
+  auth.tracked_addresses = &tracked.Add({{"table", "addresses"}});
+  auth.tracked_accounts = &tracked.Add({{"table", "accounts"}});
+  auth.trusted_pairs = &tracked.Add({{"table", "trusted"}});
+  auth.evicted = gauge("porcupine_auth_evicted_total",
+                       "Login throttle records forgotten early to make room (table full)");
+  auth.verifications =
+      gauge("porcupine_auth_verifications_total", "argon2id password verifications run");
+  auth.cache_hits = gauge("porcupine_auth_cache_hits_total",
+                          "Password checks answered from the cache of right passwords");
+  auth.joined = gauge("porcupine_auth_joined_total",
+                      "Password checks that shared an identical verification in flight");
   backlog_entries_ = &prometheus::BuildGauge()
                           .Name("porcupine_replication_backlog_entries")
                           .Help("Updates waiting for one peer")

@@ -76,6 +76,20 @@ class Metrics {
   prometheus::Gauge* anti_entropy_pushed;
   prometheus::Gauge* rereplicated;
   prometheus::Gauge* tombstones_purged;
+  // Logins (docs/security.md): the throttle and the password checks.
+  struct Auth {
+    prometheus::Gauge* failures;         // failed password checks
+    prometheus::Gauge* delayed;          // answers held back by the throttle
+    prometheus::Gauge* refused_address;  // logins refused: the client address is locked
+    prometheus::Gauge* refused_account;  // logins refused: the account is locked
+    prometheus::Gauge* tracked_addresses;
+    prometheus::Gauge* tracked_accounts;
+    prometheus::Gauge* trusted_pairs;
+    prometheus::Gauge* evicted;        // throttle records forgotten to make room
+    prometheus::Gauge* verifications;  // argon2id runs
+    prometheus::Gauge* cache_hits;     // checks answered from the cache
+    prometheus::Gauge* joined;         // checks that waited for an identical one in flight
+  } auth;
   struct Backlog {
     double entries = 0;
     double bytes = 0;

@@ -33,5 +33,7 @@ class Hlc {
 
 // Milliseconds since the Unix epoch from the system clock.
 int64_t SystemNowMs();
+// Milliseconds on the monotonic clock (for timeouts and TTLs: never jumps).
+int64_t SteadyNowMs();
 
 }  // namespace porcupine

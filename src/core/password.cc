@@ -28,4 +28,16 @@ bool VerifyPassword(const std::string& encoded, std::string_view password) {
   return crypto_pwhash_str_verify(encoded.c_str(), password.data(), password.size()) == 0;
 }
 
+Result<std::string> DummyPasswordHash(const PasswordCost& cost) {
+  if (!InitSodium()) return Status::Internal("libsodium failed to initialise");
+  unsigned char secret[32];
+  randombytes_buf(secret, sizeof secret);
+  char hex[2 * sizeof secret + 1];
+  sodium_bin2hex(hex, sizeof hex, secret, sizeof secret);
+  Result<std::string> hash = HashPassword(hex, cost);
+  sodium_memzero(hex, sizeof hex);
+  sodium_memzero(secret, sizeof secret);
+  return hash;
+}
+
 }  // namespace porcupine

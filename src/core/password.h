@@ -19,5 +19,9 @@ struct PasswordCost {
 Result<std::string> HashPassword(std::string_view password, const PasswordCost& cost);
 // True when `password` matches `encoded`.
 bool VerifyPassword(const std::string& encoded, std::string_view password);
+// The hash of a random password nobody knows, with `cost`: what a login of an
+// unknown user is checked against, so that it costs what a wrong password
+// of an existing user costs (docs/security.md).
+Result<std::string> DummyPasswordHash(const PasswordCost& cost);
 
 }  // namespace porcupine

@@ -13,7 +13,7 @@ namespace porcupine::mail {
 
 MailService::MailService(const MailServiceOptions& options, manager::ManagerRouter& managers,
                          manager::ViewSource& views, NodeDirectory& nodes,
-                         manager::Credentials& credentials, Hlc& hlc)
+                         manager::Credentials& credentials, LoginGate& logins, Hlc& hlc)
     : options_(options),
       rules_{options.domains,
              options.postmaster.empty() ? DefaultPostmaster(options.domains) : options.postmaster},
@@ -21,6 +21,7 @@ MailService::MailService(const MailServiceOptions& options, manager::ManagerRout
       views_(views),
       nodes_(nodes),
       credentials_(credentials),
+      logins_(logins),
       hlc_(hlc),
       rng_(std::random_device{}()) {}
 
@@ -281,16 +282,14 @@ asio::awaitable<std::vector<MailboxEntry>> MailService::ListEverywhere(
 
 asio::awaitable<Result<std::vector<MailboxEntry>>> MailService::OpenMailbox(std::string login,
                                                                             std::string password,
-                                                                            std::string* user_out) {
-  const Status denied = Status::PermissionDenied("invalid credentials");
-  std::optional<std::string> user =
-      LoginToAddress(login, options_.domains.empty() ? "" : options_.domains.front());
-  if (!user || !IsLocalDomain(DomainOf(*user))) co_return denied;
-  Result<manager::UserInfo> info = co_await managers_.LookupUser(*user, true);
-  if (!info.ok()) co_return info.status().code() == Code::kNotFound ? denied : info.status();
-  if (!co_await credentials_.Check(*user, password, info->password_hash)) co_return denied;
-  *user_out = *user;
-  co_return co_await ListEverywhere(*user, info->mail_map, store::kInboxFolder);
+                                                                            std::string* user_out,
+                                                                            std::string client) {
+  std::string user;
+  Result<manager::UserInfo> info =
+      co_await CheckLogin(std::move(login), std::move(password), std::move(client), &user);
+  if (!info.ok()) co_return info.status();
+  *user_out = user;
+  co_return co_await ListEverywhere(user, info->mail_map, store::kInboxFolder);
 }
 
 asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
@@ -374,16 +373,50 @@ void MailService::SortHolders(std::vector<NodeId>& holders) {
   });
 }
 
-asio::awaitable<Result<std::string>> MailService::Authenticate(std::string login,
-                                                               std::string password) {
-  const Status denied = Status::PermissionDenied("invalid credentials");
+namespace {
+
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<Result<manager::UserInfo>> MailService::CheckLogin(std::string login,
+                                                                   std::string password,
+                                                                   std::string client,
+                                                                   std::string* user_out) {
   std::optional<std::string> user =
       LoginToAddress(login, options_.domains.empty() ? "" : options_.domains.front());
-  if (!user || !IsLocalDomain(DomainOf(*user))) co_return denied;
-  Result<manager::UserInfo> info = co_await managers_.LookupUser(*user, true);
-  if (!info.ok()) co_return info.status().code() == Code::kNotFound ? denied : info.status();
-  if (!co_await credentials_.Check(*user, password, info->password_hash)) co_return denied;
-  co_return *user;
+  // The throttle counts the canonical address, or the login as given when it
+  // is none (bounded: it is a key of a table).
+  const std::string account = user ? *user : LowerAscii(std::string_view(login).substr(0, 320));
+  PORCUPINE_CO_RETURN_IF_ERROR(logins_.Admit(client, account));
+  // No hash (no such user, or not a local domain): the check runs against
+  // the dummy hash, so that it costs what a wrong password costs.
+  Result<manager::UserInfo> info = Status::NotFound("not a local address");
+  if (user && IsLocalDomain(DomainOf(*user))) {
+    info = co_await managers_.LookupUser(*user, true);
+    // The manager could not be asked: nothing was checked, not a failure.
+    if (!info.ok() && info.status().code() != Code::kNotFound) co_return info.status();
+  }
+  std::string hash = info.ok() ? std::move(info->password_hash) : std::string();
+  const bool ok = co_await credentials_.Check(account, std::move(password), std::move(hash));
+  PORCUPINE_CO_RETURN_IF_ERROR(co_await logins_.Finish(client, account, ok));
+  if (!ok) co_return Status::PermissionDenied("invalid credentials");
+  *user_out = *user;
+  co_return info;
+}
+
+asio::awaitable<Result<std::string>> MailService::Authenticate(std::string login,
+                                                               std::string password,
+                                                               std::string client) {
+  std::string user;
+  Result<manager::UserInfo> info =
+      co_await CheckLogin(std::move(login), std::move(password), std::move(client), &user);
+  if (!info.ok()) co_return info.status();
+  co_return user;
 }
 
 asio::awaitable<Result<manager::FolderState>> MailService::Folders(std::string user,

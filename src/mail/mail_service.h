@@ -22,6 +22,7 @@
 #include "core/hlc.h"
 #include "core/status.h"
 #include "mail/fragments.h"
+#include "mail/login_gate.h"
 #include "mail/recipients.h"
 #include "manager/credentials.h"
 #include "manager/router.h"
@@ -115,7 +116,7 @@ class MailService {
   // Every reference must outlive the service.
   MailService(const MailServiceOptions& options, manager::ManagerRouter& managers,
               manager::ViewSource& views, NodeDirectory& nodes, manager::Credentials& credentials,
-              Hlc& hlc);
+              LoginGate& logins, Hlc& hlc);
 
   // Classifies an RCPT address.
   asio::awaitable<RecipientCheck> CheckRecipient(std::string address);
@@ -141,14 +142,14 @@ class MailService {
   asio::awaitable<Status> Deliver(std::vector<std::string> recipients, std::string message,
                                   DeliveryReport* report = nullptr);
 
-  // Authenticates `login` (an address, or a local part of the first domain)
-  // and lists the user's mailbox, merged over every fragment node in
-  // parallel, de-duplicated by message id, oldest first. Nodes that fail are
-  // skipped (a partial mailbox, never an error). PermissionDenied on bad
-  // credentials or an unknown user; *user_out gets the canonical address.
+  // Authenticates `login` like Authenticate and lists the user's mailbox,
+  // merged over every fragment node in parallel, de-duplicated by message
+  // id, oldest first. Nodes that fail are skipped (a partial mailbox, never
+  // an error). *user_out gets the canonical address.
   asio::awaitable<Result<std::vector<MailboxEntry>>> OpenMailbox(std::string login,
                                                                  std::string password,
-                                                                 std::string* user_out);
+                                                                 std::string* user_out,
+                                                                 std::string client = "");
   // The message body from the least loaded holder that has it.
   asio::awaitable<Result<std::string>> ReadMessage(std::string user, MailboxEntry entry);
   // Durably deletes the messages on every node that holds them.
@@ -157,8 +158,17 @@ class MailService {
 
   // ---- IMAP: folders, UIDs and flags (DESIGN.md §6 "IMAP specifics") ----
 
-  // Checks credentials like OpenMailbox; the canonical address.
-  asio::awaitable<Result<std::string>> Authenticate(std::string login, std::string password);
+  // Checks the password of `login` (an address, or a local part of the first
+  // domain) for a client at `client` (net::ClientKey; "" when unknown)
+  // through the login throttle (LoginGate): the canonical address;
+  // PermissionDenied on a wrong password or an unknown user (which costs the
+  // same time); ResourceExhausted when the client's address or the account
+  // is locked after too many failures (POP3 -ERR [SYS/TEMP], IMAP
+  // NO [UNAVAILABLE], SMTP AUTH 454 4.7.0); Unavailable when the user's
+  // manager cannot be asked. Failures may be answered late (the throttle's
+  // delay): every protocol's password check goes through here.
+  asio::awaitable<Result<std::string>> Authenticate(std::string login, std::string password,
+                                                    std::string client = "");
   // Reads or changes the user's folders at the manager.
   asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op);
   // The folder's status and its messages over every fragment node (a
@@ -212,6 +222,10 @@ class MailService {
     std::vector<NodeId> mail_map;
   };
   bool IsLocalDomain(std::string_view domain) const;
+  // Authenticate's check; the user's info (mail map) and *user_out the
+  // canonical address on success.
+  asio::awaitable<Result<manager::UserInfo>> CheckLogin(std::string login, std::string password,
+                                                        std::string client, std::string* user_out);
   std::vector<NodeId> ChooseNodes(const std::string& user, const std::vector<NodeId>& mail_map,
                                   const std::vector<NodeId>& exclude);
   // Applies each change at the entry's coordinating holder (lowest id first).
@@ -271,6 +285,7 @@ class MailService {
   manager::ViewSource& views_;
   NodeDirectory& nodes_;
   manager::Credentials& credentials_;
+  LoginGate& logins_;
   Hlc& hlc_;
 
   mutable std::mutex mu_;

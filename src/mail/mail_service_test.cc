@@ -134,7 +134,27 @@ class MailServiceTest : public testing::Test {
     fragments_ =
         std::make_unique<LocalFragments>(FragmentOptions{}, *store_, hlc_, kSelf, *router_, node_);
     node_.Set(manager_.get(), fragments_.get());
-    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_, hlc_);
+    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_,
+                                          *logins_, hlc_);
+  }
+  // The login throttle the tests use unless they say otherwise: out of the way.
+  static LoginThrottleOptions Lenient() {
+    LoginThrottleOptions t;
+    t.failures_before_delay = 1000;
+    t.failures_before_lockout = 1001;
+    return t;
+  }
+  static manager::CredentialsOptions CredentialOptions() {
+    manager::CredentialsOptions c;
+    c.cache_entries = 100;
+    c.dummy_hash = *DummyPasswordHash({1, 8});
+    return c;
+  }
+  // Rebuilds the service with another login throttle.
+  void UseThrottle(const LoginThrottleOptions& t) {
+    Close();
+    logins_ = std::make_unique<LoginGate>(t, SteadyNowMs);
+    Open();
   }
   void Close() {
     mail_.reset();
@@ -177,7 +197,8 @@ class MailServiceTest : public testing::Test {
   asio::thread_pool pool_{1};
   Hlc hlc_{SystemNowMs};
   OneNode node_;
-  manager::Credentials credentials_{pool_.get_executor(), 100};
+  manager::Credentials credentials_{pool_.get_executor(), CredentialOptions(), SteadyNowMs};
+  std::unique_ptr<LoginGate> logins_ = std::make_unique<LoginGate>(Lenient(), SteadyNowMs);
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<manager::LocalManager> manager_;
@@ -253,6 +274,76 @@ TEST_F(MailServiceTest, UserAdministration) {
   auto box = Run(mail_->OpenMailbox("carol", "z", &user));
   ASSERT_TRUE(box.ok());
   EXPECT_TRUE(box->empty());
+}
+
+// Unknown users cost what existing ones cost (a dummy argon2id run) and are
+// throttled the same way: no oracle for which accounts exist.
+TEST_F(MailServiceTest, UnknownUsersAreCheckedAgainstTheDummyHash) {
+  ASSERT_TRUE(Create("alice@example.test", "pw").ok());
+  std::string user;
+  const uint64_t before = credentials_.stats().verifications;
+  EXPECT_EQ(Run(mail_->OpenMailbox("alice", "wrong", &user)).status().code(),
+            Code::kPermissionDenied);
+  EXPECT_EQ(credentials_.stats().verifications, before + 1);
+  EXPECT_EQ(Run(mail_->OpenMailbox("nobody", "pw", &user)).status().code(),
+            Code::kPermissionDenied);
+  EXPECT_EQ(Run(mail_->Authenticate("someone@elsewhere.test", "pw")).status().code(),
+            Code::kPermissionDenied);
+  EXPECT_EQ(credentials_.stats().verifications, before + 3);
+}
+
+TEST_F(MailServiceTest, FailedLoginsAreDelayedThenRefused) {
+  LoginThrottleOptions t;
+  t.failures_before_delay = 2;
+  t.delay_initial = std::chrono::milliseconds(40);
+  t.delay_max = std::chrono::milliseconds(80);
+  t.failures_before_lockout = 4;
+  t.lockout = std::chrono::seconds(600);
+  UseThrottle(t);
+  ASSERT_TRUE(Create("alice@example.test", "pw").ok());
+  ASSERT_TRUE(Create("bob@example.test", "pw2").ok());
+  ASSERT_TRUE(Create("carol@example.test", "pw3").ok());
+  // bob logs in from .3 before the attack: that pair is trusted.
+  ASSERT_TRUE(Run(mail_->Authenticate("bob", "pw2", "10.0.0.3")).ok());
+  auto timed = [&](const char* login, const char* password, const char* client) {
+    const auto start = std::chrono::steady_clock::now();
+    Code c = Run(mail_->Authenticate(login, password, client)).status().code();
+    return std::make_pair(c, std::chrono::steady_clock::now() - start);
+  };
+  std::vector<std::chrono::nanoseconds> waits;
+  for (int i = 0; i < 4; ++i) {
+    auto [code, took] = timed("bob", "wrong", "10.0.0.1");
+    EXPECT_EQ(code, Code::kPermissionDenied) << i;
+    waits.push_back(took);
+  }
+  EXPECT_GE(waits[2], std::chrono::milliseconds(40));
+  EXPECT_GE(waits[3], std::chrono::milliseconds(80));
+  // Locked: refused unchecked, the right password too, from that address ...
+  const uint64_t checks = credentials_.stats().verifications;
+  EXPECT_EQ(timed("bob", "pw2", "10.0.0.1").first, Code::kResourceExhausted);
+  EXPECT_EQ(timed("alice", "pw", "10.0.0.1").first, Code::kResourceExhausted);
+  // ... and for that account from a new address,
+  EXPECT_EQ(timed("bob", "pw2", "10.0.0.2").first, Code::kResourceExhausted);
+  EXPECT_EQ(credentials_.stats().verifications, checks);
+  // but not for its trusted pair, nor for others elsewhere.
+  EXPECT_TRUE(Run(mail_->Authenticate("bob", "pw2", "10.0.0.3")).ok());
+  EXPECT_TRUE(Run(mail_->Authenticate("carol", "pw3", "10.0.0.2")).ok());
+  LoginGate::Stats st = logins_->stats();
+  EXPECT_EQ(st.failures, 4u);
+  EXPECT_EQ(st.delayed, 2u);
+  EXPECT_EQ(st.refused_address, 2u);
+  EXPECT_EQ(st.refused_account, 1u);
+  // An unknown account locks like an existing one (from many addresses).
+  for (const char* who : {"carol", "nobody"}) {
+    for (int i = 0; i < 4; ++i) {
+      const std::string client = "10.1.0." + std::to_string(i);
+      EXPECT_EQ(Run(mail_->Authenticate(who, "wrong", client)).status().code(),
+                Code::kPermissionDenied);
+    }
+    EXPECT_EQ(Run(mail_->Authenticate(who, "x", "10.2.0.1")).status().code(),
+              Code::kResourceExhausted)
+        << who;
+  }
 }
 
 // ---- IMAP: folders, UIDs, flags -------------------------------------------------

@@ -56,9 +56,12 @@ asio::awaitable<pop3::Response> Pop3Backend::Handle(pop3::Request request) {
 
 asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Login login) {
   std::string user;
-  auto box = co_await mail_.OpenMailbox(login.user, login.password, &user);
+  auto box = co_await mail_.OpenMailbox(login.user, login.password, &user, client_);
   if (!box.ok()) {
-    if (box.status().code() != Code::kPermissionDenied) metrics_.pop3().backend_errors->Increment();
+    const Code c = box.status().code();
+    if (c != Code::kPermissionDenied && c != Code::kResourceExhausted) {
+      metrics_.pop3().backend_errors->Increment();
+    }
     co_return pop3::LoginResult(box.status());
   }
   user_ = user;
@@ -118,7 +121,7 @@ Status ImapBackend::Counted(Status st) {
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::Login r) {
-  Result<std::string> user = co_await mail_.Authenticate(r.user, r.password);
+  Result<std::string> user = co_await mail_.Authenticate(r.user, r.password, client_);
   if (!user.ok()) co_return Result<std::string>(Counted(user.status()));
   user_ = *user;
   if (watch_) interest_ = watch_->Watch(user_);

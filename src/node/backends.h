@@ -31,7 +31,9 @@ class SmtpBackend {
 
 class Pop3Backend {
  public:
-  Pop3Backend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  // client: the connection's net::ClientKey (the login throttle counts it).
+  Pop3Backend(mail::MailService& mail, admin::Metrics& metrics, std::string client = "")
+      : mail_(mail), metrics_(metrics), client_(std::move(client)) {}
   asio::awaitable<pop3::Response> Handle(pop3::Request request);
 
  private:
@@ -41,6 +43,7 @@ class Pop3Backend {
 
   mail::MailService& mail_;
   admin::Metrics& metrics_;
+  const std::string client_;
   std::string user_;  // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by UIDL, from Login
 };
@@ -50,9 +53,15 @@ class ImapBackend {
   // `watch` (optional) lets IDLE polls skip re-reads when no node reported a
   // change of the user's messages; a full re-read still comes every `recheck`
   // (folder changes and UIDs in flight are not in the stores' versions).
-  ImapBackend(mail::MailService& mail, admin::Metrics& metrics, ChangeWatch* watch = nullptr,
+  // client: the connection's net::ClientKey (the login throttle counts it).
+  ImapBackend(mail::MailService& mail, admin::Metrics& metrics, std::string client = "",
+              ChangeWatch* watch = nullptr,
               std::chrono::milliseconds recheck = std::chrono::milliseconds(10000))
-      : mail_(mail), metrics_(metrics), watch_(watch), recheck_(recheck) {}
+      : mail_(mail),
+        metrics_(metrics),
+        client_(std::move(client)),
+        watch_(watch),
+        recheck_(recheck) {}
   asio::awaitable<imap::Response> Handle(imap::Request request);
 
  private:
@@ -77,6 +86,7 @@ class ImapBackend {
 
   mail::MailService& mail_;
   admin::Metrics& metrics_;
+  const std::string client_;
   std::string user_;  // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by MessageInfo::id
   // The ids of the selected folder's messages the session shows.

@@ -278,6 +278,43 @@ const std::vector<Key>& Keys() {
       Field<uint64_t>(
           "auth", "argon2_memlimit_kib", "argon2id memory for new hashes, KiB.",
           [](Config& c) -> uint64_t& { return c.auth.argon2_memlimit_kib; }, AtLeast<uint64_t>(8)),
+      Field<int>(
+          "auth", "failures_before_delay",
+          "Failed logins of one client address or account before its answers are delayed.",
+          [](Config& c) -> int& { return c.auth.throttle.failures_before_delay; }, AtLeast(0)),
+      Duration<ms>(
+          "auth", "delay_initial_ms", "The first delay; it doubles with each further failure.",
+          [](Config& c) -> ms& { return c.auth.throttle.delay_initial; }, /*allow_zero=*/true),
+      Duration<ms>(
+          "auth", "delay_max_ms", "The longest delay.",
+          [](Config& c) -> ms& { return c.auth.throttle.delay_max; }, /*allow_zero=*/true),
+      Field<int>(
+          "auth", "failures_before_lockout",
+          "Failed logins of one client address or account that lock it for lockout_s.",
+          [](Config& c) -> int& { return c.auth.throttle.failures_before_lockout; }, AtLeast(1)),
+      Duration<sec>("auth", "lockout_s", "How long a locked address or account is refused.",
+                    [](Config& c) -> sec& { return c.auth.throttle.lockout; }),
+      Duration<sec>("auth", "failure_memory_s",
+                    "Failures are forgotten this long after the last one (>= lockout_s).",
+                    [](Config& c) -> sec& { return c.auth.throttle.forget_after; }),
+      Duration<sec>(
+          "auth", "trusted_login_s",
+          "A success trusts its (address, account) pair this long (exempt from lockouts).",
+          [](Config& c) -> sec& { return c.auth.throttle.trust; }),
+      Field<size_t>(
+          "auth", "max_tracked_addresses", "Client addresses with failures remembered at most.",
+          [](Config& c) -> size_t& { return c.auth.throttle.max_addresses; }, AtLeast<size_t>(1)),
+      Field<size_t>(
+          "auth", "max_tracked_accounts", "Accounts with failures remembered at most.",
+          [](Config& c) -> size_t& { return c.auth.throttle.max_accounts; }, AtLeast<size_t>(1)),
+      Field<size_t>(
+          "auth", "max_trusted_logins", "Trusted (address, account) pairs remembered at most.",
+          [](Config& c) -> size_t& { return c.auth.throttle.max_trusted; }, AtLeast<size_t>(1)),
+      Field<size_t>("auth", "login_cache_entries",
+                    "Users whose last right password is remembered (keyed digest); 0 = off.",
+                    [](Config& c) -> size_t& { return c.auth.login_cache_entries; }),
+      Duration<sec>("auth", "login_cache_ttl_s", "A remembered password is trusted this long.",
+                    [](Config& c) -> sec& { return c.auth.login_cache_ttl; }),
       Field<S>("admin", "token", "If set, admin API calls need 'Authorization: Bearer TOKEN'.",
                [](Config& c) -> S& { return c.admin.token; }),
       Field<S>(
@@ -406,6 +443,12 @@ Status Finish(Config& c) {
   c.imap.max_message_size = c.imap.parser.max_literal;
   c.imap.parser.max_command =
       std::max<size_t>(c.imap.parser.max_command, c.imap.parser.max_literal + (1u << 20));
+  if (c.auth.throttle.forget_after < c.auth.throttle.lockout) {
+    return Status::InvalidArgument("auth.failure_memory_s: must be at least auth.lockout_s");
+  }
+  if (c.auth.throttle.delay_max < c.auth.throttle.delay_initial) {
+    return Status::InvalidArgument("auth.delay_max_ms: must be at least auth.delay_initial_ms");
+  }
   if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
     return Status::InvalidArgument(
         "limits.pop3_hard_error_limit: must be larger than pop3_soft_error_limit");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/login_throttle.h"
 #include "core/status.h"
 #include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
@@ -87,8 +88,11 @@ struct Config {
   } store;
 
   struct Auth {
-    uint64_t argon2_opslimit = 2;          // crypto_pwhash OPSLIMIT_INTERACTIVE
-    uint64_t argon2_memlimit_kib = 65536;  // MEMLIMIT_INTERACTIVE (64 MiB)
+    uint64_t argon2_opslimit = 2;               // crypto_pwhash OPSLIMIT_INTERACTIVE
+    uint64_t argon2_memlimit_kib = 65536;       // MEMLIMIT_INTERACTIVE (64 MiB)
+    LoginThrottleOptions throttle;              // failed-login delays and lockouts
+    size_t login_cache_entries = 100000;        // users whose last right password is remembered
+    std::chrono::seconds login_cache_ttl{900};  // a remembered password is trusted this long
   } auth;
 
   struct Admin {

@@ -54,6 +54,38 @@ sync = false
   EXPECT_FALSE(c->store.sync);
 }
 
+TEST(Config, ReadsTheLoginThrottleAndCache) {
+  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+[auth]
+failures_before_delay = 2
+delay_initial_ms = 50
+delay_max_ms = 400
+failures_before_lockout = 6
+lockout_s = 3
+failure_memory_s = 60
+trusted_login_s = 600
+max_tracked_addresses = 10
+max_tracked_accounts = 20
+max_trusted_logins = 30
+login_cache_entries = 0
+login_cache_ttl_s = 5
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const LoginThrottleOptions& t = c->auth.throttle;
+  EXPECT_EQ(t.failures_before_delay, 2);
+  EXPECT_EQ(t.delay_initial, std::chrono::milliseconds(50));
+  EXPECT_EQ(t.delay_max, std::chrono::milliseconds(400));
+  EXPECT_EQ(t.failures_before_lockout, 6);
+  EXPECT_EQ(t.lockout, std::chrono::seconds(3));
+  EXPECT_EQ(t.forget_after, std::chrono::seconds(60));
+  EXPECT_EQ(t.trust, std::chrono::seconds(600));
+  EXPECT_EQ(t.max_addresses, 10u);
+  EXPECT_EQ(t.max_accounts, 20u);
+  EXPECT_EQ(t.max_trusted, 30u);
+  EXPECT_EQ(c->auth.login_cache_entries, 0u);
+  EXPECT_EQ(c->auth.login_cache_ttl, std::chrono::seconds(5));
+}
+
 TEST(Config, ErrorsNameTheKey) {
   struct Bad {
     std::string extra;
@@ -74,6 +106,10 @@ TEST(Config, ErrorsNameTheKey) {
       {"[log]\nlevel = \"loud\"\n", "log.level: must be one of"},
       {"[store]\nsync = 1\n", "store.sync: must be true or false"},
       {"[limits]\nsmtp_hard_error_limit = 5\n", "limits.smtp_hard_error_limit: must be larger"},
+      {"[auth]\nlockout_s = 7200\n", "auth.failure_memory_s: must be at least auth.lockout_s"},
+      {"[auth]\ndelay_initial_ms = 20000\n", "auth.delay_max_ms: must be at least"},
+      {"[auth]\nfailures_before_lockout = 0\n", "auth.failures_before_lockout: must be at least 1"},
+      {"[auth]\nmax_tracked_accounts = 0\n", "auth.max_tracked_accounts: must be at least 1"},
   };
   for (const Bad& b : cases) {
     Result<Config> c = ParseConfig(std::string(kMinimal) + b.extra);

@@ -20,6 +20,7 @@
 #include "manager/credentials.h"
 #include "manager/local_manager.h"
 #include "manager/router.h"
+#include "net/client_key.h"
 #include "net/listener.h"
 #include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
@@ -88,6 +89,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<manager::ManagerRouter> router;
   std::unique_ptr<mail::LocalFragments> fragments;
   std::unique_ptr<manager::Credentials> credentials;
+  std::unique_ptr<mail::LoginGate> logins;
   std::unique_ptr<mail::MailService> mail;
   std::unique_ptr<ChangeWatch> changes;  // for IMAP IDLE
   std::unique_ptr<ClusterService> cluster_service;
@@ -100,7 +102,7 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
-  void BuildServices();
+  Status BuildServices();
   void AddMetrics();
   // One coroutine per connection. Parameters are taken by value: a
   // lambda-coroutine's captures would die with the accept loop.
@@ -321,7 +323,7 @@ void Node::Impl::InitPopulationKnown() {
   manager->SetPopulationKnown(known, remember);
 }
 
-void Node::Impl::BuildServices() {
+Status Node::Impl::BuildServices() {
   const Config::Cluster& cc = config.cluster;
   rpc::ClientOptions co;
   co.secret = cc.secret;
@@ -384,7 +386,16 @@ void Node::Impl::BuildServices() {
                  config.store.debug_op_delay.count());
     fragments->SetDebugDelay(config.store.debug_op_delay);
   }
-  credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), 100000);
+  manager::CredentialsOptions cro;
+  cro.cache_entries = config.auth.login_cache_entries;
+  cro.cache_ttl = config.auth.login_cache_ttl;
+  // Unknown users are checked against this, with the cost of new hashes.
+  Result<std::string> dummy =
+      DummyPasswordHash(PasswordCost{config.auth.argon2_opslimit, config.auth.argon2_memlimit_kib});
+  if (!dummy.ok()) return Status(dummy.status().code(), "auth: " + dummy.status().message());
+  cro.dummy_hash = std::move(*dummy);
+  credentials = std::make_unique<manager::Credentials>(cpu.get_executor(), cro, SteadyNowMs);
+  logins = std::make_unique<mail::LoginGate>(config.auth.throttle, SteadyNowMs);
   mail::MailServiceOptions mso;
   mso.domains = config.mail.domains;
   mso.postmaster = config.mail.postmaster;
@@ -392,8 +403,8 @@ void Node::Impl::BuildServices() {
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
   mso.uid_settle_window = cc.uid_settle_window;
-  mail =
-      std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
+  mail = std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials,
+                                             *logins, *hlc);
   ChangeWatchOptions cwo;
   // A watch call waits this long: well inside the data-path deadline, which
   // counts a late answer against the peer.
@@ -403,6 +414,7 @@ void Node::Impl::BuildServices() {
       std::make_unique<ClusterService>(*runtime, *manager, *fragments, *profiles, buckets);
   cluster_service->SetReplication(replication.get());
   cluster_service->SetAntiEntropy(anti_entropy.get());
+  return Status::Ok();
 }
 
 void Node::Impl::AddMetrics() {
@@ -452,6 +464,19 @@ void Node::Impl::AddMetrics() {
     metrics.rereplicated->Set(static_cast<double>(as.rereplicated));
     metrics.tombstones_purged->Set(static_cast<double>(as.purged));
     metrics.node_load->Set(static_cast<double>(fragments->Load()));
+    mail::LoginGate::Stats ls = logins->stats();
+    metrics.auth.failures->Set(static_cast<double>(ls.failures));
+    metrics.auth.delayed->Set(static_cast<double>(ls.delayed));
+    metrics.auth.refused_address->Set(static_cast<double>(ls.refused_address));
+    metrics.auth.refused_account->Set(static_cast<double>(ls.refused_account));
+    metrics.auth.tracked_addresses->Set(static_cast<double>(ls.tables.addresses));
+    metrics.auth.tracked_accounts->Set(static_cast<double>(ls.tables.accounts));
+    metrics.auth.trusted_pairs->Set(static_cast<double>(ls.tables.trusted));
+    metrics.auth.evicted->Set(static_cast<double>(ls.tables.evicted));
+    manager::Credentials::Stats crs = credentials->stats();
+    metrics.auth.verifications->Set(static_cast<double>(crs.verifications));
+    metrics.auth.cache_hits->Set(static_cast<double>(crs.cache_hits));
+    metrics.auth.joined->Set(static_cast<double>(crs.joined));
   });
 }
 
@@ -481,12 +506,19 @@ std::string PeerIp(const net::tcp::socket& s) {
   return ec ? "unknown" : ep.address().to_string();
 }
 
+// The key the login throttle counts the client under.
+std::string ClientOf(const net::tcp::socket& s) {
+  asio::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? "unknown" : net::ClientKey(ep.address());
+}
+
 }  // namespace
 
 Status Node::Impl::StartCluster(nlohmann::json& bound) {
   auto ep = net::ParseEndpoint(config.listen.cluster);
   if (!ep.ok()) return Status::InvalidArgument("listen.cluster: " + ep.status().message());
-  BuildServices();
+  PORCUPINE_RETURN_IF_ERROR(BuildServices());
   AddMetrics();
   rpc::ServerOptions so;
   so.address = config.listen.cluster;
@@ -585,7 +617,7 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
   pop3::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   pop3::Session session(config.pop3, std::move(info));
-  Pop3Backend backend(*mail, metrics);
+  Pop3Backend backend(*mail, metrics, ClientOf(socket));
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.pop3(), session.counters());
   }
@@ -595,7 +627,8 @@ asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptio
   imap::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   imap::Session session(config.imap, std::move(info));
-  ImapBackend backend(*mail, metrics, changes.get(), config.server.imap_idle_recheck);
+  ImapBackend backend(*mail, metrics, ClientOf(socket), changes.get(),
+                      config.server.imap_idle_recheck);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.imap(), session.counters());
   }

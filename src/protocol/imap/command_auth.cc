@@ -119,6 +119,13 @@ void Session::Impl::StartLogin(std::string name, std::string password) {
                                 No("[AUTHENTICATIONFAILED] Authentication failed");
                                 return CountError();
                               }
+                              if (code == Code::kResourceExhausted) {
+                                // The login throttle refused it unchecked
+                                // (RFC 5530: temporary, says nothing of the
+                                // credentials); counted like a failure.
+                                No("[UNAVAILABLE] Too many failed logins, try again later");
+                                return CountError();
+                              }
                               No("[UNAVAILABLE] Authentication temporarily unavailable");
                             });
 }

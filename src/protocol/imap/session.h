@@ -183,7 +183,9 @@ using Step = protocol::Step<Request>;
 // OpenFolder → Result<Snapshot>; FetchBody → Result<std::string>;
 // CopyMessages → Result<CopyResult>; AppendMessage → Result<AppendResult>.
 // PermissionDenied/NotFound at Login → NO [AUTHENTICATIONFAILED];
-// Unavailable anywhere → NO [UNAVAILABLE] (the client may retry).
+// ResourceExhausted at Login (the login throttle) → NO [UNAVAILABLE] Too many
+// failed logins (a counted error); Unavailable anywhere → NO [UNAVAILABLE]
+// (the client may retry).
 using Response = std::variant<Result<std::string>, Result<std::vector<FolderInfo>>, Status,
                               Result<Snapshot>, Result<CopyResult>, Result<AppendResult>>;
 

@@ -46,7 +46,8 @@ struct FakeFolder {
 
 // Users: alice (password "secret", any case of the name logs in as
 // "alice") and bob (password "pass word"), each with an INBOX; "down"
-// always gets Unavailable; everybody else is unknown (NotFound).
+// always gets Unavailable; "locked" always gets ResourceExhausted (the login
+// throttle); everybody else is unknown (NotFound).
 class FakeBackend {
  public:
   FakeBackend() {
@@ -153,6 +154,9 @@ class FakeBackend {
     std::string name = l.user;
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (name == "down") return Result<std::string>(Status::Unavailable("manager unreachable"));
+    if (name == "locked") {
+      return Result<std::string>(Status::ResourceExhausted("too many failed logins"));
+    }
     User* u = FindUser(name);
     if (u == nullptr) return Result<std::string>(Status::NotFound("no such user"));
     if (u->password != l.password) return Result<std::string>(Status::PermissionDenied("bad"));

@@ -11,6 +11,8 @@
 //   USER name         +OK send PASS (whether or not the user exists)
 //   PASS / AUTH       Login request; +OK maildrop has N messages (M octets),
 //                     -ERR [AUTH] invalid credentials (PermissionDenied, NotFound),
+//                     -ERR [SYS/TEMP] too many failed logins, try again later
+//                     (ResourceExhausted: the login throttle; a counted error),
 //                     -ERR [SYS/TEMP] ... (any other error)
 //   AUTH PLAIN        initial response on the line ("=" for empty) or after "+ ";
 //                     "*" cancels; authzid must be empty or equal the authcid
@@ -100,6 +102,7 @@ using Request = std::variant<Login, Retrieve, Commit>;
 using Step = protocol::Step<Request>;
 
 // Login → Result<vector<MessageEntry>>: PermissionDenied/NotFound → -ERR [AUTH],
+//   ResourceExhausted (throttled) → -ERR [SYS/TEMP] too many failed logins,
 //   Unavailable → -ERR [SYS/TEMP]. Retrieve → Result<string>: NotFound → -ERR
 //   no such message (it vanished). Commit → Status: error → -ERR [SYS/TEMP].
 using LoginResult = Result<std::vector<MessageEntry>>;

@@ -92,6 +92,13 @@ void Session::Impl::CompleteLogin(LoginResult* result) {
     if (code == Code::kPermissionDenied || code == Code::kNotFound) {
       return Error("[AUTH] invalid credentials");
     }
+    if (code == Code::kResourceExhausted) {
+      // The login throttle refused it unchecked (RFC 3206: not [AUTH], which
+      // tells the client its credentials are wrong; the refusal is
+      // temporary and says nothing about them). Counted: a client that
+      // keeps trying meets the session's error limits too.
+      return Error("[SYS/TEMP] too many failed logins, try again later");
+    }
     return Err("[SYS/TEMP] maildrop unavailable, try again later");
   }
   assert(UniqueIds(result->value()) && "backend listed a unique-id twice");

@@ -120,8 +120,7 @@ TEST(SessionTest, PasswordWithSpacesAndLeadingSpace) {
 }
 
 TEST(SessionTest, LoginResultOtherErrorsAreTemporary) {
-  for (Code code :
-       {Code::kUnavailable, Code::kIoError, Code::kInternal, Code::kResourceExhausted}) {
+  for (Code code : {Code::kUnavailable, Code::kIoError, Code::kInternal}) {
     Session s(Limits{}, testing::TestInfo());
     s.Start();
     s.Feed("USER alice\r\nPASS secret\r\n");
@@ -132,6 +131,18 @@ TEST(SessionTest, LoginResultOtherErrorsAreTemporary) {
     EXPECT_EQ(s.TakeOutput(), "-ERR [SYS/TEMP] maildrop unavailable, try again later\r\n");
     EXPECT_EQ(s.counters().errors, 0u);
   }
+}
+
+TEST(SessionTest, ThrottledLoginIsTemporaryAndCounted) {
+  Session s(Limits{}, testing::TestInfo());
+  s.Start();
+  s.Feed("USER alice\r\nPASS secret\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kRequest);
+  s.TakeOutput();
+  s.Complete(LoginResult(Status::ResourceExhausted("too many failed logins")));
+  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(s.TakeOutput(), "-ERR [SYS/TEMP] too many failed logins, try again later\r\n");
+  EXPECT_EQ(s.counters().errors, 1u);
 }
 
 TEST(SessionTest, IdleTimeoutWhileRequestOutIsIgnored) {

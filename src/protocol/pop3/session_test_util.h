@@ -24,7 +24,8 @@ namespace porcupine::pop3::testing {
 
 // Users: alice (password "secret") owns the scripted maildrop; bob
 // (password "pass word") has an empty one; "down" always gets Unavailable;
-// everybody else is unknown (NotFound). Unscripted Retrieve answers come from
+// "locked" always gets ResourceExhausted (the login throttle); everybody else
+// is unknown (NotFound). Unscripted Retrieve answers come from
 // alice's maildrop; Commit removes the messages from it.
 class FakeBackend {
  public:
@@ -34,6 +35,7 @@ class FakeBackend {
 
   LoginResult Login(const pop3::Login& login) const {
     if (login.user == "down") return Status::Unavailable("manager unreachable");
+    if (login.user == "locked") return Status::ResourceExhausted("too many failed logins");
     if (login.user == "bob") {
       if (login.password != "pass word") return Status::PermissionDenied("bad password");
       return std::vector<MessageEntry>{};
