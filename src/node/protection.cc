@@ -76,7 +76,7 @@ bool IsLoopback(const std::string& host_port) {
 Status CheckExposure(const Config& c) {
   if (!ClusterProtected(c) && !c.cluster.allow_insecure) {
     for (const Address& a : ClusterAddresses(c)) {
-      if (IsLoopback(a.value)) continue;
+      if (a.value.empty() || IsLoopback(a.value)) continue;
       return Status::InvalidArgument(fmt::format(
           "{}: {} is not a loopback address: cluster traffic beyond this machine needs {} "
           "(cluster.tls_ca_file, tls_cert_file, tls_key_file: `porcupine cluster certs`; "
@@ -99,7 +99,7 @@ std::vector<std::string> InsecureWarnings(const Config& c) {
   std::vector<std::string> out;
   if (!ClusterProtected(c)) {
     for (const Address& a : ClusterAddresses(c)) {
-      if (IsLoopback(a.value)) continue;
+      if (a.value.empty() || IsLoopback(a.value)) continue;
       out.push_back(fmt::format(
           "cluster.allow_insecure: {} {} is not loopback and cluster traffic has no {}: any "
           "process that reaches it can join the cluster and read all mail",
