@@ -10,7 +10,12 @@ scaling when each node has its own machine. The same closed-loop workload
 (sessions and readers spread round-robin over all nodes) runs on each size,
 on a fresh cluster.
 
-    python3 bench/exp2_scaling.py [--quick] [--nodes 1,2,4,8] [--duration S]
+    python3 bench/exp2_scaling.py [--quick] [--nodes 1,2,4,8] [--duration S] [--tls off|on|both]
+
+--tls on runs the nodes with mutual TLS between them (certificates from
+`porcupine cluster certs`); --tls both runs every size without and with it,
+one after the other in each round, and reports the ratio of CPU per delivered
+message (results in exp2_tls.*, leaving exp2.* alone).
 """
 
 import argparse
@@ -32,18 +37,19 @@ def snapshot(cluster):
             "m": cluster.metrics_all()}
 
 
-def run_size(session, args, n):
+def run_size(session, args, n, tls=False):
     overrides = {"cluster": {"replication": args.replication, "spread": args.spread,
                              "policy": args.policy}}
     if args.io_threads is not None:
         overrides["node"] = {"io_threads": args.io_threads}
-    cluster = lib.Cluster(session, n, overrides=overrides).start()
+    cluster = lib.Cluster(session, n, overrides=overrides, tls=tls).start()
     r = lib.run_bench(cluster.smtp_list(), cluster.pop3_list(), cluster.admin_list(),
                       duration=args.duration, warmup=args.warmup, drain=args.drain,
                       sessions=args.sessions, readers=args.readers, users=args.users,
                       pids=cluster.pids(), edge_hook=lambda kind: snapshot(cluster),
                       extra=args.bench_args)
-    row = {"nodes": n, "delivered_per_s": r["delivered_per_s"],
+    row = {"nodes": n, "tls": "on" if tls else "off", "case": "%d/%s" % (n, tls),
+           "delivered_per_s": r["delivered_per_s"],
            "retrieved_per_s": r["retrieved_per_s"], "errors": r["errors"],
            "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "delivered": r["delivered"],
            "retrieved": r["retrieved"], "duration_s": r["duration_s"],
@@ -73,14 +79,15 @@ def run_size(session, args, n):
         row["rpcs_per_msg"] = row["rpc_calls"] / d
         row["msgs_per_sync"] = row["messages_stored"] / row["store_syncs"] \
             if row["store_syncs"] else None
-    lib.log("%d node(s): %.0f delivered/s, %.3f CPU ms/msg, %.2f RPCs/msg, errors %s"
-            % (n, row["delivered_per_s"] or 0, row.get("cpu_ms_per_msg") or 0,
+    lib.log("%d node(s)%s: %.0f delivered/s, %.3f CPU ms/msg, %.2f RPCs/msg, errors %s"
+            % (n, " with mutual TLS" if tls else "", row["delivered_per_s"] or 0,
+               row.get("cpu_ms_per_msg") or 0,
                row.get("rpcs_per_msg") or 0, row["errors"]))
     cluster.stop()
     return row
 
 
-FIELDS = ["nodes", "delivered_per_s", "x_1node", "retrieved_per_s", "errors", "p50_ms", "p99_ms",
+FIELDS = ["nodes", "tls", "delivered_per_s", "x_1node", "retrieved_per_s", "errors", "p50_ms", "p99_ms",
           "delivered", "retrieved", "duration_s", "cpu_s", "cpu_ms_per_msg", "cpu_x_1node",
           "cpu_min_node_s", "cpu_max_node_s", "rpc_calls", "rpcs_per_msg", "rpc_failures",
           "messages_stored", "messages_deleted", "store_syncs", "store_batches", "msgs_per_sync",
@@ -90,7 +97,7 @@ FIELDS = ["nodes", "delivered_per_s", "x_1node", "retrieved_per_s", "errors", "p
 NUMERIC = ["delivered_per_s", "retrieved_per_s", "p50_ms", "p99_ms", "cpu_ms_per_msg",
            "rpcs_per_msg", "msgs_per_sync", "ctx_per_msg", "cpu_s", "delivered"]
 
-COLS = [("nodes", "nodes", "%d"), ("runs", "runs", "%d"), ("delivered/s", "delivered_per_s", "%.0f"),
+COLS = [("nodes", "nodes", "%d"), ("mTLS", "tls", None), ("runs", "runs", "%d"), ("delivered/s", "delivered_per_s", "%.0f"),
         ("x 1 node", "x_1node", "%.2f"), ("retrieved/s", "retrieved_per_s", "%.0f"),
         ("p99 ms", "p99_ms", "%.1f"), ("CPU ms/msg", "cpu_ms_per_msg", "%.3f"),
         ("x 1 node", "cpu_x_1node", "%.2f"), ("RPCs/msg", "rpcs_per_msg", "%.2f"),
@@ -146,6 +153,8 @@ def main():
     ap.add_argument("--io-threads", type=int, default=None,
                     help="[node] io_threads per node (default: the node's default)")
     ap.add_argument("--bench-arg", dest="bench_args", action="append", default=[])
+    ap.add_argument("--tls", default="off", choices=["off", "on", "both"],
+                    help="mutual TLS between the nodes: off, on, or both (the ratio)")
     args = ap.parse_args()
     q = args.quick
     args.rounds = args.rounds or (1 if q else 2)
@@ -156,35 +165,67 @@ def main():
     lib.check_binary()
     machine = lib.machine_line()
     session = lib.Session()
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.tls]
     runs = []
     try:
         for rnd in range(1, args.rounds + 1):
             for n in sizes:
-                row = run_size(session, args, n)
-                row["round"] = rnd
-                runs.append(row)
+                for tls in modes:
+                    row = run_size(session, args, n, tls)
+                    row["round"] = rnd
+                    runs.append(row)
     finally:
         session.close()
-    rows = lib.median_rows(runs, "nodes", NUMERIC)
-    base = rows[0]
+    rows = lib.median_rows(runs, "case", NUMERIC)
     for r in rows + runs:
+        base = next(b for b in rows if b["tls"] == r["tls"])  # the first size, same TLS
         r["x_1node"] = r["delivered_per_s"] / base["delivered_per_s"] \
             if base["delivered_per_s"] else None
         r["cpu_x_1node"] = r["cpu_ms_per_msg"] / base["cpu_ms_per_msg"] \
             if base.get("cpu_ms_per_msg") and r.get("cpu_ms_per_msg") else None
     res = lib.ensure_results()
-    lib.write_csv(os.path.join(res, "exp2.csv"), runs, ["round"] + FIELDS)
-    plot(rows, os.path.join(res, "exp2.png"), os.path.join(res, "exp2.dat"))
+    name = {"off": "exp2", "on": "exp2_tls_on", "both": "exp2_tls"}[args.tls]
+    lib.write_csv(os.path.join(res, name + ".csv"), runs, ["round"] + FIELDS)
+    if args.tls != "both":
+        plot(rows, os.path.join(res, name + ".png"), os.path.join(res, name + ".dat"))
     head = ("Experiment 2 (%s): nodes %s, %d round(s) (medians), %.0f s (+%.0f s warmup) each, %d senders, %s readers, "
-            "%d users, replication %d, spread %d, policy %s\n%s"
+            "%d users, replication %d, spread %d, policy %s, mutual TLS %s\n%s"
             % ("quick" if q else "full", args.nodes, args.rounds, args.duration, args.warmup, args.sessions,
                args.readers if args.readers is not None else "sessions/4", args.users,
-               args.replication, args.spread, args.policy, machine))
+               args.replication, args.spread, args.policy, args.tls, machine))
     print(head)
     print(lib.table(rows, COLS))
-    cmd = "python3 bench/exp2_scaling.py" + (" --quick" if q else "")
-    with open(os.path.join(res, "exp2.md"), "w") as f:
+    ratios = tls_ratios(rows) if args.tls == "both" else []
+    if ratios:
+        print(lib.table(ratios, RATIO_COLS))
+    cmd = "python3 bench/exp2_scaling.py" + (" --quick" if q else "") + \
+        ("" if args.tls == "off" else " --tls " + args.tls)
+    with open(os.path.join(res, name + ".md"), "w") as f:
         f.write("%s\n\n`%s`\n\n%s\n" % (head.replace("\n", "\n\n"), cmd, lib.markdown_table(rows, COLS)))
+        if ratios:
+            f.write("\nMutual TLS against plaintext, per size:\n\n%s\n"
+                    % lib.markdown_table(ratios, RATIO_COLS))
+
+
+RATIO_COLS = [("nodes", "nodes", "%d"), ("CPU ms/msg plain", "plain", "%.3f"),
+              ("CPU ms/msg mTLS", "tls", "%.3f"), ("ratio", "ratio", "%.3f"),
+              ("RPCs/msg", "rpcs", "%.2f"), ("delivered/s plain", "dps_plain", "%.0f"),
+              ("delivered/s mTLS", "dps_tls", "%.0f")]
+
+
+def tls_ratios(rows):
+    """Per size: CPU per delivered message with mutual TLS over the same without."""
+    out = []
+    for plain in (r for r in rows if r["tls"] == "off"):
+        tls = next((r for r in rows if r["tls"] == "on" and r["nodes"] == plain["nodes"]), None)
+        if not tls or not plain.get("cpu_ms_per_msg") or not tls.get("cpu_ms_per_msg"):
+            continue
+        out.append({"nodes": plain["nodes"], "plain": plain["cpu_ms_per_msg"],
+                    "tls": tls["cpu_ms_per_msg"],
+                    "ratio": tls["cpu_ms_per_msg"] / plain["cpu_ms_per_msg"],
+                    "rpcs": tls.get("rpcs_per_msg"), "dps_plain": plain["delivered_per_s"],
+                    "dps_tls": tls["delivered_per_s"]})
+    return out
 
 
 if __name__ == "__main__":

@@ -544,13 +544,27 @@ class Cluster:
     """N porcupine nodes on loopback; every node lists every other as a seed."""
 
     def __init__(self, session, n, overrides=None, per_node=None, secret=None,
-                 io_threads=None, log_level="warn"):
+                 io_threads=None, log_level="warn", tls=False):
+        """tls: mutual TLS between the nodes, from certificates of a new cluster CA made
+        by `porcupine cluster certs` (the admin API stays plain HTTP on loopback)."""
         self.session = session
         self.root = session.mkdtemp("cluster%d" % n)
         self.secret = secret or "bench-%016x" % random.getrandbits(64)
+        self.tls = tls
         self.nodes = []
+        certs = os.path.join(self.root, "certs")
+        if tls:
+            names = ",".join("n%d" % (i + 1) for i in range(n))
+            subprocess.run([porcupine_bin(), "cluster", "certs", "--out", certs, "--nodes", names,
+                            "--hosts", "127.0.0.1"], check=True, stdout=subprocess.DEVNULL,
+                           stdin=subprocess.DEVNULL)
         for i in range(n):
             ov = {"cluster": {"secret": self.secret}, "log": {"level": log_level}}
+            if tls:
+                name = "n%d" % (i + 1)
+                ov["cluster"].update({"tls_ca_file": os.path.join(certs, "ca.crt"),
+                                      "tls_cert_file": os.path.join(certs, name + ".crt"),
+                                      "tls_key_file": os.path.join(certs, name + ".key")})
             if io_threads is not None:
                 ov["node"] = {"io_threads": io_threads}
             for src in (overrides or {}), ((per_node or {}).get(i) or {}):

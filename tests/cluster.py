@@ -7,7 +7,9 @@ tests. `NodeSet` owns every node a test started and guarantees that each
 process is killed and each directory removed, whatever happened
 (conftest.py's `nodes` fixture).
 
-Only loopback addresses are ever used. Every wait is bounded by a deadline.
+Nodes bind loopback addresses, except in the network-namespace tests
+(netlab.py), which protect them with mutual TLS and HTTPS (`make_certs`).
+Every wait is bounded by a deadline.
 """
 
 import copy
@@ -17,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -133,6 +136,10 @@ class Node:
         self.starts = 0
         self.final_log = None
         self.netns = None  # a network namespace name: spawn runs `ip netns exec NS porcupine`
+        # An HTTPS admin API: the CA its certificate must chain to, and the token
+        # http() then sends by itself (set by clusterkit.protect).
+        self.admin_ca = None
+        self.admin_token = None
 
     # ---- process control -------------------------------------------------
 
@@ -317,21 +324,42 @@ class Node:
 
     @property
     def admin(self):
+        """host:port of the admin API; loopback when it binds every address."""
+        host, port = split_hostport(self.addrs["admin"])
+        if host in ("0.0.0.0", "::"):
+            return "%s:%d" % ("127.0.0.1" if host == "0.0.0.0" else "[::1]", port)
         return self.addrs["admin"]
+
+    @property
+    def admin_url(self):
+        return "%s://%s" % ("https" if self.admin_ca else "http", self.admin)
+
+    def admin_args(self):
+        """The CLI options that reach this node's admin API."""
+        args = ["--admin", self.admin_url]
+        if self.admin_ca:
+            args += ["--ca-file", self.admin_ca]
+        if self.admin_token:
+            args += ["--token", self.admin_token]
+        return args
 
     # ---- admin API -------------------------------------------------------
 
     def http(self, method, path, body=None, timeout=30, headers=None):
-        """Returns (status, parsed JSON or text or None)."""
+        """Returns (status, parsed JSON or text or None). Over HTTPS (verifying the
+        certificate against admin_ca) with admin_token when they are set."""
         data = None
         hdrs = dict(headers or {})
+        if self.admin_token:
+            hdrs.setdefault("Authorization", "Bearer " + self.admin_token)
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        req = urllib.request.Request("http://%s%s" % (self.admin, path), data=data,
-                                     method=method, headers=hdrs)
+        req = urllib.request.Request(self.admin_url + path, data=data, method=method,
+                                     headers=hdrs)
+        context = ssl.create_default_context(cafile=self.admin_ca) if self.admin_ca else None
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
@@ -417,6 +445,12 @@ class NodeSet:
     def start(self, name="n1", overrides=None):
         return self.make(name, overrides).start()
 
+    def tempdir(self, prefix):
+        """A temporary directory removed with the nodes' (certificates, say)."""
+        root = tempfile.mkdtemp(prefix="porcupine-it-%s-" % prefix)
+        self.roots.append(root)
+        return root
+
     def close(self):
         """Stops every node; returns a list of problems (unexpected deaths, bad exits)."""
         problems = []
@@ -446,6 +480,18 @@ class NodeSet:
             for root in self.roots:
                 shutil.rmtree(root, ignore_errors=True)
         return problems
+
+
+def make_certs(out_dir, names, hosts, days=None):
+    """`porcupine cluster certs`: a CA and a certificate per node name in out_dir
+    (ca.crt, NAME.crt, NAME.key), naming the given hosts. Returns out_dir."""
+    args = [porcupine_bin(), "cluster", "certs", "--out", out_dir, "--nodes", ",".join(names),
+            "--hosts", ",".join(hosts)]
+    if days:
+        args += ["--days", str(days)]
+    r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, "cluster certs: rc %s\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    return out_dir
 
 
 def wait_for(predicate, timeout, interval=0.05, what="condition"):

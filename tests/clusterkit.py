@@ -3,6 +3,9 @@
 - `start_cluster(nodes, n)`: n nodes with fixed free cluster ports (a restarted
   node keeps its address), seeds = every node's cluster address, a shared
   secret; waits until every node is ready and all share one n-member view.
+  Nodes on addresses other than loopback (the netlab namespaces) get mutual
+  TLS between them and HTTPS with a token on their admin API (`protection`),
+  as a node refuses to serve such addresses without.
 - `wait_view(node_list, names, timeout)`: polls GET /v1/cluster until those
   nodes agree on one epoch whose "up" members are exactly `names`.
 - `deliver` / `deliver_retry`: one SMTP transaction through smtplib; the
@@ -26,7 +29,7 @@ import subprocess
 import threading
 import time
 
-from cluster import DEFAULT_PASSWORD, DOMAIN, porcupine_bin
+from cluster import DEFAULT_PASSWORD, DOMAIN, make_certs, porcupine_bin
 from mailclient import poplib_message, split_received
 
 _clusters = itertools.count(1)
@@ -79,9 +82,22 @@ def user_names(count, prefix="u"):
 
 # ---- starting nodes -----------------------------------------------------------
 
+def protection(nodes, names, hosts):
+    """Certificates of a new cluster CA for the named nodes, naming every host
+    and loopback (`porcupine cluster certs`), and an admin token: what
+    make_node(tls=...) needs for mutual TLS and an HTTPS admin API."""
+    certs = make_certs(nodes.tempdir("certs"), names, sorted(set(hosts) | {"127.0.0.1"}))
+    return {"dir": certs, "token": "admin-" + new_secret()}
+
+
+def is_loopback(host):
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def cluster_overrides(name, host, cluster_port, seeds, secret, cluster_extra=None,
-                      extra=None, listen_host=None):
-    """Config overrides for one cluster node; all listeners on listen_host (default host)."""
+                      extra=None, listen_host=None, tls=None):
+    """Config overrides for one cluster node; all listeners on listen_host (default host).
+    tls: protection(...) for mutual TLS and an HTTPS admin API with a token."""
     lh = listen_host or host
     over = {
         "listen": {
@@ -93,37 +109,53 @@ def cluster_overrides(name, host, cluster_port, seeds, secret, cluster_extra=Non
         },
         "cluster": dict({"seeds": list(seeds), "secret": secret}, **(cluster_extra or {})),
     }
+    if tls:
+        files = {"tls_ca_file": os.path.join(tls["dir"], "ca.crt"),
+                 "tls_cert_file": os.path.join(tls["dir"], name + ".crt"),
+                 "tls_key_file": os.path.join(tls["dir"], name + ".key")}
+        over["cluster"].update(files)
+        over["admin"] = {"tls_cert_file": files["tls_cert_file"],
+                         "tls_key_file": files["tls_key_file"], "token": tls["token"]}
     for section, keys in (extra or {}).items():
         over.setdefault(section, {}).update(keys)
     return over
 
 
-def make_node(nodes, name, host, cluster_port, seeds, secret, netns=None, **kw):
+def make_node(nodes, name, host, cluster_port, seeds, secret, netns=None, tls=None, **kw):
     """A Node (not started) for the cluster; `netns` runs it inside that namespace."""
-    node = nodes.make(name, cluster_overrides(name, host, cluster_port, seeds, secret, **kw))
+    node = nodes.make(name, cluster_overrides(name, host, cluster_port, seeds, secret, tls=tls,
+                                              **kw))
     node.cluster_addr = "%s:%d" % (host, cluster_port)
     if netns:
         node.netns = netns
+    if tls:
+        node.admin_ca = os.path.join(tls["dir"], "ca.crt")
+        node.admin_token = tls["token"]
     return node
 
 
 def start_cluster(nodes, n, names=None, hosts=None, netns=None, cluster_extra=None,
-                  extra=None, secret=None, timeout=20.0):
+                  extra=None, secret=None, timeout=20.0, tls=None):
     """Starts n nodes that know each other as seeds; returns them once they share a view.
 
     hosts: one address per node (default 127.0.0.1 for all); netns: one
     namespace name per node (default: none). Cluster ports are picked here and
-    stay in the config, so Node.restart() keeps each node's address.
+    stay in the config, so Node.restart() keeps each node's address. tls: True
+    for mutual TLS between the nodes and HTTPS admin APIs with a token, False
+    for neither, None (default) for TLS exactly when a host is not loopback.
     """
     names = names or ["n%d" % (i + 1) for i in range(n)]
     secret = secret or new_secret()
     hosts = hosts or ["127.0.0.1"] * n
+    if tls is None:
+        tls = not all(is_loopback(h) for h in hosts)
+    protect = protection(nodes, names, hosts) if tls else None
     ports = [free_port(h) if not netns else 7000 + i for i, h in enumerate(hosts)]
     seeds = ["%s:%d" % (h, p) for h, p in zip(hosts, ports)]
     out = []
     for i in range(n):
         out.append(make_node(nodes, names[i], hosts[i], ports[i], seeds, secret,
-                             netns=netns[i] if netns else None,
+                             netns=netns[i] if netns else None, tls=protect,
                              cluster_extra=cluster_extra, extra=extra))
     for node in out:
         node.spawn()
@@ -214,7 +246,7 @@ def cli(*args, timeout=30):
 
 
 def cli_cluster_status(node):
-    r = cli("cluster", "status", "--admin", node.admin, "--json")
+    r = cli("cluster", "status", *node.admin_args(), "--json")
     assert r.returncode == 0, "cluster status: rc %s\n%s%s" % (r.returncode, r.stdout, r.stderr)
     return json.loads(r.stdout)
 

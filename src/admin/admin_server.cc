@@ -1,6 +1,7 @@
 #include "admin/admin_server.h"
 
 #include <httplib.h>
+#include <sodium.h>
 
 #include <nlohmann/json.hpp>
 
@@ -55,18 +56,31 @@ std::optional<json> JsonBody(const httplib::Request& req, httplib::Response& res
   return body;
 }
 
+// "Bearer <token>", compared in constant time.
+bool TokenMatches(const std::string& header, const std::string& token) {
+  const std::string want = "Bearer " + token;
+  return header.size() == want.size() &&
+         sodium_memcmp(header.data(), want.data(), want.size()) == 0;
+}
+
 std::string StringField(const json& body, const char* name) {
   auto it = body.find(name);
   return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+std::unique_ptr<httplib::Server> NewServer(const AdminOptions& options) {
+  if (!options.tls) return std::make_unique<httplib::Server>();
+  std::shared_ptr<net::ReloadingServerCert> cert = options.tls;
+  return std::make_unique<httplib::SSLServer>([cert](SSL_CTX& ctx) {
+    cert->Attach(&ctx);
+    return true;
+  });
+}
+
 }  // namespace
 
 AdminServer::AdminServer(const AdminOptions& options, AdminBackend& backend, Metrics& metrics)
-    : options_(options),
-      backend_(backend),
-      metrics_(metrics),
-      http_(std::make_unique<httplib::Server>()) {
+    : options_(options), backend_(backend), metrics_(metrics), http_(NewServer(options)) {
   Routes();
 }
 
@@ -79,7 +93,7 @@ void AdminServer::Routes() {
     if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (req.get_header_value("Authorization") == "Bearer " + options_.token) {
+    if (TokenMatches(req.get_header_value("Authorization"), options_.token)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     Reply(res, 401, {{"error", "unauthenticated"}, {"message", "bearer token required"}});
@@ -146,6 +160,7 @@ void AdminServer::Routes() {
 }
 
 Result<int> AdminServer::Listen(const std::string& host, int port) {
+  if (!http_->is_valid()) return Status::IoError("admin: cannot set up HTTPS");
   int bound =
       port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0)

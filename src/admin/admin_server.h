@@ -13,6 +13,7 @@
 
 #include "admin/metrics.h"
 #include "core/status.h"
+#include "net/pki.h"
 
 namespace httplib {
 class Server;
@@ -47,10 +48,14 @@ class AdminBackend {
 
 struct AdminOptions {
   std::string token;  // "" = no authentication (bind to loopback then)
+  // When set, the API speaks HTTPS only, with this certificate (which follows
+  // its files); nullptr = plain HTTP (loopback only: node/protection.h).
+  std::shared_ptr<net::ReloadingServerCert> tls;
 };
 
 class AdminServer {
  public:
+  // With options.tls the server is HTTPS; Listen fails if it cannot be set up.
   AdminServer(const AdminOptions& options, AdminBackend& backend, Metrics& metrics);
   ~AdminServer();  // stops the server
 

@@ -19,9 +19,27 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
+AdminClient::AdminClient(std::string address, std::string token, std::string ca_file)
+    : token_(std::move(token)), ca_file_(std::move(ca_file)) {
+  https_ = !ca_file_.empty();
+  if (address.rfind("https://", 0) == 0) {
+    https_ = true;
+    address = address.substr(8);
+  } else if (address.rfind("http://", 0) == 0) {
+    address = address.substr(7);
+  }
+  while (!address.empty() && address.back() == '/') address.pop_back();
+  host_port_ = std::move(address);
+}
+
 Result<AdminReply> AdminClient::Call(const std::string& method, const std::string& path,
                                      const nlohmann::json* body) {
-  httplib::Client client("http://" + address_);
+  const std::string url = (https_ ? "https://" : "http://") + host_port_;
+  httplib::Client client(url);
+  if (https_) {
+    client.enable_server_certificate_verification(true);
+    if (!ca_file_.empty()) client.set_ca_cert_path(ca_file_.c_str());
+  }
   client.set_connection_timeout(5);
   client.set_read_timeout(60);
   httplib::Headers headers;
@@ -32,8 +50,12 @@ Result<AdminReply> AdminClient::Call(const std::string& method, const std::strin
                         : method == "PUT" ? client.Put(path, headers, payload, "application/json")
                                           : client.Post(path, headers, payload, "application/json");
   if (!res) {
-    return Status::Unavailable("cannot reach admin API at " + address_ + ": " +
-                               httplib::to_string(res.error()));
+    std::string why = httplib::to_string(res.error());
+    if (res.error() == httplib::Error::SSLServerVerification) {
+      why += ca_file_.empty() ? " (give the CA with --ca-file)"
+                              : " (not signed by " + ca_file_ + ", or it does not name the host)";
+    }
+    return Status::Unavailable("cannot reach admin API at " + url + ": " + why);
   }
   AdminReply reply;
   reply.status = res->status;

@@ -9,6 +9,7 @@
 
 #include "bench/bench.h"
 #include "cli/admin_client.h"
+#include "cli/certs.h"
 #include "cli/demo.h"
 #include "node/config.h"
 #include "node/node.h"
@@ -50,27 +51,34 @@ int Fail(const Result<AdminReply>& r, const std::string& what) {
 struct UserArgs {
   std::string admin = "127.0.0.1:8080";
   std::string token;
+  std::string ca_file;
   std::string address;
   std::string password;
   bool json = false;
 };
 
 void AddAdminOptions(CLI::App* app, UserArgs& a) {
-  app->add_option("--admin", a.admin, "host:port of any node's admin API")->capture_default_str();
+  app->add_option("--admin", a.admin, "any node's admin API: host:port (HTTP) or https://host:port")
+      ->capture_default_str();
   app->add_option("--token", a.token, "admin API token (or $PORCUPINE_ADMIN_TOKEN)")
       ->envname("PORCUPINE_ADMIN_TOKEN");
+  app->add_option("--ca-file", a.ca_file,
+                  "PEM CA the API's HTTPS certificate must chain to; implies HTTPS "
+                  "(or $PORCUPINE_ADMIN_CA)")
+      ->envname("PORCUPINE_ADMIN_CA");
 }
 
 int UserAdd(const UserArgs& a) {
   nlohmann::json body = {{"address", a.address}, {"password", a.password}};
-  auto r = AdminClient(a.admin, a.token).Call("POST", "/v1/users", &body);
+  auto r = AdminClient(a.admin, a.token, a.ca_file).Call("POST", "/v1/users", &body);
   if (!r.ok() || r->status != 201) return Fail(r, "user add " + a.address);
   std::printf("added %s\n", a.address.c_str());
   return 0;
 }
 
 int UserDel(const UserArgs& a) {
-  auto r = AdminClient(a.admin, a.token).Call("DELETE", "/v1/users/" + UrlEncode(a.address));
+  auto r =
+      AdminClient(a.admin, a.token, a.ca_file).Call("DELETE", "/v1/users/" + UrlEncode(a.address));
   if (!r.ok() || r->status != 204) return Fail(r, "user del " + a.address);
   std::printf("deleted %s\n", a.address.c_str());
   return 0;
@@ -78,7 +86,7 @@ int UserDel(const UserArgs& a) {
 
 int UserPasswd(const UserArgs& a) {
   nlohmann::json body = {{"password", a.password}};
-  auto r = AdminClient(a.admin, a.token)
+  auto r = AdminClient(a.admin, a.token, a.ca_file)
                .Call("PUT", "/v1/users/" + UrlEncode(a.address) + "/password", &body);
   if (!r.ok() || r->status != 204) return Fail(r, "user passwd " + a.address);
   std::printf("password changed for %s\n", a.address.c_str());
@@ -86,7 +94,7 @@ int UserPasswd(const UserArgs& a) {
 }
 
 int UserList(const UserArgs& a) {
-  auto r = AdminClient(a.admin, a.token).Call("GET", "/v1/users");
+  auto r = AdminClient(a.admin, a.token, a.ca_file).Call("GET", "/v1/users");
   if (!r.ok() || r->status != 200) return Fail(r, "user list");
   if (a.json) {
     std::cout << r->body.dump() << "\n";
@@ -97,7 +105,7 @@ int UserList(const UserArgs& a) {
 }
 
 int ClusterStatus(const UserArgs& a) {
-  auto r = AdminClient(a.admin, a.token).Call("GET", "/v1/cluster");
+  auto r = AdminClient(a.admin, a.token, a.ca_file).Call("GET", "/v1/cluster");
   if (!r.ok() || r->status != 200) return Fail(r, "cluster status");
   const nlohmann::json& j = r->body;
   if (a.json) {
@@ -121,9 +129,20 @@ int ClusterStatus(const UserArgs& a) {
 
 int ClusterRemove(const UserArgs& a) {
   nlohmann::json body = {{"node", a.address}};
-  auto r = AdminClient(a.admin, a.token).Call("POST", "/v1/cluster/remove", &body);
+  auto r = AdminClient(a.admin, a.token, a.ca_file).Call("POST", "/v1/cluster/remove", &body);
   if (!r.ok() || r->status != 200) return Fail(r, "cluster remove " + a.address);
   std::printf("removed %s; its buckets move to the other nodes\n", a.address.c_str());
+  return 0;
+}
+
+int ClusterCerts(const CertsOptions& o) {
+  std::string report;
+  Status st = MakeClusterCerts(o, &report);
+  if (!st.ok()) {
+    std::fprintf(stderr, "porcupine: cluster certs: %s\n", st.message().c_str());
+    return 1;
+  }
+  std::fputs(report.c_str(), stdout);
   return 0;
 }
 
@@ -169,6 +188,26 @@ int Main(int argc, char** argv) {
       "remove", "take a node out of the cluster for good (ask any other node)");
   remove->add_option("node", ca.address, "node name or id")->required();
   AddAdminOptions(remove, ca);
+  CertsOptions certs;
+  CLI::App* certs_cmd = cluster_cmd->add_subcommand(
+      "certs", "create a cluster CA (or use the one in --out) and a certificate per node");
+  certs_cmd->add_option("--out", certs.out, "directory for ca.crt, ca.key, NAME.crt, NAME.key")
+      ->required();
+  certs_cmd->add_option("--nodes", certs.nodes, "node names, comma-separated")
+      ->required()
+      ->delimiter(',');
+  certs_cmd
+      ->add_option("--hosts", certs.hosts,
+                   "addresses and DNS names other nodes and clients dial, in every node "
+                   "certificate besides its node name; comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  certs_cmd->add_option("--days", certs.days, "validity of the node certificates")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 36500));
+  certs_cmd->add_option("--ca-days", certs.ca_days, "validity of a new CA")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 36500));
 
   DemoOptions demo;
   CLI::App* demo_cmd = app.add_subcommand("demo", "run a local demo cluster on loopback");
@@ -204,6 +243,7 @@ int Main(int argc, char** argv) {
   if (list->parsed()) return UserList(ua);
   if (status->parsed()) return ClusterStatus(ca);
   if (remove->parsed()) return ClusterRemove(ca);
+  if (certs_cmd->parsed()) return ClusterCerts(certs);
   if (demo_cmd->parsed()) return RunDemo(demo, argv[0]);
   if (bench_cmd->parsed()) return bench::Run(bench_opts);
   return 2;

@@ -200,6 +200,18 @@ const std::vector<Key>& Keys() {
           })),
       Field<S>("cluster", "secret", "Shared secret that authenticates cluster traffic.",
                [](Config& c) -> S& { return c.cluster.secret; }),
+      Field<S>("cluster", "tls_ca_file",
+               "PEM file of the cluster CA: mutual TLS between nodes (with the next two).",
+               [](Config& c) -> S& { return c.cluster.tls_ca_file; }),
+      Field<S>("cluster", "tls_cert_file", "PEM file of this node's certificate (cluster CA).",
+               [](Config& c) -> S& { return c.cluster.tls_cert_file; }),
+      Field<S>("cluster", "tls_key_file", "PEM file of this node's private key.",
+               [](Config& c) -> S& { return c.cluster.tls_key_file; }),
+      Duration<sec>("cluster", "tls_refresh_s", "The cluster TLS files are re-read this often.",
+                    [](Config& c) -> sec& { return c.cluster.tls_refresh; }),
+      Field<bool>("cluster", "allow_insecure",
+                  "Allow non-loopback cluster addresses without mutual TLS and a secret.",
+                  [](Config& c) -> bool& { return c.cluster.allow_insecure; }),
       Field<S>(
           "cluster", "policy", "Delivery load balancing: dynamic, static or random.",
           [](Config& c) -> S& { return c.cluster.policy; }, Check<S>([](const S& v) {
@@ -317,6 +329,15 @@ const std::vector<Key>& Keys() {
                     [](Config& c) -> sec& { return c.auth.login_cache_ttl; }),
       Field<S>("admin", "token", "If set, admin API calls need 'Authorization: Bearer TOKEN'.",
                [](Config& c) -> S& { return c.admin.token; }),
+      Field<S>("admin", "tls_cert_file", "PEM certificate: the admin API speaks HTTPS only.",
+               [](Config& c) -> S& { return c.admin.tls_cert_file; }),
+      Field<S>("admin", "tls_key_file", "PEM private key of admin.tls_cert_file.",
+               [](Config& c) -> S& { return c.admin.tls_key_file; }),
+      Duration<sec>("admin", "tls_refresh_s", "Replaced admin TLS files are used this long after.",
+                    [](Config& c) -> sec& { return c.admin.tls_refresh; }),
+      Field<bool>("admin", "allow_insecure",
+                  "Allow a non-loopback admin address without HTTPS and a token.",
+                  [](Config& c) -> bool& { return c.admin.allow_insecure; }),
       Field<S>(
           "log", "level", "Log level.", [](Config& c) -> S& { return c.log.level; }, CheckLevel),
       Field<uint64_t>(
@@ -406,8 +427,36 @@ Status CheckPostmaster(Config::Mail& m) {
   return Status::Ok();
 }
 
+// "" when the named files are all set or all empty; else the first unset
+// key and what it needs.
+std::string AllOrNone(const std::string& section,
+                      const std::vector<std::pair<const char*, const std::string*>>& keys) {
+  size_t set = 0;
+  for (const auto& k : keys) set += !k.second->empty();
+  if (set == 0 || set == keys.size()) return "";
+  std::string all;
+  for (const auto& k : keys)
+    all += fmt::format("{}{}.{}", all.empty() ? "" : ", ", section, k.first);
+  for (const auto& k : keys) {
+    if (k.second->empty()) return fmt::format("{}.{}: is required with {}", section, k.first, all);
+  }
+  return "";
+}
+
+Status CheckTlsKeys(const Config& c) {
+  std::string problem = AllOrNone("cluster", {{"tls_ca_file", &c.cluster.tls_ca_file},
+                                              {"tls_cert_file", &c.cluster.tls_cert_file},
+                                              {"tls_key_file", &c.cluster.tls_key_file}});
+  if (problem.empty()) {
+    problem = AllOrNone("admin", {{"tls_cert_file", &c.admin.tls_cert_file},
+                                  {"tls_key_file", &c.admin.tls_key_file}});
+  }
+  return problem.empty() ? Status::Ok() : Status::InvalidArgument(problem);
+}
+
 Status Finish(Config& c) {
   if (c.node.data_dir.empty()) return Status::InvalidArgument("node.data_dir: is required");
+  PORCUPINE_RETURN_IF_ERROR(CheckTlsKeys(c));
   if (c.mail.domains.empty()) {
     return Status::InvalidArgument("mail.domains: at least one local domain is required");
   }

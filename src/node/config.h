@@ -44,8 +44,16 @@ struct Config {
     std::chrono::seconds tombstone_grace{86400};  // deleted messages' tombstones are kept this long
     int spread = 2;                               // soft limit on nodes holding one user's mail
     int buckets = 256;                            // user-map buckets; fixed for a cluster's life
-    std::string secret;                           // shared cluster secret
-    std::string policy = "dynamic";               // load balancing: dynamic, static or random
+    std::string secret;                           // shared cluster secret (second factor)
+    // Mutual TLS between nodes: all three or none (docs/security.md).
+    std::string tls_ca_file;    // PEM: the cluster CA; peers must show a certificate it signed
+    std::string tls_cert_file;  // PEM: this node's certificate, signed by the cluster CA
+    std::string tls_key_file;   // PEM: its private key
+    std::chrono::seconds tls_refresh{60};  // the three files are re-read this often
+    // Serve and call non-loopback cluster addresses without mutual TLS and a
+    // secret. Only for a network that nothing else can reach.
+    bool allow_insecure = false;
+    std::string policy = "dynamic";  // load balancing: dynamic, static or random
     // Failure detection and membership rounds (cluster/membership.h).
     std::chrono::milliseconds ping_interval{250};
     std::chrono::milliseconds ping_timeout{1000};
@@ -96,7 +104,12 @@ struct Config {
   } auth;
 
   struct Admin {
-    std::string token;  // when set, the admin API requires "Authorization: Bearer <token>"
+    std::string token;          // when set, the admin API requires "Authorization: Bearer <token>"
+    std::string tls_cert_file;  // PEM: with tls_key_file, the admin API speaks HTTPS only
+    std::string tls_key_file;
+    std::chrono::seconds tls_refresh{60};  // replaced files are picked up this long after
+    // Serve a non-loopback admin address without HTTPS and a token.
+    bool allow_insecure = false;
   } admin;
 
   struct Log {

@@ -28,6 +28,7 @@
 #include "node/cluster_runtime.h"
 #include "node/cluster_service.h"
 #include "node/directory.h"
+#include "node/protection.h"
 #include "node/replication_runtime.h"
 #include "node/session_driver.h"
 #include "protocol/smtp/queue_id.h"
@@ -100,6 +101,8 @@ struct Node::Impl : admin::AdminBackend {
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
   std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
+  Status CheckProtection();
+  rpc::TlsFiles ClusterTls() const;
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   Status BuildServices();
@@ -269,6 +272,27 @@ Status Node::Impl::RemoveNode(const std::string& name_or_id) {
   return runtime->Remove(*id);
 }
 
+// Refuses to serve what would be open to the network (node/protection.h)
+// before anything is opened or bound.
+Status Node::Impl::CheckProtection() {
+  PORCUPINE_RETURN_IF_ERROR(CheckExposure(config));
+  for (const std::string& w : InsecureWarnings(config)) spdlog::warn("{}", w);
+  std::vector<std::string> warnings;
+  PORCUPINE_RETURN_IF_ERROR(CheckClusterTls(config, &warnings));
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  if (!config.cluster.tls_ca_file.empty()) {
+    spdlog::info("cluster calls use mutual TLS (CA {}, certificate {})", config.cluster.tls_ca_file,
+                 config.cluster.tls_cert_file);
+  }
+  return Status::Ok();
+}
+
+rpc::TlsFiles Node::Impl::ClusterTls() const {
+  const Config::Cluster& cc = config.cluster;
+  return {cc.tls_ca_file, cc.tls_cert_file, cc.tls_key_file,
+          static_cast<unsigned>(cc.tls_refresh.count())};
+}
+
 Status Node::Impl::OpenStore() {
   store::Options options;
   options.data_dir = config.node.data_dir;
@@ -327,6 +351,7 @@ Status Node::Impl::BuildServices() {
   const Config::Cluster& cc = config.cluster;
   rpc::ClientOptions co;
   co.secret = cc.secret;
+  co.tls = ClusterTls();
   co.max_message_bytes = cc.max_rpc_message_mib << 20;
   rpc_client = std::make_unique<rpc::Client>(co);
 
@@ -523,6 +548,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
   rpc::ServerOptions so;
   so.address = config.listen.cluster;
   so.secret = config.cluster.secret;
+  so.tls = ClusterTls();
   so.max_message_bytes = config.cluster.max_rpc_message_mib << 20;
   rpc_server = std::make_unique<rpc::Server>(so, *cluster_service, io);
   Result<int> port = rpc_server->Start();
@@ -538,9 +564,6 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
           "cluster.advertise: required when listen.cluster binds all addresses");
     }
     advertise = listen_addr;
-  }
-  if (config.cluster.secret.empty() && !ep->address().is_loopback()) {
-    spdlog::warn("cluster.secret is empty: cluster traffic is not authenticated");
   }
   PORCUPINE_RETURN_IF_ERROR(replication->Start());
   anti_entropy->Start();
@@ -590,8 +613,17 @@ Status Node::Impl::BindAll() {
   if (!config.listen.admin.empty()) {
     auto ep = net::ParseEndpoint(config.listen.admin);
     if (!ep.ok()) return Status::InvalidArgument("listen.admin: " + ep.status().message());
-    admin_server = std::make_unique<admin::AdminServer>(admin::AdminOptions{config.admin.token},
-                                                        *this, metrics);
+    admin::AdminOptions ao;
+    ao.token = config.admin.token;
+    if (!config.admin.tls_cert_file.empty()) {
+      auto cert = net::ReloadingServerCert::Load(
+          config.admin.tls_cert_file, config.admin.tls_key_file, config.admin.tls_refresh);
+      if (!cert.ok()) {
+        return Status(cert.status().code(), "admin.tls_cert_file: " + cert.status().message());
+      }
+      ao.tls = std::move(*cert);
+    }
+    admin_server = std::make_unique<admin::AdminServer>(ao, *this, metrics);
     auto port = admin_server->Listen(ep->address().to_string(), ep->port());
     if (!port.ok()) return Status::IoError("listen.admin: " + port.status().message());
     bound["admin"] = fmt::format("{}:{}", ep->address().to_string(), *port);
@@ -736,6 +768,7 @@ Node::~Node() {
 }
 
 Status Node::Start() {
+  PORCUPINE_RETURN_IF_ERROR(impl_->CheckProtection());
   std::error_code ec;
   std::filesystem::create_directories(impl_->config.node.data_dir, ec);
   if (ec) return Status::IoError("node.data_dir: " + ec.message());

@@ -15,7 +15,9 @@ AsyncStub* Client::StubFor(const std::string& address) {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.max_reconnect_backoff_ms);
     // One connection per peer, never shared with another Client's channels.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    // One set of credentials (and one watcher of the TLS files) for every channel.
+    if (!credentials_) credentials_ = ChannelCredentials(options_.tls);
+    auto channel = grpc::CreateCustomChannel(address, credentials_, args);
     it = stubs_.emplace(address, Node::NewStub(channel)).first;
   }
   return it->second->async();

@@ -20,6 +20,7 @@
 #include "core/async.h"
 #include "core/status.h"
 #include "rpc/cluster.grpc.pb.h"
+#include "rpc/tls.h"
 
 namespace porcupine::rpc {
 
@@ -27,7 +28,10 @@ inline constexpr uint32_t kWireVersion = 1;
 inline constexpr const char* kSecretMetadata = "x-porcupine-secret";
 
 struct ClientOptions {
-  std::string secret;                    // sent with every call; "" = none
+  // Sent with every call; "" = none. With `tls` it travels only inside a TLS
+  // session whose peer showed a certificate of the cluster CA.
+  std::string secret;
+  TlsFiles tls;                          // mutual TLS when tls.enabled(), plaintext otherwise
   size_t max_message_bytes = 64u << 20;  // largest request or reply (bodies travel whole)
   // Reconnect backoff after a peer went away: short, so a restarted node is
   // reachable again at once (gRPC's default grows to two minutes).
@@ -75,6 +79,7 @@ class Client {
 
   const ClientOptions options_;
   std::mutex mu_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;     // guarded by mu_; made once
   std::map<std::string, std::unique_ptr<Node::Stub>> stubs_;  // guarded by mu_
   std::set<grpc::ClientContext*> inflight_;                   // guarded by mu_
   bool shut_down_ = false;                                    // guarded by mu_

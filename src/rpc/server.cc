@@ -93,7 +93,7 @@ Server::~Server() { Shutdown(0); }
 Result<int> Server::Start() {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.address, ServerCredentials(options_.tls), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(service_.get());

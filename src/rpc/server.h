@@ -1,6 +1,8 @@
 // The server side of inter-node RPC (rpc/cluster.proto, docs/wire.md). gRPC
-// runs its own threads; every call is checked (cluster secret, wire version)
-// and then handed to the Handler as a coroutine on the node's io_context.
+// runs its own threads. With mutual TLS only callers holding a certificate of
+// the cluster CA get a connection at all; every call is then checked (cluster
+// secret, wire version) and handed to the Handler as a coroutine on the
+// node's io_context.
 // The reply is sent when the coroutine finishes.
 #pragma once
 
@@ -12,6 +14,7 @@
 
 #include "core/status.h"
 #include "rpc/cluster.grpc.pb.h"
+#include "rpc/tls.h"
 
 namespace porcupine::rpc {
 
@@ -43,8 +46,9 @@ class Handler {
 };
 
 struct ServerOptions {
-  std::string address;                   // host:port; port 0 = any free port
-  std::string secret;                    // required in every call's metadata; "" = none
+  std::string address;  // host:port; port 0 = any free port
+  std::string secret;   // required in every call's metadata; "" = none
+  TlsFiles tls;         // when enabled, only callers with a certificate of the cluster CA connect
   size_t max_message_bytes = 64u << 20;  // largest request or reply
 };
 
