@@ -83,6 +83,9 @@ def main():
                args.users, machine))
     print(head)
     print(lib.table(rows, COLS))
+    print("\nevery run, in order:")
+    print(lib.table(runs, [("round", "round", "%d")] + [c for c in COLS if c[1] != "runs"
+                                                           and not c[1].endswith("_a")]))
 
 
 if __name__ == "__main__":
