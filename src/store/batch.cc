@@ -105,7 +105,8 @@ void Batch::PutMessage(Bucket bucket, const std::string& user, const MessageMeta
   if (!rep().Check(StampVersion(change.meta))) return;
   rep().w.bytes += meta.ByteSizeLong() + (body ? body->size() : 0);
   change.body = std::move(body);
-  auto put = [change = std::move(change)](const MessageMeta*) { return change; };
+  // Decided once: the change moves out.
+  auto put = [change = std::move(change)](const MessageMeta*) mutable { return std::move(change); };
   UpdateMessage(bucket, user, meta.folder(), *id, std::move(put), outcome);
 }
 
@@ -119,7 +120,7 @@ void Batch::DeleteMessage(Bucket bucket, const std::string& user, const MessageM
   change.meta.set_tombstone(true);
   if (!rep().Check(StampVersion(change.meta))) return;
   rep().w.bytes += change.meta.ByteSizeLong();
-  auto put = [change = std::move(change)](const MessageMeta*) { return change; };
+  auto put = [change = std::move(change)](const MessageMeta*) mutable { return std::move(change); };
   UpdateMessage(bucket, user, tombstone.folder(), *id, std::move(put), outcome);
 }
 

@@ -193,7 +193,7 @@ Status Store::Impl::AddMessageWrite(
       current = std::move(*meta);
     }
   }
-  out.after = current;
+  if (w.outcome) out.after = current;
   MessageChange change = w.decide(current ? &*current : nullptr);
   if (change.meta.version() == 0) change.meta.set_version(kRecordVersion);
   if (change.log && change.log->version() == 0) change.log->set_version(kRecordVersion);
@@ -213,8 +213,8 @@ Status Store::Impl::AddMessageWrite(
       wb.Put(cf(keys::Cf::kReplog), *log_key, change.log->SerializeAsString())
           .PermitUncheckedError();
     }
-    written[w.key] = change.meta;
-    out.after = std::move(change.meta);
+    if (w.outcome) out.after = change.meta;
+    written[w.key] = std::move(change.meta);
   }
   out.applied = change.action != MessageChange::Action::kKeep;
   if (w.outcome) *w.outcome = std::move(out);
