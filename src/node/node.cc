@@ -23,6 +23,7 @@
 #include "net/listener.h"
 #include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
+#include "node/budget_metrics.h"
 #include "node/change_watch.h"
 #include "node/cluster_runtime.h"
 #include "node/cluster_service.h"
@@ -98,6 +99,8 @@ struct Node::Impl : admin::AdminBackend {
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
   std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
+  // Shared by every SMTP session: the buffers of messages being received.
+  MemoryBudget smtp_data_budget{config.node_limits.smtp_data_memory_bytes};
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   void BuildServices();
@@ -392,6 +395,7 @@ void Node::Impl::BuildServices() {
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
   mso.uid_settle_window = cc.uid_settle_window;
+  mso.delivery_budget = &smtp_data_budget;
   mail =
       std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials, *hlc);
   ChangeWatchOptions cwo;
@@ -488,6 +492,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
   if (!ep.ok()) return Status::InvalidArgument("listen.cluster: " + ep.status().message());
   BuildServices();
   AddMetrics();
+  AddSmtpDataBudgetMetrics(metrics, smtp_data_budget);
   rpc::ServerOptions so;
   so.address = config.listen.cluster;
   so.secret = config.cluster.secret;
@@ -574,6 +579,7 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   info.peer_ip = PeerIp(socket);
   info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
+  info.data_budget = &smtp_data_budget;
   smtp::Session session(config.smtp, std::move(info));
   SmtpBackend backend(*mail, metrics);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
