@@ -3,6 +3,8 @@ signals."""
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -202,6 +204,93 @@ def test_user_cli_without_a_node(nodes):
     node.stop()
     rc, out, err = run_cli("user", "list", "--admin", admin, timeout=60)
     assert rc != 0 and err.strip()
+
+
+def test_user_cli_password_file(nodes, tmp_path):
+    node = nodes.start()
+    secret = tmp_path / "pw"
+    secret.write_bytes(b"from a file\nsecond line is ignored\n")
+    secret.chmod(0o600)
+    rc, out, err = user_cli(node, "add", ALICE, "--password-file", str(secret))
+    assert rc == 0, err
+    assert pop3_login(node, ALICE, "from a file")
+    # A file other users may read is refused before anything is sent.
+    secret.write_bytes(b"changed\r\n")
+    secret.chmod(0o640)
+    rc, out, err = user_cli(node, "passwd", ALICE, "--password-file", str(secret))
+    assert rc == 1 and "chmod 600" in err, err
+    assert pop3_login(node, ALICE, "from a file")
+    secret.chmod(0o400)
+    rc, out, err = user_cli(node, "passwd", ALICE, "--password-file", str(secret))
+    assert rc == 0, err
+    assert pop3_login(node, ALICE, "changed"), "CRLF is a line end too"
+    # Empty, missing, or both ways at once: refused.
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
+    empty.chmod(0o600)
+    for args in (["--password-file", str(empty)], ["--password-file", str(tmp_path / "none")],
+                 ["--password", "x", "--password-file", str(secret)]):
+        rc, out, err = user_cli(node, "passwd", ALICE, *args)
+        assert rc != 0 and err.strip(), args
+    assert pop3_login(node, ALICE, "changed")
+    # Without a password and without a terminal there is nothing to ask.
+    rc, out, err = user_cli(node, "add", "bob@" + DOMAIN)
+    assert rc == 1 and "--password-file" in err, err
+    assert "bob@" + DOMAIN not in node.users()
+
+
+def run_cli_on_a_terminal(args, answers, timeout=60):
+    """Runs porcupine with a pseudo-terminal as stdin, stdout and stderr; writes
+    each answer after the next prompt ("...: ") shows. Returns (exit status,
+    everything the terminal showed)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([porcupine_bin(), *args], stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    shown = b""
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every writer of the terminal is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if pending and shown.rstrip().endswith(b":"):
+                shown += b"<answered>"
+                os.write(master, pending.pop(0) + b"\n")
+            if not ready and proc.poll() is not None:
+                break
+        return proc.wait(timeout=max(1, deadline - time.monotonic())), shown
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_user_cli_asks_for_the_password_without_echo(nodes):
+    node = nodes.start()
+    rc, shown = run_cli_on_a_terminal(["user", "add", ALICE, "--admin", node.admin],
+                                      [b"typed secret", b"typed secret"])
+    assert rc == 0, shown
+    assert b"Password for " + ALICE.encode() in shown and b"Retype" in shown, shown
+    assert b"typed secret" not in shown, "the terminal echoed the password: %r" % shown
+    assert pop3_login(node, ALICE, "typed secret")
+    # Two different answers: nothing changes.
+    rc, shown = run_cli_on_a_terminal(["user", "passwd", ALICE, "--admin", node.admin],
+                                      [b"new one", b"new two"])
+    assert rc == 1 and b"differ" in shown, shown
+    assert pop3_login(node, ALICE, "typed secret")
+    rc, shown = run_cli_on_a_terminal(["user", "passwd", ALICE, "--admin", node.admin],
+                                      [b"new one", b"new one"])
+    assert rc == 0, shown
+    assert pop3_login(node, ALICE, "new one")
 
 
 def pop3_login(node, user, password):

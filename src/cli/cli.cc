@@ -11,6 +11,7 @@
 #include "cli/admin_client.h"
 #include "cli/certs.h"
 #include "cli/demo.h"
+#include "cli/password_input.h"
 #include "node/config.h"
 #include "node/node.h"
 
@@ -53,7 +54,7 @@ struct UserArgs {
   std::string token;
   std::string ca_file;
   std::string address;
-  std::string password;
+  PasswordOptions password;
   bool json = false;
 };
 
@@ -68,8 +69,33 @@ void AddAdminOptions(CLI::App* app, UserArgs& a) {
       ->envname("PORCUPINE_ADMIN_CA");
 }
 
+// --password (kept for scripts; other users see it in ps) or
+// --password-file; without either the password is asked for on the
+// terminal (cli/password_input.h).
+void AddPasswordOptions(CLI::App* app, UserArgs& a) {
+  CLI::Option* file = app->add_option("--password-file", a.password.file,
+                                      "read the password from the first line of FILE (mode 600)");
+  app->add_option_function<std::string>(
+         "--password",
+         [&a](const std::string& pw) {
+           a.password.password_given = true;
+           a.password.password = pw;
+         },
+         "the password itself: visible to every user of this machine (ps), prefer "
+         "--password-file or the prompt")
+      ->excludes(file);
+}
+
+// Prints why there is no password and returns the exit status for it.
+int FailPassword(const Status& st, const std::string& what) {
+  std::fprintf(stderr, "porcupine: %s: %s\n", what.c_str(), st.message().c_str());
+  return 1;
+}
+
 int UserAdd(const UserArgs& a) {
-  nlohmann::json body = {{"address", a.address}, {"password", a.password}};
+  Result<std::string> password = ObtainPassword(a.password, a.address);
+  if (!password.ok()) return FailPassword(password.status(), "user add " + a.address);
+  nlohmann::json body = {{"address", a.address}, {"password", *password}};
   auto r = AdminClient(a.admin, a.token, a.ca_file).Call("POST", "/v1/users", &body);
   if (!r.ok() || r->status != 201) return Fail(r, "user add " + a.address);
   std::printf("added %s\n", a.address.c_str());
@@ -85,7 +111,9 @@ int UserDel(const UserArgs& a) {
 }
 
 int UserPasswd(const UserArgs& a) {
-  nlohmann::json body = {{"password", a.password}};
+  Result<std::string> password = ObtainPassword(a.password, a.address);
+  if (!password.ok()) return FailPassword(password.status(), "user passwd " + a.address);
+  nlohmann::json body = {{"password", *password}};
   auto r = AdminClient(a.admin, a.token, a.ca_file)
                .Call("PUT", "/v1/users/" + UrlEncode(a.address) + "/password", &body);
   if (!r.ok() || r->status != 204) return Fail(r, "user passwd " + a.address);
@@ -165,14 +193,14 @@ int Main(int argc, char** argv) {
   user_cmd->require_subcommand(1);
   CLI::App* add = user_cmd->add_subcommand("add", "create a user");
   add->add_option("address", ua.address, "user@domain")->required();
-  add->add_option("--password", ua.password, "password")->required();
+  AddPasswordOptions(add, ua);
   AddAdminOptions(add, ua);
   CLI::App* del = user_cmd->add_subcommand("del", "delete a user and their mail");
   del->add_option("address", ua.address, "user@domain")->required();
   AddAdminOptions(del, ua);
   CLI::App* passwd = user_cmd->add_subcommand("passwd", "change a user's password");
   passwd->add_option("address", ua.address, "user@domain")->required();
-  passwd->add_option("--password", ua.password, "new password")->required();
+  AddPasswordOptions(passwd, ua);
   AddAdminOptions(passwd, ua);
   CLI::App* list = user_cmd->add_subcommand("list", "list users");
   list->add_flag("--json", ua.json, "print JSON");

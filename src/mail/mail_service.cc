@@ -64,7 +64,8 @@ std::vector<NodeId> MailService::ChooseNodes(const std::string& user,
 }
 
 asio::awaitable<MailService::Stored> MailService::StoreOn(NodeId node, std::vector<Pending> batch,
-                                                          std::shared_ptr<const std::string> body) {
+                                                          std::shared_ptr<const std::string> body,
+                                                          MemoryBudget* budget) {
   std::vector<NodeId> failed;
   Status st;
   // The chosen node may have just died: choose again without it (the soft
@@ -77,6 +78,12 @@ asio::awaitable<MailService::Stored> MailService::StoreOn(NodeId node, std::vect
       messages.push_back(p.message);
     }
     const size_t count = messages.size();
+    // A store on another node copies the body into its request and that
+    // into the bytes on the wire: as much memory again as the message, twice.
+    MemoryReservation copies(budget);
+    if (f && node != nodes_.self() && !copies.Resize(2 * body->size())) {
+      co_return Stored{Status::ResourceExhausted("no memory for the message's copies to a store")};
+    }
     st = Status::Unavailable("fragment node left the view");
     if (f) st = co_await f->Store(std::move(messages), body, views_.Current()->epoch);
     if (st.ok()) {
@@ -129,9 +136,12 @@ void MailService::Place(const std::string& user, const manager::FolderState& whe
 }
 
 asio::awaitable<MailService::Stored> MailService::StoreAll(
-    std::map<NodeId, std::vector<Pending>> per_node, std::shared_ptr<const std::string> body) {
+    std::map<NodeId, std::vector<Pending>> per_node, std::shared_ptr<const std::string> body,
+    MemoryBudget* budget) {
   std::vector<asio::awaitable<Stored>> stores;
-  for (auto& [node, batch] : per_node) stores.push_back(StoreOn(node, std::move(batch), body));
+  for (auto& [node, batch] : per_node) {
+    stores.push_back(StoreOn(node, std::move(batch), body, budget));
+  }
   std::vector<Stored> stored = co_await WhenAll(std::move(stores));
   Stored out;
   bool some_ok = false;
@@ -174,7 +184,8 @@ asio::awaitable<Status> MailService::Deliver(std::vector<std::string> recipients
     Place(*user, *where, where->first_uid, {}, {now_ms, 0}, body->size(), per_node);
   }
   if (st.ok()) {
-    Stored stored = co_await StoreAll(std::move(per_node), std::move(body));
+    Stored stored =
+        co_await StoreAll(std::move(per_node), std::move(body), options_.delivery_budget);
     st = stored.status;
     if (report) report->maybe_stored = stored.maybe_stored;
     if (report && st.ok()) report->copies = users.size();

@@ -20,6 +20,7 @@
 
 #include "cluster/balancer.h"
 #include "core/hlc.h"
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "mail/fragments.h"
 #include "mail/login_gate.h"
@@ -41,6 +42,12 @@ struct MailServiceOptions {
   // younger than this may still hold back newer ones (FolderStatus::in_flight),
   // so deleting it releases its UID first.
   std::chrono::milliseconds uid_settle_window{5000};
+  // Deliver's budget for the copies of a message that go to another node's
+  // store: the request's copy of the body and its bytes on the wire, two per
+  // store in flight (the body itself is its caller's; the SMTP session
+  // reserves it in the same budget). A delivery that cannot reserve them
+  // fails with ResourceExhausted. nullptr: not limited. Must outlive the service.
+  MemoryBudget* delivery_budget = nullptr;
 };
 
 enum class RecipientCheck {
@@ -241,8 +248,11 @@ class MailService {
     Status status;
     bool maybe_stored = false;
   };
+  // `budget` (optional): reserves the copies of a store on another node
+  // (MailServiceOptions::delivery_budget).
   asio::awaitable<Stored> StoreOn(NodeId node, std::vector<Pending> batch,
-                                  std::shared_ptr<const std::string> body);
+                                  std::shared_ptr<const std::string> body,
+                                  MemoryBudget* budget = nullptr);
   // `answered` (optional) gets the nodes that listed the folder; `cache`
   // (optional) is used and updated as in OpenFolder; when nothing changed
   // the result is empty unless `merge_unchanged` (the cached listings then).
@@ -265,7 +275,8 @@ class MailService {
   // Stores every node's batch in parallel; maybe_stored when it failed
   // after some batch was stored or with an outcome unknown.
   asio::awaitable<Stored> StoreAll(std::map<NodeId, std::vector<Pending>> per_node,
-                                   std::shared_ptr<const std::string> body);
+                                   std::shared_ptr<const std::string> body,
+                                   MemoryBudget* budget = nullptr);
   // Claims the unclaimed messages of `view` (OpenFolder's claim_recent) and
   // sets view.status.recent_from to the first UID claimed for the caller.
   asio::awaitable<void> ClaimShown(const std::string& user, FolderView& view);

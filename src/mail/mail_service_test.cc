@@ -1308,6 +1308,67 @@ TEST_F(MailServiceReportTest, UnknownOutcomeMayHaveStored) {
   EXPECT_EQ(AliceHere(), 1u);
 }
 
+// ---- the delivery budget: copies of a message made for another node's store ----
+
+// Answers every Store OK, noting how much of the budget was taken meanwhile.
+class BudgetWatchingStore : public ScriptedStore {
+ public:
+  explicit BudgetWatchingStore(const MemoryBudget& budget)
+      : ScriptedStore(Status::Ok(), nullptr), budget_(budget) {}
+  asio::awaitable<Status> Store(std::vector<NewMessage>, std::shared_ptr<const std::string>,
+                                cluster::Epoch) override {
+    ++stores;
+    taken = budget_.used();
+    co_return Status::Ok();
+  }
+  int stores = 0;
+  uint64_t taken = 0;
+
+ private:
+  const MemoryBudget& budget_;
+};
+
+class MailServiceBudgetTest : public MailServiceReportTest {
+ protected:
+  void SetUp() override {
+    options_.spread = 1;  // each user's mail stays on its one mail-map node
+    options_.delivery_budget = &budget_;
+    node_.AddPeer(kPeer, &watching_);
+    MailServiceTest::SetUp();
+    ASSERT_TRUE(Create(kAlice, "pw").ok());
+    ASSERT_TRUE(Create(kBob, "pw").ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kAlice, kSelf, true, hlc_.Now())).ok());
+    ASSERT_TRUE(Run(router_->UpdateMailMap(kBob, kPeer, true, hlc_.Now())).ok());
+  }
+  Status DeliverBody(std::vector<std::string> to, size_t size) {
+    return Run(mail_->Deliver(std::move(to), std::string(size, 'x')));
+  }
+
+  MemoryBudget budget_{5000};
+  BudgetWatchingStore watching_{budget_};
+};
+
+TEST_F(MailServiceBudgetTest, AStoreOnAnotherNodeReservesTwoCopiesWhileItRuns) {
+  ASSERT_TRUE(DeliverBody({kBob}, 2000).ok());
+  EXPECT_EQ(watching_.stores, 1);
+  EXPECT_EQ(watching_.taken, 4000u);  // the request's copy and its bytes on the wire
+  EXPECT_EQ(budget_.used(), 0u);
+}
+
+TEST_F(MailServiceBudgetTest, ADeliveryThatCannotReserveTheCopiesFailsAsOutOfStorage) {
+  Status st = DeliverBody({kBob}, 3000);
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.ToString();  // SMTP 452 4.3.1
+  EXPECT_EQ(watching_.stores, 0);
+  EXPECT_EQ(budget_.used(), 0u);
+  EXPECT_EQ(budget_.refusals(), 1u);
+}
+
+TEST_F(MailServiceBudgetTest, ALocalStoreMakesNoCopyToReserve) {
+  ASSERT_TRUE(DeliverBody({kAlice}, 6000).ok());  // more than the whole budget
+  EXPECT_EQ(budget_.peak(), 0u);
+  EXPECT_EQ(AliceHere(), 1u);
+}
+
 // Stored, but the manager could not be told: the proxy must not store the
 // same message id elsewhere (a second replica set a later delete would miss),
 // so the answer says the store may have happened.

@@ -343,6 +343,11 @@ const std::vector<Key>& Keys() {
       Field<uint64_t>(
           "limits", "smtp_max_message_bytes", "Largest message accepted (SIZE).",
           [](Config& c) -> uint64_t& { return c.smtp.max_message_bytes; }, AtLeast<uint64_t>(1024)),
+      Field<uint64_t>(
+          "limits", "smtp_data_memory_bytes",
+          "Memory all SMTP messages being received may hold at once (node-wide).",
+          [](Config& c) -> uint64_t& { return c.node_limits.smtp_data_memory_bytes; },
+          AtLeast<uint64_t>(1u << 20)),
       Field<size_t>(
           "limits", "smtp_max_recipients", "Recipients per SMTP transaction.",
           [](Config& c) -> size_t& { return c.smtp.max_recipients; }, AtLeast<size_t>(1)),
@@ -473,6 +478,13 @@ Status Finish(Config& c) {
   if ((c.cluster.max_rpc_message_mib << 20) < c.smtp.max_message_bytes + (1u << 20)) {
     return Status::InvalidArgument(
         "cluster.max_rpc_message_mib: must exceed limits.smtp_max_message_bytes by 1 MiB");
+  }
+  // A message's buffer doubles as it grows, and both buffers exist while it
+  // moves (smtp/session_data.cc): the largest message alone must fit.
+  if (c.node_limits.smtp_data_memory_bytes < 2 * c.smtp.max_message_bytes + (1u << 20)) {
+    return Status::InvalidArgument(
+        "limits.smtp_data_memory_bytes: must be at least twice limits.smtp_max_message_bytes "
+        "plus 1 MiB");
   }
   if (c.cluster.ack_copies > c.cluster.replication) {
     return Status::InvalidArgument("cluster.ack_copies: must not exceed cluster.replication");

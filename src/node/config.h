@@ -119,6 +119,14 @@ struct Config {
   smtp::Limits smtp;
   pop3::Limits pop3;
   imap::Limits imap;
+
+  // Limits of the whole node, in [limits] beside the per-session ones above.
+  struct NodeLimits {
+    // Memory the buffers of all SMTP messages being received may take at
+    // once (smtp::SessionInfo::data_budget); a message that does not fit
+    // gets 452 4.3.1. At least twice smtp.max_message_bytes.
+    uint64_t smtp_data_memory_bytes = 512ull << 20;
+  } node_limits;
 };
 
 // Parses TOML text. Unknown sections/keys, wrong types and bad values are an

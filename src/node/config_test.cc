@@ -123,6 +123,27 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(syntax.status().message().find("line 1"), std::string::npos);
 }
 
+TEST(Config, SmtpDataMemoryFitsTheLargestMessageTwice) {
+  Result<Config> c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->node_limits.smtp_data_memory_bytes, 512ull << 20);
+  c = ParseConfig(std::string(kMinimal) +
+                  "[limits]\nsmtp_max_message_bytes = 10485760\n"
+                  "smtp_data_memory_bytes = 22020096\n");  // 2 x 10 MiB + 1 MiB
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_limits.smtp_data_memory_bytes, 22020096u);
+  c = ParseConfig(std::string(kMinimal) +
+                  "[limits]\nsmtp_max_message_bytes = 10485760\n"
+                  "smtp_data_memory_bytes = 22020095\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().rfind("limits.smtp_data_memory_bytes: must be at least twice", 0),
+            0u)
+      << c.status().message();
+  c = ParseConfig(std::string(kMinimal) + "[limits]\nsmtp_data_memory_bytes = 1000\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().rfind("limits.smtp_data_memory_bytes: must be at least", 0), 0u);
+}
+
 TEST(Config, PostmasterIsEmptyByDefaultAndCanonicalWhenSet) {
   Result<Config> c = ParseConfig(kMinimal);
   ASSERT_TRUE(c.ok()) << c.status().ToString();

@@ -19,7 +19,13 @@
 // discarded too (and so on). A rejected synchronizing literal is never sent.
 //
 // Choices the grammar leaves open:
-//  - An empty line between commands is ignored; a line of spaces is a
+//  - Every line ends in CRLF (RFC 3501 §2.2): a line ended by a bare LF is
+//    rejected, a command line with BAD (the command does not run), a raw
+//    line as an error that ends the exchange. Tolerating LF would let a
+//    proxy or filter in front of us disagree with us about where a command
+//    ends. Literal octets are not lines: a bare LF inside one is data.
+//    While a rejected command is being skipped, its lines may end either way.
+//  - An empty line (CRLF) between commands is ignored; a line of spaces is a
 //    missing tag. Runs of spaces between arguments and a trailing space are
 //    accepted.
 //  - "UID" folds only before COPY, MOVE, FETCH, STORE, SEARCH, EXPUNGE (an
@@ -42,6 +48,7 @@ namespace porcupine::imap {
 namespace {
 
 constexpr size_t kTailKeep = 64;  // enough for "{<20 digits>+}" and then some
+constexpr const char* kBareLf = "line must end with CRLF";
 
 bool IsCtl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -340,8 +347,9 @@ CommandReader::Event CommandReader::Next() {
     }
     std::string_view line;
     size_t consumed = 0;
+    bool bare_lf = false;
     std::optional<Event> event;
-    switch (TakeLine(&line, &consumed)) {
+    switch (TakeLine(&line, &consumed, &bare_lf)) {
       case LineStatus::kNeedInput:
         return Event::kNeedInput;
       case LineStatus::kRunaway:
@@ -350,7 +358,7 @@ CommandReader::Event CommandReader::Next() {
         event = OnOverlong();
         break;
       case LineStatus::kLine:
-        event = OnLine(line, consumed);
+        event = OnLine(line, consumed, bare_lf);
         break;
     }
     if (event) return *event;
@@ -371,7 +379,8 @@ void CommandReader::Compact() {
 
 // Finds the next LF-terminated line. A line whose length (terminator
 // included) exceeds max_line is discarded as it arrives, never buffered.
-CommandReader::LineStatus CommandReader::TakeLine(std::string_view* line, size_t* consumed) {
+CommandReader::LineStatus CommandReader::TakeLine(std::string_view* line, size_t* consumed,
+                                                  bool* bare_lf) {
   if (!discarding_) {
     size_t lf = buf_.find('\n', pos_ + scanned_);
     size_t len = lf == std::string::npos ? buffered() : lf + 1 - pos_;
@@ -382,7 +391,8 @@ CommandReader::LineStatus CommandReader::TakeLine(std::string_view* line, size_t
     scanned_ = 0;
     if (lf != std::string::npos && len <= limits_.max_line) {
       size_t end = lf;
-      if (end > pos_ && buf_[end - 1] == '\r') --end;
+      *bare_lf = !(end > pos_ && buf_[end - 1] == '\r');
+      if (!*bare_lf) --end;
       *line = std::string_view(buf_.data() + pos_, end - pos_);
       *consumed = len;
       pos_ = lf + 1;
@@ -452,16 +462,22 @@ bool CommandReader::RawLineExpected() const {
   return raw_mode_ && phase_ == Phase::kLine && !in_command_;
 }
 
-std::optional<CommandReader::Event> CommandReader::OnLine(std::string_view line, size_t consumed) {
+std::optional<CommandReader::Event> CommandReader::OnLine(std::string_view line, size_t consumed,
+                                                          bool bare_lf) {
   if (phase_ == Phase::kSkipLine) {
     if (!SkipTrailingLiteral(line)) return Fatal("literal too large");
     return std::nullopt;
   }
   if (RawLineExpected()) {
+    if (bare_lf) {
+      error_ = kBareLf;
+      error_tag_.clear();
+      return Event::kError;
+    }
     raw_line_ = line;
     return Event::kRawLine;
   }
-  return ProcessLine(line, consumed);
+  return ProcessLine(line, consumed, bare_lf);
 }
 
 std::optional<CommandReader::Event> CommandReader::OnOverlong() {
@@ -480,12 +496,16 @@ std::optional<CommandReader::Event> CommandReader::OnOverlong() {
 }
 
 std::optional<CommandReader::Event> CommandReader::ProcessLine(std::string_view line,
-                                                               size_t consumed) {
+                                                               size_t consumed, bool bare_lf) {
   size_t pos = 0;
   if (!in_command_) {
-    if (line.empty()) return std::nullopt;  // Not in the grammar; ignored, as most servers do.
+    if (line.empty()) {
+      if (bare_lf) return Fail(kBareLf, line);
+      return std::nullopt;  // Not in the grammar; ignored, as most servers do.
+    }
     if (const char* err = StartCommand(line, &pos)) return Fail(err, line);
   }
+  if (bare_lf) return Fail(kBareLf, line);
   command_bytes_ += consumed;
   if (command_bytes_ > limits_.max_command) return Fail("command too long", line);
   Scan scan = Tokenizer(line, pos, limits_, &lists_, &need_space_, &tokens_).Run();

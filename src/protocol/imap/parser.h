@@ -10,7 +10,8 @@
 //                   the session must send "+ ..." before the client sends it
 //                   (accepted: within the limits, and the literal check, if
 //                   one is set, found nothing wrong with the command so far)
-//   kError          the current command is malformed or over a limit:
+//   kError          the current command is malformed (a line ended by a
+//                   bare LF instead of CRLF included) or over a limit:
 //                   error() says why, error_tag() has its tag if it was read.
 //                   The reader has already skipped the rest of the command
 //                   (a rejected synchronizing literal is never sent by the
@@ -20,7 +21,7 @@
 //                   in sight): answer BYE and close.
 // In raw-line mode (SetRawLineMode(true)) every CRLF-terminated line is
 // returned as kRawLine in raw_line() — for AUTHENTICATE responses and the
-// DONE that ends IDLE.
+// DONE that ends IDLE; a line ended by a bare LF is a kError there.
 //
 // Tokens: atom, number (an atom of digits), quoted string, literal ({n},
 // {n+}), NIL (an atom, recognised by the session), parenthesized list. An
@@ -109,14 +110,14 @@ class CommandReader {
   enum class LineStatus { kNeedInput, kLine, kOverlong, kRunaway };
 
   void Compact();
-  LineStatus TakeLine(std::string_view* line, size_t* consumed);
+  LineStatus TakeLine(std::string_view* line, size_t* consumed, bool* bare_lf);
   LineStatus Discard();
   void StartDiscard();
   bool ConsumeLiteral();
   bool RawLineExpected() const;
-  std::optional<Event> OnLine(std::string_view line, size_t consumed);
+  std::optional<Event> OnLine(std::string_view line, size_t consumed, bool bare_lf);
   std::optional<Event> OnOverlong();
-  std::optional<Event> ProcessLine(std::string_view line, size_t consumed);
+  std::optional<Event> ProcessLine(std::string_view line, size_t consumed, bool bare_lf);
   const char* StartCommand(std::string_view line, size_t* pos);
   std::optional<Event> StartLiteral(uint64_t size, bool plus, std::string_view line);
   bool SkipTrailingLiteral(std::string_view line);

@@ -142,14 +142,13 @@ TEST(ParserTest, SimpleCommands) {
   RunCases({
       {"noop", "A1 NOOP\r\n", {"CMD A1 NOOP"}},
       {"name is upper-cased", "a1 noop\r\n", {"CMD a1 NOOP"}},
-      {"bare LF", "A1 NOOP\n", {"CMD A1 NOOP"}},
       {"args", "A1 LOGIN user pass\r\n", {"CMD A1 LOGIN user pass"}},
       {"pipelined",
-       "A1 NOOP\r\nA2 CAPABILITY\nA3 SELECT INBOX\r\n",
+       "A1 NOOP\r\nA2 CAPABILITY\r\nA3 SELECT INBOX\r\n",
        {"CMD A1 NOOP", "CMD A2 CAPABILITY", "CMD A3 SELECT INBOX"}},
       {"unusual tag chars", "a.b-c]1 NOOP\r\n", {"CMD a.b-c]1 NOOP"}},
       {"trailing space", "A1 NOOP \r\n", {"CMD A1 NOOP"}},
-      {"empty lines ignored", "\r\n\nA1 NOOP\r\n\r\n", {"CMD A1 NOOP"}},
+      {"empty lines ignored", "\r\n\r\nA1 NOOP\r\n\r\n", {"CMD A1 NOOP"}},
       {"incomplete line", "A1 NOOP", {}},
       {"flags and patterns",
        "A1 STORE 1:* +FLAGS.SILENT (\\Seen \\Deleted $Junk)\r\nA2 LIST \"\" %/*\r\n",
@@ -157,7 +156,45 @@ TEST(ParserTest, SimpleCommands) {
       {"8-bit atom", "A1 SELECT Entw\xc3\xbcrfe\r\n", {"CMD A1 SELECT Entw\xc3\xbcrfe"}},
       {"stray ] outside brackets", "A1 X a]b\r\n", {"CMD A1 X a]b"}},
       {"line of exactly max_line", "A1 X 12345\r\n", {"CMD A1 X 12345"}, Limits(12, 1024, 4096)},
-      {"bare-LF line of max_line", "A1 X 123456\n", {"CMD A1 X 123456"}, Limits(12, 1024, 4096)},
+  });
+}
+
+// RFC 3501 §2.2: lines end in CRLF. A bare LF ends a line (nothing after it
+// is taken as the same command) but the line is refused: BAD for a command,
+// an error for a raw line. Literal octets are data and may hold bare LFs.
+TEST(ParserTest, BareLfEndsALineThatIsRefused) {
+  RunCases({
+      {"command", "A1 NOOP\n", {"ERROR A1: line must end with CRLF"}},
+      {"the command after it runs",
+       "A1 NOOP\r\nA2 LOGIN a b\nA3 SELECT INBOX\r\n",
+       {"CMD A1 NOOP", "ERROR A2: line must end with CRLF", "CMD A3 SELECT INBOX"}},
+      {"empty line", "\r\n\nA1 NOOP\r\n", {"ERROR : line must end with CRLF", "CMD A1 NOOP"}},
+      {"bare CR then LF is no CRLF", "A1 NOOP\r\r\n", {"ERROR A1: invalid command name"}},
+      {"line of max_line",
+       "A1 X 123456\n",
+       {"ERROR A1: line must end with CRLF"},
+       Limits(12, 1024, 4096)},
+      {"sync literal announced: no continuation",
+       "A1 APPEND INBOX {5}\nA2 NOOP\r\n",
+       {"ERROR A1: line must end with CRLF", "CMD A2 NOOP"}},
+      {"non-sync literal announced: its octets are skipped",
+       "A1 APPEND INBOX {5+}\nA2 NO\r\nA3 NOOP\r\n",
+       {"ERROR A1: line must end with CRLF", "CMD A3 NOOP"}},
+      {"line after a literal",
+       "A1 LOGIN {3}\r\nfoo bar\nA2 NOOP\r\n",
+       {"CONTINUE", "ERROR A1: line must end with CRLF", "CMD A2 NOOP"}},
+      {"literal octets may hold bare LFs",
+       "A1 APPEND INBOX {8}\r\na\nb\r\nc\n\n\r\n",
+       {"CONTINUE", "CMD A1 APPEND INBOX {a\nb\r\nc\n\n}"}},
+      {"non-sync literal octets too",
+       "A1 APPEND INBOX {4+}\r\n\n.\n\n\r\nA2 NOOP\r\n",
+       {"CMD A1 APPEND INBOX {+\n.\n\n}", "CMD A2 NOOP"}},
+      {"lines of a rejected command are skipped either way",
+       "A1 X ) {3+}\r\nabc {1+}\nx\nA2 NOOP\r\n",
+       {"ERROR A1: unexpected ')'", "CMD A2 NOOP"}},
+      {"raw line",
+       "A1 IDLE\r\nDONE\nDONE\r\nA2 NOOP\r\n",
+       {"CMD A1 IDLE", "ERROR : line must end with CRLF", "RAW DONE", "CMD A2 NOOP"}},
   });
 }
 
@@ -558,7 +595,7 @@ TEST(ParserTest, RawLineMode) {
        "A1 IDLE\r\nfoo bar\r\nDONE\r\nA2 NOOP\r\n",
        {"CMD A1 IDLE", "RAW foo bar", "RAW DONE", "CMD A2 NOOP"}},
       {"authenticate",
-       "A1 AUTHENTICATE PLAIN\r\nAGZvbwBiYXI=\n\r\n*\r\nA2 NOOP\r\n",
+       "A1 AUTHENTICATE PLAIN\r\nAGZvbwBiYXI=\r\n\r\n*\r\nA2 NOOP\r\n",
        {"CMD A1 AUTHENTICATE PLAIN", "RAW AGZvbwBiYXI=", "RAW ", "RAW *", "CMD A2 NOOP"}},
       {"no literal or quote processing",
        "A1 IDLE\r\n{5}\r\n\"x ( [\r\nDONE\r\n",

@@ -138,7 +138,7 @@ TEST(SessionMultiTest, TwoSessionsSeeEachOthersChangesAtNoop) {
   EXPECT_EQ(seen, "R: open INBOX claim\nS: * 1 EXPUNGE\nS: n2 OK NOOP completed\n");
 
   // B appends: A gets EXISTS at NOOP; B itself at once.
-  std::string appended = b.Send("4 APPEND INBOX {11+}\r\nSubject: 4\r\n");
+  std::string appended = b.Send("4 APPEND INBOX {12+}\r\nSubject: 4\r\n");
   EXPECT_TRUE(Contains(appended, "S: * 3 EXISTS\nS: * 1 RECENT\nS: 4 OK [APPENDUID 1000 4]"))
       << appended;
   seen = a.Send("n3 NOOP");
@@ -207,7 +207,7 @@ TEST(SessionIdleTest, AnotherSessionsAppendArrivesAtTheNextPoll) {
   size_t before = a.transcript().size();
   a.Poll();
   EXPECT_EQ(a.transcript().substr(before), "R: open INBOX claim\n");  // nothing new: silent
-  b.Send("x APPEND INBOX {11+}\r\nSubject: x\r\n");
+  b.Send("x APPEND INBOX {12+}\r\nSubject: x\r\n");
   before = a.transcript().size();
   a.Poll();
   EXPECT_EQ(a.transcript().substr(before), "R: open INBOX claim\nS: * 1 EXISTS\nS: * 1 RECENT\n");
@@ -228,8 +228,8 @@ TEST(SessionViewTest, ReReadsCarryTheHighestUidShown) {
   Driver d(Limits{});
   d.Start();
   d.Send("l LOGIN alice secret");
-  d.Send("a APPEND INBOX {11+}\r\nSubject: a\r\n");
-  d.Send("b APPEND INBOX {11+}\r\nSubject: b\r\n");
+  d.Send("a APPEND INBOX {12+}\r\nSubject: a\r\n");
+  d.Send("b APPEND INBOX {12+}\r\nSubject: b\r\n");
   d.Send("s SELECT INBOX");
   d.Send("n NOOP");
   d.Send("t STATUS INBOX (MESSAGES)");
@@ -800,7 +800,7 @@ TEST(SessionRecentTest, CountChangesAreReported) {
             "EXPUNGE completed\n");
   // An append by this session is claimed by its re-read; \Recent in the
   // APPEND flags is dropped.
-  std::string out = d.Send("3 APPEND INBOX (\\Recent \\Seen) {11+}\r\nSubject: 3\r\n");
+  std::string out = d.Send("3 APPEND INBOX (\\Recent \\Seen) {12+}\r\nSubject: 3\r\n");
   EXPECT_TRUE(Contains(out, "R: append INBOX flags=(\\Seen)")) << out;
   EXPECT_TRUE(Contains(out, "S: * 2 EXISTS\nS: * 2 RECENT\nS: 3 OK [APPENDUID")) << out;
   EXPECT_TRUE(Contains(d.Send("4 FETCH 2 FLAGS"), "S: * 2 FETCH (FLAGS (\\Recent \\Seen))\n"));

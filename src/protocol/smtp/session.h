@@ -11,8 +11,16 @@
 //
 // Error accounting: replies to bad commands (500/501/502/503/555/553), to
 // refused recipients (550 5.1.1, 550 5.7.1) and to spoiled DATA (overlong
-// line, bare CR, NUL) count as errors. 452 "too many recipients", 552 "too big"
-// and temporary failures do not: they are not the client misbehaving.
+// line, bare CR, NUL) count as errors. 452 "too many recipients", 552 "too big",
+// 452 "insufficient system storage" and temporary failures do not: they are
+// not the client misbehaving.
+//
+// Memory: a message being received is held in one buffer whose capacity is
+// reserved, before it grows, against the node-wide SessionInfo::data_budget;
+// a message whose buffer cannot grow is read to its end, discarded and
+// refused with 452 4.3.1 (the client retries later), and its reservation is
+// given back. A delivered message's reservation is kept until its Deliver
+// request is answered (the backend holds the bytes until then).
 #pragma once
 
 #include <chrono>
@@ -23,6 +31,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "protocol/common/session.h"
 
@@ -58,6 +67,10 @@ struct SessionInfo {
   // RFC 5322 date-time for the Received: header, filled by the driver so the
   // session stays clock-free; Deliver requests carry it.
   std::string (*now_rfc5322)() = nullptr;
+  // The node's budget for the buffers of messages being received, shared by
+  // every SMTP session (limits.smtp_data_memory_bytes); must outlive the
+  // session. nullptr: nothing but max_message_bytes limits a message.
+  MemoryBudget* data_budget = nullptr;
 };
 
 // Request: is this forward-path deliverable here?

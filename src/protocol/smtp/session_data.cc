@@ -1,6 +1,10 @@
 // DATA (RFC 5321 §4.1.1.4): read lines up to "." CRLF, undo dot-stuffing
 // (§4.5.2), enforce the limits without buffering what will be refused, then
-// hand the message to the backend.
+// hand the message to the backend. The buffer's memory is reserved against
+// the node's budget (SessionInfo::data_budget) before it grows.
+#include <algorithm>
+#include <cassert>
+
 #include "protocol/smtp/received.h"
 #include "protocol/smtp/session_impl.h"
 
@@ -14,7 +18,9 @@ std::string QueueId(const SessionInfo& info, uint64_t n) {
   return id;
 }
 
-void Release(std::string* s) { std::string().swap(*s); }
+// A message buffer's first size: small messages (most mail) grow from here
+// in few steps.
+constexpr size_t kMinDataBuffer = 4096;
 
 }  // namespace
 
@@ -30,7 +36,15 @@ void Session::Impl::BeginData() {
   if (txn.recipients.size() == 1) f.recipient = txn.recipients.front();
   std::string date = info.now_rfc5322 ? info.now_rfc5322() : std::string();
   f.date = date;
-  data.message = FormatReturnPath(txn.reverse_path) + FormatReceived(f);
+  data.held = MemoryReservation(info.data_budget);
+  std::string headers = FormatReturnPath(txn.reverse_path) + FormatReceived(f);
+  data.header_bytes = headers.size();
+  if (HoldData(headers.size())) {
+    data.message.append(headers);
+  } else {
+    data.no_memory = true;
+    DropData();
+  }
   reader.set_max_line(limits.max_data_line);
   phase = Phase::kData;
 }
@@ -41,10 +55,11 @@ std::optional<Step> Session::Impl::PullData() {
     case protocol::LineReader::Kind::kNeedMore:
       if (!eof) return Step::NeedInput();
       phase = Phase::kClosed;  // the client vanished mid-message: store nothing
+      DropData();
       return std::nullopt;
     case protocol::LineReader::Kind::kTooLong:
       data.line_too_long = true;
-      Release(&data.message);
+      DropData();
       return std::nullopt;
     case protocol::LineReader::Kind::kLine:
       break;
@@ -71,7 +86,7 @@ std::optional<Step> Session::Impl::PullData() {
 // silently change a message the sender believes delivered as sent.
 void Session::Impl::NoteSpoiled(const protocol::Line& line) {
   const bool nul = line.text.find('\0') != std::string_view::npos;
-  if ((line.bare_cr || nul) && !data.Discarding()) Release(&data.message);
+  if ((line.bare_cr || nul) && !data.Discarding()) DropData();
   data.bare_cr |= line.bare_cr;
   data.nul |= nul;
 }
@@ -81,11 +96,45 @@ void Session::Impl::AppendDataLine(std::string_view text) {
   data.payload_bytes += text.size() + 2;
   if (data.payload_bytes > limits.max_message_bytes && !data.too_big) {
     data.too_big = true;
-    Release(&data.message);
+    DropData();
   }
   if (data.Discarding()) return;
+  if (!HoldData(data.message.size() + text.size() + 2)) {
+    // Refused at the end (452): the node is short of memory, not the client wrong.
+    data.no_memory = true;
+    DropData();
+    return;
+  }
   data.message.append(text);
   data.message.append("\r\n");
+}
+
+// Makes the buffer's capacity at least `needed`, reserving it first. The
+// capacity doubles (to at most the largest message, headers included); while
+// the bytes move to the new buffer both buffers exist, so both are reserved
+// until the old one is freed. The buffer is grown here rather than by
+// append() so that what is reserved is exactly what is allocated.
+bool Session::Impl::HoldData(size_t needed) {
+  std::string& m = data.message;
+  const size_t cap = m.capacity();
+  if (needed <= cap) return true;
+  const size_t most = data.header_bytes + limits.max_message_bytes;
+  const size_t want = std::max(needed, std::min(std::max(2 * cap, kMinDataBuffer), most));
+  if (!data.held.Resize(cap + want)) return false;
+  std::string bigger;
+  bigger.reserve(want);
+  bigger.append(m);
+  m.swap(bigger);
+  std::string().swap(bigger);
+  [[maybe_unused]] const bool shrunk = data.held.Resize(m.capacity());
+  assert(shrunk && "the new buffer is larger than reserved");
+  return true;
+}
+
+// Frees the buffer and gives its reservation back (the message is refused).
+void Session::Impl::DropData() {
+  std::string().swap(data.message);
+  data.held.Reset();
 }
 
 void Session::Impl::EndData() {
@@ -108,6 +157,10 @@ void Session::Impl::EndData() {
     ResetTransaction();
     return Error(550, "5.6.0", "Error: NUL character in message");
   }
+  if (done.no_memory) {
+    ResetTransaction();
+    return Reply(452, "4.3.1", "Error: insufficient system storage");
+  }
   Deliver d;
   d.reverse_path = std::move(txn.reverse_path);
   d.recipients = std::move(txn.recipients);
@@ -115,11 +168,13 @@ void Session::Impl::EndData() {
   d.smtputf8 = txn.smtputf8;
   d.eight_bit_mime = txn.eight_bit_mime;
   data.id = std::move(done.id);  // kept for the 250 reply
+  delivering = std::move(done.held);
   ResetTransaction();
   Request(Awaiting::kDelivery, std::move(d));
 }
 
 void Session::Impl::CompleteDelivery(const Status& status) {
+  delivering.Reset();  // the backend is done with the message
   std::string id = std::exchange(data.id, std::string());
   if (status.ok()) {
     Reply(250, "2.0.0", "Ok: queued as " + id);

@@ -38,13 +38,16 @@ struct Transaction {
 // The DATA payload being received.
 struct DataState {
   std::string message;         // trace headers + unstuffed lines
+  MemoryReservation held;      // message.capacity(), of SessionInfo::data_budget
+  size_t header_bytes = 0;     // the trace headers at the start of message
   std::string id;              // queue id, in Received: and the 250 reply
   uint64_t payload_bytes = 0;  // unstuffed payload so far, CRLFs included
   bool line_too_long = false;  // some line exceeded max_data_line
   bool too_big = false;        // payload exceeded max_message_bytes
   bool bare_cr = false;        // some line held a CR not followed by LF
   bool nul = false;            // some line held a NUL byte
-  bool Discarding() const { return line_too_long || too_big || bare_cr || nul; }
+  bool no_memory = false;      // the budget could not take a larger buffer
+  bool Discarding() const { return line_too_long || too_big || bare_cr || nul || no_memory; }
 };
 
 using PendingLine = protocol::HeldLine;
@@ -102,6 +105,8 @@ struct Session::Impl {
   std::optional<Step> PullData();
   void NoteSpoiled(const protocol::Line& line);
   void AppendDataLine(std::string_view text);
+  bool HoldData(size_t needed);
+  void DropData();
   void EndData();
   void CompleteDelivery(const Status& status);
 
@@ -123,6 +128,9 @@ struct Session::Impl {
   std::string helo_name;
   Transaction txn;
   DataState data;
+  // The reservation of the message handed out in a Deliver request: the
+  // backend holds its bytes until it answers.
+  MemoryReservation delivering;
 
   Awaiting awaiting = Awaiting::kNothing;
   std::optional<smtp::Request> outgoing;  // set until Next() hands it out
