@@ -52,14 +52,14 @@ class Pki:
               issuer + ".key", "-set_serial", "1000", "-days", "30", "-sha256",
               "-extfile", ext, "-out", name + ".crt"], self.root)
 
-    def leaf(self, name, dns_names, days=30):
-        """A leaf for dns_names (the first is the CN), signed by the intermediate."""
+    def leaf(self, name, dns_names, days=30, ips=()):
+        """A leaf for dns_names (the first is the CN) and ips, signed by the intermediate."""
         self._key(name)
         ext = os.path.join(self.root, name + ".ext")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                     "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
-                    % ",".join("DNS:" + n for n in dns_names))
+                    % ",".join(["DNS:" + n for n in dns_names] + ["IP:" + i for i in ips]))
         _run(["req", "-new", "-key", name + ".key", "-subj", "/CN=" + dns_names[0],
               "-out", name + ".csr"], self.root)
         self.serial += 1
