@@ -38,7 +38,7 @@ class Pki:
         self._key(name)
         if issuer is None:
             _run(["req", "-x509", "-new", "-key", name + ".key", "-subj", "/CN=" + cn,
-                  "-days", "30", "-sha256", "-out", name + ".crt",
+                  "-days", "365", "-sha256", "-out", name + ".crt",
                   "-addext", "basicConstraints=critical,CA:TRUE",
                   "-addext", "keyUsage=critical,keyCertSign,cRLSign"], self.root)
             return
@@ -49,17 +49,20 @@ class Pki:
         _run(["req", "-new", "-key", name + ".key", "-subj", "/CN=" + cn, "-out", name + ".csr"],
              self.root)
         _run(["x509", "-req", "-in", name + ".csr", "-CA", issuer + ".crt", "-CAkey",
-              issuer + ".key", "-set_serial", "1000", "-days", "30", "-sha256",
+              issuer + ".key", "-set_serial", "1000", "-days", "365", "-sha256",
               "-extfile", ext, "-out", name + ".crt"], self.root)
 
-    def leaf(self, name, dns_names, days=30, ips=()):
-        """A leaf for dns_names (the first is the CN) and ips, signed by the intermediate."""
+    def leaf(self, name, dns_names, days=30, ips=(), crl_url=None):
+        """A leaf for dns_names (the first is the CN) and ips, signed by the
+        intermediate; with crl_url, a CRL distribution point (never fetched)."""
         self._key(name)
         ext = os.path.join(self.root, name + ".ext")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                     "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
                     % ",".join(["DNS:" + n for n in dns_names] + ["IP:" + i for i in ips]))
+            if crl_url:
+                f.write("crlDistributionPoints=URI:%s\n" % crl_url)
         _run(["req", "-new", "-key", name + ".key", "-subj", "/CN=" + dns_names[0],
               "-out", name + ".csr"], self.root)
         self.serial += 1
