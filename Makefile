@@ -7,7 +7,7 @@ JOBS       ?= 2
 PYTHON     ?= /usr/bin/python3
 CMAKE_GEN   = -G Ninja
 
-.PHONY: all deps build build-asan demo test lint unit-test unit-test-asan integration-test integration-test-asan format clean
+.PHONY: all deps build build-asan demo test lint unit-test unit-test-asan integration-test integration-test-asan format clean tls-audit
 
 all: build
 
@@ -53,8 +53,13 @@ integration-test-asan: build-asan
 	  $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 # Every test: source checks, unit tests and integration tests, each on the normal and the
-# ASan+UBSan build.
-test: lint unit-test unit-test-asan integration-test integration-test-asan
+# ASan+UBSan build, and the TLS audit.
+test: lint unit-test unit-test-asan integration-test integration-test-asan tls-audit
+
+# testssl.sh against a local node's SMTP STARTTLS, IMAPS and POP3S with the default [tls]
+# settings; fails on any HIGH or CRITICAL finding (docs/security.md). About 2 minutes.
+tls-audit: build
+	PORCUPINE_BIN=$(abspath $(BUILD))/porcupine $(PYTHON) scripts/tls-audit
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -18,6 +18,10 @@
     node's CPU while they idle, with the change watch (polls skip their
     re-read while no node reports a change) and, as the baseline in the same
     run, without it (server.imap_idle_recheck_ms = 1: every poll re-reads).
+ 5. with --tls N: idle sessions over TLS: N sessions connect to listen.imaps
+    (implicit TLS, TLS 1.3), log in, SELECT INBOX and IDLE on a fresh node, and
+    N plaintext sessions do the same on another fresh node in the same run:
+    the resident memory per session of each (goal: <= 64 KiB per TLS session).
 Results are printed and written to bench/results/imap_numbers.json.
 """
 
@@ -27,14 +31,17 @@ import json
 import os
 import resource
 import socket
+import ssl
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import clusterkit as ck  # noqa: E402
-from cluster import DOMAIN, NodeSet  # noqa: E402
+import tlskit  # noqa: E402
+from cluster import DOMAIN, HOSTNAME, NodeSet  # noqa: E402
 
 
 def rss_kib(pid):
@@ -51,9 +58,12 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_idle(host, port, user):
-    """A session of user's (password "pw") in IDLE on INBOX: (socket, file, EXISTS)."""
+def start_idle(host, port, user, context=None):
+    """A session of user's (password "pw") in IDLE on INBOX: (socket, file, EXISTS);
+    over TLS (implicit) with `context`."""
     s = socket.create_connection((host, port), timeout=30)
+    if context is not None:
+        s = context.wrap_socket(s, server_hostname=HOSTNAME)
     f = s.makefile("rwb", buffering=0)
     f.readline()
     f.write(b"a LOGIN %s pw\r\nb SELECT INBOX\r\nc IDLE\r\n" % user.encode())
@@ -66,17 +76,17 @@ def start_idle(host, port, user):
             return s, f, exists
 
 
-def idle(node, count):
+def idle(node, count, addr=None, context=None):
     users = ["idle%d@%s" % (i, DOMAIN) for i in range(20)]
     for u in users:
         node.add_user(u, "pw")
-    host, port = node.imap
+    host, port = addr or node.imap
     pid = node.proc.pid
     before = rss_kib(pid)
     conns = []
     try:
         for i in range(count):
-            s, f, _ = start_idle(host, port, users[i % 20])
+            s, f, _ = start_idle(host, port, users[i % 20], context)
             conns.append((s, f))
         time.sleep(3)
         after = rss_kib(pid)
@@ -148,6 +158,32 @@ def cluster_idle(count, nodes, recheck_ms):
             "polls_read": p1["read"], "polls_skipped": p1["skipped"]}
 
 
+def tls_idle(count):
+    """count IDLE sessions over implicit TLS on one fresh node and count
+    plaintext ones on another: KiB per session of each."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = tlskit.Pki(os.path.join(tmp, "pki"))
+        leaf = pki.leaf("mx", [HOSTNAME], ips=["127.0.0.1"])
+        context = tlskit.client_context(pki)
+        for name in ("plain", "tls"):
+            ns = NodeSet()
+            try:
+                overrides = {"server": {"max_connections": count + 100},
+                             "listen": {"imaps": "127.0.0.1:0"},
+                             "tls": {"cert_file": leaf.chain, "key_file": leaf.key}}
+                node = ns.start(overrides=overrides)
+                if name == "tls":
+                    out[name] = idle(node, count, node.imaps, context)
+                else:
+                    out[name] = idle(node, count)
+            finally:
+                ns.close()
+    out["tls_extra_kib_per_session"] = round(out["tls"]["kib_per_session"]
+                                             - out["plain"]["kib_per_session"], 1)
+    return out
+
+
 def fetch(node, messages):
     user = "fetch@" + DOMAIN
     node.add_user(user, "pw")
@@ -182,10 +218,21 @@ def main():
     ap.add_argument("--cluster-idle", type=int, default=1000,
                     help="sessions idle on a cluster (4.); 0 skips it")
     ap.add_argument("--cluster-nodes", type=int, default=3)
+    ap.add_argument("--tls", type=int, default=0,
+                    help="idle sessions over TLS and plaintext on fresh nodes (5.) only")
     ap.add_argument("--out", default="imap_numbers.json", help="file in bench/results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.idle + 1000)), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (max(soft, min(hard, max(args.idle, args.tls) + 1000)), hard))
+    if args.tls:
+        out = {"idle_tls": tls_idle(args.tls)}
+        print(json.dumps(out))
+        path = os.path.join(HERE, "results", args.out.replace(".json", "_tls.json"))
+        with open(path, "w") as f:
+            json.dump(out, f, indent=1)
+        print("written", path)
+        return
     ns = NodeSet()
     try:
         node = ns.start(overrides={"server": {"max_connections": args.idle + 100}})

@@ -89,13 +89,28 @@ def toml_value(value):
     raise TypeError("cannot write %r as TOML" % (value,))
 
 
+def _is_table_list(value):
+    return isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value)
+
+
 def to_toml(config):
+    """A list of dicts becomes an array of tables ([[section.key]])."""
     lines = []
     for section, keys in config.items():
         lines.append("[%s]" % section)
+        tables = []
         for key, value in keys.items():
-            lines.append("%s = %s" % (key, toml_value(value)))
+            if _is_table_list(value):
+                tables.append((key, value))
+            else:
+                lines.append("%s = %s" % (key, toml_value(value)))
         lines.append("")
+        for key, entries in tables:
+            for entry in entries:
+                lines.append("[[%s.%s]]" % (section, key))
+                for k, v in entry.items():
+                    lines.append("%s = %s" % (k, toml_value(v)))
+                lines.append("")
     return "\n".join(lines)
 
 
@@ -199,7 +214,8 @@ class Node:
                 raise NodeError("node %s wrote no listen.json within %.0f s:\n%s"
                                 % (self.name, deadline_s, self.log_tail()))
             time.sleep(0.02)
-        for key in ("smtp", "pop3", "imap", "admin"):
+        for key in ("smtp", "pop3", "imap", "admin", "submission", "submissions", "imaps",
+                    "pop3s"):
             if key in self.config.get("listen", {}) and self.config["listen"][key]:
                 assert key in self.addrs, "listen.json lacks %r: %r" % (key, self.addrs)
         while True:
@@ -321,6 +337,22 @@ class Node:
     @property
     def imap(self):
         return split_hostport(self.addrs["imap"])
+
+    @property
+    def submission(self):
+        return split_hostport(self.addrs["submission"])
+
+    @property
+    def submissions(self):
+        return split_hostport(self.addrs["submissions"])
+
+    @property
+    def imaps(self):
+        return split_hostport(self.addrs["imaps"])
+
+    @property
+    def pop3s(self):
+        return split_hostport(self.addrs["pop3s"])
 
     @property
     def admin(self):

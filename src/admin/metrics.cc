@@ -8,6 +8,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   smtp_ = MakeProtocol("smtp");
   pop3_ = MakeProtocol("pop3");
   imap_ = MakeProtocol("imap");
+  MakeTls();
   auto& stored = prometheus::BuildCounter()
                      .Name("porcupine_messages_stored_total")
                      .Help("Message copies stored, one per recipient")
@@ -191,6 +192,46 @@ std::string Metrics::Render() {
   std::lock_guard lock(render_mu_);
   for (auto& fn : refreshers_) fn();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::MakeTls() {
+  tls_handshakes_ = &prometheus::BuildCounter()
+                         .Name("porcupine_tls_handshakes_total")
+                         .Help("TLS handshakes completed, by listener and protocol version")
+                         .Register(*registry_);
+  tls_failures_ = &prometheus::BuildCounter()
+                       .Name("porcupine_tls_handshake_failures_total")
+                       .Help("TLS handshakes that failed, by listener and reason")
+                       .Register(*registry_);
+  tls_certificate_expiry =
+      &prometheus::BuildGauge()
+           .Name("porcupine_tls_certificate_expiry_timestamp_seconds")
+           .Help("Earliest notAfter of the loaded certificates (Unix time; 0: no TLS)")
+           .Register(*registry_)
+           .Add({});
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("porcupine_tls_reloads_total")
+                      .Help("Certificate reloads (SIGHUP): ok, or failed (old ones kept)")
+                      .Register(*registry_);
+  tls_reloads_ok = &reloads.Add({{"result", "ok"}});
+  tls_reloads_failed = &reloads.Add({{"result", "failed"}});
+}
+
+Metrics::TlsListener* Metrics::AddTlsListener(const std::string& listener,
+                                              const std::vector<std::string>& versions,
+                                              const std::vector<std::string>& reasons) {
+  std::lock_guard lock(tls_mu_);
+  auto& slot = tls_listeners_[listener];
+  if (slot) return slot.get();
+  slot = std::make_unique<TlsListener>();
+  for (const std::string& v : versions) {
+    slot->handshakes[v] = &tls_handshakes_->Add({{"listener", listener}, {"version", v}});
+  }
+  slot->handshakes["other"] = &tls_handshakes_->Add({{"listener", listener}, {"version", "other"}});
+  for (const std::string& r : reasons) {
+    slot->failures[r] = &tls_failures_->Add({{"listener", listener}, {"reason", r}});
+  }
+  return slot.get();
 }
 
 }  // namespace porcupine::admin

@@ -37,6 +37,20 @@ class Metrics {
   Protocol& pop3() { return pop3_; }
   Protocol& imap() { return imap_; }
 
+  // TLS handshakes of one listener ("smtp", "submission", "submissions",
+  // "pop3", "pop3s", "imap", "imaps"), STARTTLS and implicit alike.
+  struct TlsListener {
+    std::map<std::string, prometheus::Counter*> handshakes;  // by version ("TLSv1.3", ...)
+    std::map<std::string, prometheus::Counter*> failures;    // by reason (net::TlsFailureName)
+  };
+  // The counters of `listener`, made once (stable pointer; later calls with
+  // the same name return the same one). Versions not listed count as "other".
+  TlsListener* AddTlsListener(const std::string& listener, const std::vector<std::string>& versions,
+                              const std::vector<std::string>& reasons);
+  prometheus::Gauge* tls_certificate_expiry;  // earliest notAfter loaded, Unix seconds
+  prometheus::Counter* tls_reloads_ok;        // SIGHUP reloads that took effect
+  prometheus::Counter* tls_reloads_failed;    // and those that kept the old certificates
+
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)
   prometheus::Counter* bytes_stored;
   prometheus::Counter* messages_deleted;
@@ -110,12 +124,17 @@ class Metrics {
 
  private:
   Protocol MakeProtocol(const std::string& name);
+  void MakeTls();
 
   std::shared_ptr<prometheus::Registry> registry_;
   Protocol smtp_;
   Protocol pop3_;
   Protocol imap_;
   std::vector<std::function<void()>> refreshers_;
+  std::mutex tls_mu_;
+  std::map<std::string, std::unique_ptr<TlsListener>> tls_listeners_;  // guarded by tls_mu_
+  prometheus::Family<prometheus::Counter>* tls_handshakes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tls_failures_ = nullptr;
   std::mutex render_mu_;               // one scrape at a time refreshes the values below
   std::vector<uint64_t> seen_groups_;  // last cumulative counts passed to ObserveGroups
   prometheus::Family<prometheus::Gauge>* backlog_entries_ = nullptr;

@@ -112,6 +112,9 @@ void AddOptions(CLI::App* cmd, BenchOptions& o) {
       ->capture_default_str();
   cmd->add_flag("--pipelining,!--no-pipelining", o.pipelining,
                 "pipeline MAIL/RCPT/DATA when advertised (default on)");
+  cmd->add_flag("--starttls", o.starttls, "senders use STARTTLS on every connection");
+  cmd->add_option("--tls-ca", o.tls_ca, "with --starttls: verify the server against this CA file");
+  cmd->add_option("--tls-name", o.tls_name, "with --tls-ca: the name to verify (and send as SNI)");
   cmd->add_option("--retr-max", o.retr_max, "messages per POP3 session")->capture_default_str();
   cmd->add_option("--poll-ms", o.poll_ms, "reader pause after finding no mail")
       ->capture_default_str();

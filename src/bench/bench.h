@@ -72,6 +72,13 @@ struct BenchOptions {
   int messages_per_connection = 1000;
   // Use PIPELINING (MAIL, RCPT..., DATA in one write) when advertised.
   bool pipelining = true;
+  // SMTP senders say STARTTLS after EHLO (and EHLO again over TLS): every
+  // connection pays one TLS handshake; a server not offering it is a fault.
+  bool starttls = false;
+  // With starttls: verify the server's chain against this PEM file (and the
+  // name in --tls-name); "" = no verification (the handshake cost is the same).
+  std::string tls_ca;
+  std::string tls_name;
   // Messages one POP3 session retrieves at most.
   int retr_max = 100;
   // Pause of a reader after a session that found no mail or failed.

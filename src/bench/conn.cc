@@ -1,6 +1,8 @@
 #include "bench/conn.h"
 
 #include <array>
+#include <optional>
+#include <tuple>
 
 #include "bench/endpoints.h"
 
@@ -19,6 +21,8 @@ struct Connection::State {
   bool timed_out = false;  // the watchdog closed the socket
   bool closed = false;
   std::array<char, 16384> buf;
+  // Over the socket above, so the watchdog's close reaches it too.
+  std::optional<asio::ssl::stream<tcp::socket&>> tls;
 };
 
 // Sleeps until the current deadline; closes the socket when it passes with
@@ -84,18 +88,45 @@ asio::awaitable<MaybeFault> Connection::Connect(const std::vector<tcp::endpoint>
   co_return Fault{ErrorKind::kConnect, "connect: " + ec.message()};
 }
 
+asio::awaitable<MaybeFault> Connection::StartTls(asio::ssl::context& ctx, const std::string& name) {
+  state_->tls.emplace(state_->socket, ctx);
+  if (!name.empty()) {
+    SSL_set_tlsext_host_name(state_->tls->native_handle(), name.c_str());
+    state_->tls->set_verify_callback(asio::ssl::host_name_verification(name));
+  }
+  Begin();
+  auto [ec] = co_await state_->tls->async_handshake(asio::ssl::stream_base::client, kTuple);
+  End();
+  if (ec && !state_->timed_out && ec.category() == asio::error::get_ssl_category()) {
+    co_return Fault{ErrorKind::kProtocol, "TLS handshake: " + ec.message()};
+  }
+  co_return IoFault(ec, "TLS handshake");
+}
+
 asio::awaitable<MaybeFault> Connection::Write(std::string_view a, std::string_view b) {
   Begin();
   std::array<asio::const_buffer, 2> bufs = {asio::buffer(a), asio::buffer(b)};
-  auto [ec, n] = co_await asio::async_write(state_->socket, bufs, kTuple);
+  asio::error_code ec;
+  if (state_->tls) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*state_->tls, bufs, kTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(state_->socket, bufs, kTuple);
+  }
   End();
   co_return IoFault(ec, "write");
 }
 
 asio::awaitable<MaybeFault> Connection::ReadSome(std::string_view* got) {
   Begin();
-  auto [ec, n] = co_await state_->socket.async_read_some(asio::buffer(state_->buf), kTuple);
+  asio::error_code ec;
+  size_t n = 0;
+  if (state_->tls) {
+    std::tie(ec, n) = co_await state_->tls->async_read_some(asio::buffer(state_->buf), kTuple);
+  } else {
+    std::tie(ec, n) = co_await state_->socket.async_read_some(asio::buffer(state_->buf), kTuple);
+  }
   End();
+  if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
   if (ec == asio::error::eof)
     co_return Fault{ErrorKind::kDisconnect, "server closed the connection"};
   if (MaybeFault f = IoFault(ec, "read")) co_return f;

@@ -15,6 +15,7 @@
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,12 @@ class Connection {
   // Reads what is available (at least one byte); *got views an internal
   // buffer valid until the next ReadSome. Fault kinds: kDisconnect, kTimeout.
   asio::awaitable<MaybeFault> ReadSome(std::string_view* got);
+
+  // A client TLS handshake on the connected socket (SNI and, with a
+  // verifying context, the host check use `name` unless empty); afterwards
+  // Write and ReadSome go through TLS. Fault kinds: kProtocol (handshake
+  // refused or failed), kTimeout, kDisconnect. REQUIRES: connected, no TLS yet.
+  asio::awaitable<MaybeFault> StartTls(asio::ssl::context& ctx, const std::string& name);
 
   // Closes the socket; pending operations fail. Idempotent.
   void Close();

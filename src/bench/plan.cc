@@ -135,6 +135,15 @@ Result<Plan> MakePlan(const BenchOptions& opts) {
   plan.readers = ResolvedReaders(opts);
   PORCUPINE_RETURN_IF_ERROR(ParseLists(opts, &plan));
   PORCUPINE_RETURN_IF_ERROR(ParsePids(opts, &plan));
+  if (opts.starttls) {
+    plan.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    if (!opts.tls_ca.empty()) {
+      asio::error_code ec;
+      plan.tls->load_verify_file(opts.tls_ca, ec);
+      if (ec) return Status::InvalidArgument("--tls-ca: cannot load " + opts.tls_ca);
+      plan.tls->set_verify_mode(asio::ssl::verify_peer);
+    }
+  }
   auto smtp = ResolveAll(opts.sessions > 0 ? plan.smtp_hosts : std::vector<HostPort>{});
   if (!smtp.ok()) return smtp.status();
   plan.smtp = std::move(*smtp);

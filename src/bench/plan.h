@@ -2,6 +2,8 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,9 @@ struct Plan {
   std::vector<std::vector<asio::ip::tcp::endpoint>> pop3;
   std::vector<int> pids;  // --pids and --pid-file
   std::string nonce;      // makes Message-IDs unique across runs
+  // With opts.starttls: the client TLS context every sender shares (OpenSSL
+  // contexts are thread-safe once set up).
+  std::shared_ptr<asio::ssl::context> tls;
 
   // "<prefix><i>@<domain>".
   std::string UserAddress(uint32_t i) const;

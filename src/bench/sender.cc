@@ -179,6 +179,14 @@ asio::awaitable<bool> Sender::OneConnection(SmtpClient& smtp) {
     co_await Backoff();
     co_return true;
   }
+  if (const Plan& plan = env_.plan(); plan.tls) {
+    MaybeFault f = co_await smtp.StartTls(*plan.tls, plan.opts.tls_name, "bench.porcupine.invalid");
+    if (f) {
+      env_.Count(*f);
+      co_await Backoff();
+      co_return true;
+    }
+  }
   env_.Record(Op::kSmtpConnect, t0, SteadyClock::now());
   for (int n = 0; n < env_.plan().opts.messages_per_connection; ++n) {
     std::optional<TimePoint> start = co_await NextStart();

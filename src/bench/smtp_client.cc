@@ -35,6 +35,7 @@ asio::awaitable<MaybeFault> SmtpClient::Open(const std::vector<asio::ip::tcp::en
   if (MaybeFault f = co_await Read(&reply)) co_return f;
   if (reply.code == 250) {
     pipelining_ = reply.HasKeyword("PIPELINING");
+    starttls_ = reply.HasKeyword("STARTTLS");
     co_return std::nullopt;
   }
   // An old server: fall back to HELO (RFC 5321 §3.2).
@@ -42,6 +43,22 @@ asio::awaitable<MaybeFault> SmtpClient::Open(const std::vector<asio::ip::tcp::en
   if (MaybeFault f = co_await Send(helo)) co_return f;
   if (MaybeFault f = co_await Read(&reply)) co_return f;
   if (reply.code != 250) co_return ReplyFault(reply, "HELO");
+  co_return std::nullopt;
+}
+
+asio::awaitable<MaybeFault> SmtpClient::StartTls(asio::ssl::context& ctx, const std::string& name,
+                                                 std::string_view helo_name) {
+  if (!starttls_) co_return Fault{ErrorKind::kProtocol, "STARTTLS not offered"};
+  if (MaybeFault f = co_await Send("STARTTLS\r\n")) co_return f;
+  SmtpReply reply;
+  if (MaybeFault f = co_await Read(&reply)) co_return f;
+  if (reply.code != 220) co_return ReplyFault(reply, "STARTTLS");
+  if (MaybeFault f = co_await conn_->StartTls(ctx, name)) co_return f;
+  std::string ehlo = "EHLO " + std::string(helo_name) + "\r\n";
+  if (MaybeFault f = co_await Send(ehlo)) co_return f;
+  if (MaybeFault f = co_await Read(&reply)) co_return f;
+  if (reply.code != 250) co_return ReplyFault(reply, "EHLO after STARTTLS");
+  pipelining_ = reply.HasKeyword("PIPELINING");
   co_return std::nullopt;
 }
 

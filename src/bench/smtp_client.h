@@ -25,6 +25,11 @@ class SmtpClient {
   // greeting, kTimeout, kDisconnect, kProtocol.
   asio::awaitable<MaybeFault> Open(const std::vector<asio::ip::tcp::endpoint>& endpoints,
                                    std::string_view helo_name);
+  // STARTTLS, the handshake, and EHLO again (RFC 3207). Faults: kProtocol
+  // when STARTTLS is not offered or the handshake fails, kSmtp4xx/5xx for a
+  // refusal, kTimeout, kDisconnect. REQUIRES: Open succeeded with EHLO.
+  asio::awaitable<MaybeFault> StartTls(asio::ssl::context& ctx, const std::string& name,
+                                       std::string_view helo_name);
   // Whether the server advertised PIPELINING in its EHLO reply.
   bool pipelining() const { return pipelining_; }
 
@@ -41,6 +46,7 @@ class SmtpClient {
   Connection* conn_;
   SmtpReplyParser parser_;
   bool pipelining_ = false;
+  bool starttls_ = false;  // advertised in the last EHLO reply
 };
 
 // The Fault a negative or unexpected reply to `command` counts as: 4xx →

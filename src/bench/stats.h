@@ -37,7 +37,7 @@ struct Fault {
 using MaybeFault = std::optional<Fault>;
 
 enum class Op : int {
-  kSmtpConnect,  // TCP connect + greeting + EHLO
+  kSmtpConnect,  // TCP connect + greeting + EHLO (+ STARTTLS, handshake, EHLO)
   kSmtpDeliver,  // MAIL to the 250 after the final dot (open loop: from the scheduled start)
   kPop3Session,  // connect to the +OK to QUIT, for sessions that completed
   kPop3Retr,     // RETR sent to the last byte of the message

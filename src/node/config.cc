@@ -140,6 +140,47 @@ std::string CheckDomains(const std::vector<std::string>& v) {
   return "";
 }
 
+// [[tls.certificates]]: an array of tables {domains, cert_file, key_file}.
+Key Certificates() {
+  Key k{"tls", "certificates",
+        "Certificates chosen by SNI: [[tls.certificates]] with domains, cert_file, key_file.",
+        nullptr, nullptr};
+  k.set = [](const toml::node& n, Config& c) -> Status {
+    const toml::array* arr = n.as_array();
+    if (!arr) return Status::InvalidArgument("must be an array of tables ([[tls.certificates]])");
+    c.tls.certificates.clear();
+    for (size_t i = 0; i < arr->size(); ++i) {
+      std::string where = fmt::format("[{}]", i);
+      const toml::table* t = (*arr)[i].as_table();
+      if (!t) return Status::InvalidArgument(where + ": must be a table");
+      Config::Tls::Certificate cert;
+      for (const auto& [name, value] : *t) {
+        std::string key(name.str());
+        Status st = Status::Ok();
+        if (key == "domains") {
+          auto v = Read<std::vector<std::string>>(value);
+          if (v.ok()) cert.domains = std::move(*v);
+          st = v.status();
+        } else if (key == "cert_file" || key == "key_file") {
+          auto v = Read<std::string>(value);
+          if (v.ok()) (key == "cert_file" ? cert.cert_file : cert.key_file) = std::move(*v);
+          st = v.status();
+        } else {
+          st = Status::InvalidArgument("unknown key");
+        }
+        if (!st.ok()) return Status::InvalidArgument(where + "." + key + ": " + st.message());
+      }
+      if (cert.domains.empty() || cert.cert_file.empty() || cert.key_file.empty()) {
+        return Status::InvalidArgument(where + ": needs domains, cert_file and key_file");
+      }
+      c.tls.certificates.push_back(std::move(cert));
+    }
+    return Status::Ok();
+  };
+  k.show = [](const Config& c) { return c.tls.certificates.empty() ? "[]" : "[...]"; };
+  return k;
+}
+
 const std::vector<Key>& Keys() {
   using S = std::string;
   using ms = std::chrono::milliseconds;
@@ -160,6 +201,19 @@ const std::vector<Key>& Keys() {
       Field<S>(
           "listen", "imap", "IMAP listener host:port.",
           [](Config& c) -> S& { return c.listen.imap; }, CheckHostPort),
+      Field<S>(
+          "listen", "submission",
+          "SMTP submission (RFC 6409) host:port, STARTTLS offered (\"\" = off).",
+          [](Config& c) -> S& { return c.listen.submission; }, CheckHostPort),
+      Field<S>(
+          "listen", "submissions", "SMTP submission over implicit TLS (RFC 8314) host:port.",
+          [](Config& c) -> S& { return c.listen.submissions; }, CheckHostPort),
+      Field<S>(
+          "listen", "imaps", "IMAP over implicit TLS host:port.",
+          [](Config& c) -> S& { return c.listen.imaps; }, CheckHostPort),
+      Field<S>(
+          "listen", "pop3s", "POP3 over implicit TLS host:port.",
+          [](Config& c) -> S& { return c.listen.pop3s; }, CheckHostPort),
       Field<S>(
           "listen", "admin", "Admin HTTP API host:port (health, metrics, users).",
           [](Config& c) -> S& { return c.listen.admin; }, CheckHostPort),
@@ -327,6 +381,25 @@ const std::vector<Key>& Keys() {
                     [](Config& c) -> size_t& { return c.auth.login_cache_entries; }),
       Duration<sec>("auth", "login_cache_ttl_s", "A remembered password is trusted this long.",
                     [](Config& c) -> sec& { return c.auth.login_cache_ttl; }),
+      Field<S>("tls", "cert_file",
+               "Default certificate chain, PEM, leaf first (\"\" = the first of certificates).",
+               [](Config& c) -> S& { return c.tls.cert_file; }),
+      Field<S>("tls", "key_file", "Private key of cert_file, PEM.",
+               [](Config& c) -> S& { return c.tls.key_file; }),
+      Field<S>(
+          "tls", "min_version", "Oldest TLS version accepted: \"1.2\" or \"1.3\".",
+          [](Config& c) -> S& { return c.tls.min_version; }, Check<S>([](const S& v) {
+            return v == "1.2" || v == "1.3" ? ""
+                                            : "must be \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 "
+                                              "are refused)";
+          })),
+      Field<S>("tls", "ciphers", "TLS 1.2 cipher list, OpenSSL syntax (\"\" = the default).",
+               [](Config& c) -> S& { return c.tls.ciphers; }),
+      Field<S>("tls", "ciphersuites", "TLS 1.3 cipher suites (\"\" = the default).",
+               [](Config& c) -> S& { return c.tls.ciphersuites; }),
+      Duration<sec>("tls", "handshake_timeout_s", "A TLS handshake not done by then is cut.",
+                    [](Config& c) -> sec& { return c.tls.handshake_timeout; }),
+      Certificates(),
       Field<S>("admin", "token", "If set, admin API calls need 'Authorization: Bearer TOKEN'.",
                [](Config& c) -> S& { return c.admin.token; }),
       Field<S>("admin", "tls_cert_file", "PEM certificate: the admin API speaks HTTPS only.",
@@ -459,6 +532,24 @@ Status CheckTlsKeys(const Config& c) {
   return problem.empty() ? Status::Ok() : Status::InvalidArgument(problem);
 }
 
+// The implicit-TLS listeners need a certificate; a certificate needs its key.
+Status CheckTls(const Config& c) {
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    return Status::InvalidArgument("tls.key_file: cert_file and key_file go together");
+  }
+  const std::pair<const char*, const std::string*> implicit[] = {
+      {"submissions", &c.listen.submissions},
+      {"imaps", &c.listen.imaps},
+      {"pop3s", &c.listen.pop3s}};
+  for (const auto& [name, addr] : implicit) {
+    if (!addr->empty() && !c.tls.enabled()) {
+      return Status::InvalidArgument(std::string("listen.") + name +
+                                     ": needs a certificate (tls.cert_file)");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Finish(Config& c) {
   if (c.node.data_dir.empty()) return Status::InvalidArgument("node.data_dir: is required");
   PORCUPINE_RETURN_IF_ERROR(CheckTlsKeys(c));
@@ -510,6 +601,7 @@ Status Finish(Config& c) {
   if (c.auth.throttle.delay_max < c.auth.throttle.delay_initial) {
     return Status::InvalidArgument("auth.delay_max_ms: must be at least auth.delay_initial_ms");
   }
+  PORCUPINE_RETURN_IF_ERROR(CheckTls(c));
   if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
     return Status::InvalidArgument(
         "limits.pop3_hard_error_limit: must be larger than pop3_soft_error_limit");

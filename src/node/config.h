@@ -31,7 +31,32 @@ struct Config {
     std::string imap = "127.0.0.1:1143";
     std::string admin = "127.0.0.1:8080";
     std::string cluster = "127.0.0.1:7000";
+    // Message submission (RFC 6409) with STARTTLS, and the implicit-TLS
+    // listeners (RFC 8314); off unless set. The implicit ones need [tls].
+    std::string submission;   // 587
+    std::string submissions;  // 465, implicit TLS
+    std::string imaps;        // 993, implicit TLS
+    std::string pop3s;        // 995, implicit TLS
   } listen;
+
+  // TLS for the client listeners (docs/config.md, docs/security.md). With a
+  // certificate, smtp/submission/imap/pop3 offer STARTTLS/STLS and the
+  // implicit-TLS listeners may be used; without one, none of that.
+  struct Tls {
+    struct Certificate {
+      std::vector<std::string> domains;  // SNI names it serves ("*.example.com" allowed)
+      std::string cert_file;             // PEM chain, leaf first
+      std::string key_file;              // PEM key
+    };
+    std::string cert_file;  // default certificate (PEM chain); "" = the first of certificates
+    std::string key_file;
+    std::vector<Certificate> certificates;  // [[tls.certificates]], chosen by SNI
+    std::string min_version = "1.2";        // "1.2" or "1.3"; 1.0 and 1.1 are refused
+    std::string ciphers;                    // TLS 1.2 list; "" = net::kDefaultTlsCiphers
+    std::string ciphersuites;               // TLS 1.3 suites; "" = net::kDefaultTlsCipherSuites
+    std::chrono::seconds handshake_timeout{10};  // a handshake not done by then is cut
+    bool enabled() const { return !cert_file.empty() || !certificates.empty(); }
+  } tls;
 
   struct Cluster {
     std::vector<std::string> seeds;  // host:port of other nodes' cluster listeners

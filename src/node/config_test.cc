@@ -86,6 +86,51 @@ login_cache_ttl_s = 5
   EXPECT_EQ(c->auth.login_cache_ttl, std::chrono::seconds(5));
 }
 
+TEST(Config, ReadsTls) {
+  Result<Config> none = ParseConfig(kMinimal);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->tls.enabled());
+  EXPECT_EQ(none->tls.min_version, "1.2");
+  EXPECT_EQ(none->tls.handshake_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(none->listen.imaps, "");
+  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+[listen]
+imaps = "127.0.0.1:0"
+submission = "127.0.0.1:0"
+[tls]
+cert_file = "/etc/mx.pem"
+key_file = "/etc/mx.key"
+min_version = "1.3"
+handshake_timeout_s = 3
+[[tls.certificates]]
+domains = ["b.test", "*.c.test"]
+cert_file = "/etc/b.pem"
+key_file = "/etc/b.key"
+[[tls.certificates]]
+domains = ["d.test"]
+cert_file = "/etc/d.pem"
+key_file = "/etc/d.key"
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->tls.enabled());
+  EXPECT_EQ(c->listen.imaps, "127.0.0.1:0");
+  EXPECT_EQ(c->tls.min_version, "1.3");
+  EXPECT_EQ(c->tls.handshake_timeout, std::chrono::seconds(3));
+  ASSERT_EQ(c->tls.certificates.size(), 2u);
+  EXPECT_EQ(c->tls.certificates[0].domains, (std::vector<std::string>{"b.test", "*.c.test"}));
+  EXPECT_EQ(c->tls.certificates[1].key_file, "/etc/d.key");
+  // Certificates alone are enough (the first is the default).
+  Result<Config> only = ParseConfig(std::string(kMinimal) + R"(
+[listen]
+pop3s = "127.0.0.1:0"
+[[tls.certificates]]
+domains = ["b.test"]
+cert_file = "/etc/b.pem"
+key_file = "/etc/b.key"
+)");
+  ASSERT_TRUE(only.ok()) << only.status().ToString();
+}
+
 TEST(Config, ErrorsNameTheKey) {
   struct Bad {
     std::string extra;
@@ -110,6 +155,16 @@ TEST(Config, ErrorsNameTheKey) {
       {"[auth]\ndelay_initial_ms = 20000\n", "auth.delay_max_ms: must be at least"},
       {"[auth]\nfailures_before_lockout = 0\n", "auth.failures_before_lockout: must be at least 1"},
       {"[auth]\nmax_tracked_accounts = 0\n", "auth.max_tracked_accounts: must be at least 1"},
+      {"[tls]\nmin_version = \"1.1\"\n", "tls.min_version: must be \"1.2\" or \"1.3\""},
+      {"[tls]\ncert_file = \"/c.pem\"\n", "tls.key_file: cert_file and key_file go together"},
+      {"[listen]\nimaps = \"127.0.0.1:0\"\n", "listen.imaps: needs a certificate"},
+      {"[listen]\npop3s = \"127.0.0.1:0\"\n", "listen.pop3s: needs a certificate"},
+      {"[listen]\nsubmissions = \"127.0.0.1:0\"\n", "listen.submissions: needs a certificate"},
+      {"[[tls.certificates]]\ndomains = [\"a.test\"]\ncert_file = \"/a.pem\"\n",
+       "tls.certificates: [0]: needs domains, cert_file and key_file"},
+      {"[[tls.certificates]]\ndomain = [\"a.test\"]\n",
+       "tls.certificates: [0].domain: unknown key"},
+      {"[tls]\ncertificates = \"x\"\n", "tls.certificates: must be an array of tables"},
   };
   for (const Bad& b : cases) {
     Result<Config> c = ParseConfig(std::string(kMinimal) + b.extra);

@@ -23,6 +23,7 @@
 #include "manager/router.h"
 #include "net/client_key.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
 #include "node/budget_metrics.h"
@@ -107,17 +108,32 @@ struct Node::Impl : admin::AdminBackend {
   rpc::TlsFiles ClusterTls() const;
   // Shared by every SMTP session: the buffers of messages being received.
   MemoryBudget smtp_data_budget{config.node_limits.smtp_data_memory_bytes};
+  std::unique_ptr<net::TlsServer> tls;         // null without [tls]
+  std::unique_ptr<asio::signal_set> hangup;    // SIGHUP: reload the certificates
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   Status BuildServices();
   void AddMetrics();
   // One coroutine per connection. Parameters are taken by value: a
   // lambda-coroutine's captures would die with the accept loop.
-  asio::awaitable<void> ServeSmtp(net::tcp::socket socket, DriverOptions opt);
+  asio::awaitable<void> ServeSmtp(net::tcp::socket socket, DriverOptions opt, bool submission);
+  asio::awaitable<void> ServeSmtpPort(net::tcp::socket socket, DriverOptions opt) {
+    return ServeSmtp(std::move(socket), std::move(opt), false);
+  }
+  asio::awaitable<void> ServeSubmission(net::tcp::socket socket, DriverOptions opt) {
+    return ServeSmtp(std::move(socket), std::move(opt), true);
+  }
   asio::awaitable<void> ServePop3(net::tcp::socket socket, DriverOptions opt);
   asio::awaitable<void> ServeImap(net::tcp::socket socket, DriverOptions opt);
   void InitPopulationKnown();
   Status BindAll();
+  Status StartTls();
+  // Binds one client listener; "" is off. Records its address in `bound`.
+  Status BindClient(const char* name, const std::string& addr, net::Listener::Handler handler,
+                    nlohmann::json& bound);
+  DriverOptions TlsListener(DriverOptions opt, const char* name, bool implicit);
+  void ReloadTls();
+  void WaitHangup();
   Status WriteListenFile(const nlohmann::json& bound);
   void StartSignals();
   void StartPostmaster();
@@ -543,6 +559,43 @@ std::string ClientOf(const net::tcp::socket& s) {
   return ec ? "unknown" : net::ClientKey(ep.address());
 }
 
+bool IsLoopback(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return a.is_loopback();
+}
+
+// What the engine needs to know about the connection. An implicit-TLS
+// session only starts once its handshake succeeded: it is secure from the
+// first byte it sees.
+protocol::Transport TransportOf(const net::tcp::socket& s, const DriverOptions& opt) {
+  protocol::Transport t;
+  t.tls_available = opt.tls != nullptr;
+  t.secure = opt.implicit_tls;
+  asio::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  t.peer_loopback = !ec && IsLoopback(ep.address());
+  return t;
+}
+
+net::TlsOptions TlsOptionsOf(const Config::Tls& c) {
+  net::TlsOptions o;
+  for (const Config::Tls::Certificate& cert : c.certificates) {
+    o.certificates.push_back({cert.domains, cert.cert_file, cert.key_file});
+  }
+  // The top-level certificate is the default; without one, the first listed.
+  if (!c.cert_file.empty()) {
+    o.default_certificate = {{}, c.cert_file, c.key_file};
+  } else {
+    o.default_certificate = o.certificates.front();
+  }
+  o.min_version = c.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+  if (!c.ciphers.empty()) o.ciphers = c.ciphers;
+  if (!c.ciphersuites.empty()) o.ciphersuites = c.ciphersuites;
+  return o;
+}
+
 }  // namespace
 
 Status Node::Impl::StartCluster(nlohmann::json& bound) {
@@ -584,37 +637,45 @@ Status Node::Impl::BindAll() {
   base.idle_timeout = config.server.idle_timeout;
   base.write_timeout = config.server.write_timeout;
 
-  auto bind = [&](const char* name, const std::string& addr, net::Listener::Handler handler) {
-    if (addr.empty()) return Status::Ok();
-    auto l = net::Listener::Bind(io, addr);
-    if (!l.ok())
-      return Status(l.status().code(), std::string("listen.") + name + ": " + l.status().message());
-    auto ep = (*l)->local_endpoint();
-    bound[name] = fmt::format("{}:{}", ep.address().to_string(), ep.port());
-    (*l)->Start(std::move(handler));
-    listeners.push_back(std::move(*l));
-    return Status::Ok();
-  };
+  PORCUPINE_RETURN_IF_ERROR(StartTls());
 
   DriverOptions smtp_opt = base;
   smtp_opt.busy_reply = "421 4.3.2 Too many connections, try again later\r\n";
   smtp_opt.metrics = &metrics.smtp();
-  PORCUPINE_RETURN_IF_ERROR(bind("smtp", config.listen.smtp, [this, smtp_opt](net::tcp::socket s) {
-    return ServeSmtp(std::move(s), smtp_opt);
-  }));
   DriverOptions pop3_opt = base;
   pop3_opt.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
   pop3_opt.metrics = &metrics.pop3();
-  PORCUPINE_RETURN_IF_ERROR(bind("pop3", config.listen.pop3, [this, pop3_opt](net::tcp::socket s) {
-    return ServePop3(std::move(s), pop3_opt);
-  }));
   DriverOptions imap_opt = base;
   imap_opt.idle_timeout = config.server.imap_idle_timeout;
   imap_opt.busy_reply = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
   imap_opt.metrics = &metrics.imap();
-  PORCUPINE_RETURN_IF_ERROR(bind("imap", config.listen.imap, [this, imap_opt](net::tcp::socket s) {
-    return ServeImap(std::move(s), imap_opt);
-  }));
+  // Each listener with its TLS role: STARTTLS offered when there is a
+  // certificate, or implicit TLS (the config checked it has one).
+  struct Client {
+    const char* name;
+    const std::string& addr;
+    DriverOptions opt;
+    asio::awaitable<void> (Impl::*serve)(net::tcp::socket, DriverOptions);
+  };
+  const Client clients[] = {
+      {"smtp", config.listen.smtp, TlsListener(smtp_opt, "smtp", false), &Impl::ServeSmtpPort},
+      {"submission", config.listen.submission, TlsListener(smtp_opt, "submission", false),
+       &Impl::ServeSubmission},
+      {"submissions", config.listen.submissions, TlsListener(smtp_opt, "submissions", true),
+       &Impl::ServeSubmission},
+      {"pop3", config.listen.pop3, TlsListener(pop3_opt, "pop3", false), &Impl::ServePop3},
+      {"pop3s", config.listen.pop3s, TlsListener(pop3_opt, "pop3s", true), &Impl::ServePop3},
+      {"imap", config.listen.imap, TlsListener(imap_opt, "imap", false), &Impl::ServeImap},
+      {"imaps", config.listen.imaps, TlsListener(imap_opt, "imaps", true), &Impl::ServeImap},
+  };
+  for (const Client& c : clients) {
+    auto serve = c.serve;
+    DriverOptions opt = c.opt;
+    PORCUPINE_RETURN_IF_ERROR(BindClient(
+        c.name, c.addr,
+        [this, serve, opt](net::tcp::socket s) { return (this->*serve)(std::move(s), opt); },
+        bound));
+  }
 
   if (!config.listen.admin.empty()) {
     auto ep = net::ParseEndpoint(config.listen.admin);
@@ -638,10 +699,78 @@ Status Node::Impl::BindAll() {
   return WriteListenFile(bound);
 }
 
-asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptions opt) {
+Status Node::Impl::BindClient(const char* name, const std::string& addr,
+                              net::Listener::Handler handler, nlohmann::json& bound) {
+  if (addr.empty()) return Status::Ok();
+  auto l = net::Listener::Bind(io, addr);
+  if (!l.ok()) {
+    return Status(l.status().code(), std::string("listen.") + name + ": " + l.status().message());
+  }
+  auto ep = (*l)->local_endpoint();
+  bound[name] = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  (*l)->Start(std::move(handler));
+  listeners.push_back(std::move(*l));
+  return Status::Ok();
+}
+
+Status Node::Impl::StartTls() {
+  if (!config.tls.enabled()) return Status::Ok();
+  auto server = net::TlsServer::Create(TlsOptionsOf(config.tls));
+  if (!server.ok()) return Status::InvalidArgument("tls." + server.status().message());
+  tls = std::move(*server);
+  metrics.tls_certificate_expiry->Set(static_cast<double>(tls->Current()->earliest_expiry()));
+  spdlog::info("tls: {} certificate(s) loaded", tls->Current()->size());
+  return Status::Ok();
+}
+
+DriverOptions Node::Impl::TlsListener(DriverOptions opt, const char* name, bool implicit) {
+  if (!tls) return opt;
+  opt.tls = tls.get();
+  opt.implicit_tls = implicit;
+  opt.handshake_timeout = config.tls.handshake_timeout;
+  std::vector<std::string> versions(std::begin(net::kTlsVersionNames),
+                                    std::end(net::kTlsVersionNames));
+  std::vector<std::string> reasons;
+  for (net::TlsFailure f : net::kAllTlsFailures) reasons.push_back(net::TlsFailureName(f));
+  opt.tls_metrics = metrics.AddTlsListener(name, versions, reasons);
+  return opt;
+}
+
+// SIGHUP: new handshakes get the certificates on disk now; sessions already
+// secure keep theirs. A failed reload keeps the old ones.
+void Node::Impl::ReloadTls() {
+  if (!tls) {
+    spdlog::info("SIGHUP: no [tls] configured, nothing to reload");
+    return;
+  }
+  Status st = tls->Reload();
+  if (!st.ok()) {
+    metrics.tls_reloads_failed->Increment();
+    spdlog::error("SIGHUP: tls reload failed, keeping the loaded certificates: tls.{}",
+                  st.message());
+    return;
+  }
+  metrics.tls_reloads_ok->Increment();
+  metrics.tls_certificate_expiry->Set(static_cast<double>(tls->Current()->earliest_expiry()));
+  spdlog::info("SIGHUP: tls reloaded, {} certificate(s)", tls->Current()->size());
+}
+
+void Node::Impl::WaitHangup() {
+  hangup->async_wait([this](const asio::error_code& ec, int) {
+    if (ec) return;
+    // Reading the files is blocking work: off the event loop.
+    asio::post(cpu, [this] { ReloadTls(); });
+    WaitHangup();
+  });
+}
+
+asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptions opt,
+                                            bool submission) {
   smtp::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.peer_ip = PeerIp(socket);
+  info.transport = TransportOf(socket, opt);
+  info.submission = submission;
   info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
   info.data_budget = &smtp_data_budget;
@@ -655,6 +784,7 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
 asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptions opt) {
   pop3::SessionInfo info;
   info.server_hostname = config.mail.hostname;
+  info.transport = TransportOf(socket, opt);
   pop3::Session session(config.pop3, std::move(info));
   Pop3Backend backend(*mail, metrics, ClientOf(socket));
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
@@ -665,6 +795,7 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
 asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptions opt) {
   imap::SessionInfo info;
   info.server_hostname = config.mail.hostname;
+  info.transport = TransportOf(socket, opt);
   imap::Session session(config.imap, std::move(info));
   ImapBackend backend(*mail, metrics, ClientOf(socket), changes.get(),
                       config.server.imap_idle_recheck);
@@ -697,6 +828,8 @@ void Node::Impl::StartSignals() {
     spdlog::info("signal {}: shutting down", sig);
     BeginShutdown();
   });
+  hangup = std::make_unique<asio::signal_set>(io, SIGHUP);
+  WaitHangup();
 }
 
 // The default postmaster mailbox is created when absent; a configured one
@@ -714,6 +847,7 @@ void Node::Impl::StartPostmaster() {
 void Node::Impl::BeginShutdown() {
   if (stopping.exchange(true)) return;
   ready = false;
+  if (hangup) hangup->cancel();
   for (auto& l : listeners) l->Stop();
   registry.Shutdown();
   asio::co_spawn(io, DrainThenStop(), asio::detached);
@@ -757,6 +891,7 @@ Node::~Node() {
   if (impl_->runtime) impl_->runtime->Join();
   if (impl_->rpc_client) impl_->rpc_client->Shutdown();
   impl_->signals.reset();
+  impl_->hangup.reset();
   impl_->listeners.clear();
   impl_->cpu.join();
   if (impl_->rpc_server) {

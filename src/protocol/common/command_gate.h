@@ -32,6 +32,8 @@ class CommandGate {
   // line is held and kPause returned first; the next call hands it out.
   // REQUIRES: out != nullptr.
   Kind Pull(LineReader& reader, bool tarpit, HeldLine* out);
+  // Forgets a held line (its input was discarded).
+  void Reset() { held_.reset(); }
 
  private:
   std::optional<HeldLine> held_;

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/common/session.h"
+
 namespace porcupine::protocol::golden {
 
 inline std::vector<std::string> SplitLines(const std::string& text) {
@@ -25,6 +27,28 @@ inline std::vector<std::string> SplitLines(const std::string& text) {
 
 inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
+}
+
+// The TLS setup directive of every protocol's golden files: "!tls available"
+// (the driver can start TLS: STARTTLS is offered) or "!tls secure" (an
+// implicit-TLS listener: secure from the start). False for other lines.
+inline bool ApplyTlsSetup(std::string_view l, Transport* t) {
+  if (l == "!tls available") {
+    t->tls_available = true;
+    return true;
+  }
+  if (l == "!tls secure") {
+    t->tls_available = true;
+    t->secure = true;
+    return true;
+  }
+  return false;
+}
+
+// The drivers' transcript line for a handshake: what the client sends after
+// it is a new write (encrypted, it cannot share a write with plaintext).
+inline bool IsHandshakeLine(std::string_view l) {
+  return l == "-- starttls" || l == "-- starttls failed";
 }
 
 // Every .txt file of `dir` (at least `min_files`), in name order: `replay`

@@ -40,6 +40,14 @@ class LineReader {
   // to counted reads). Bytes already handed out by Next() are gone.
   std::string TakeRaw(size_t n);
 
+  // Drops every buffered byte and any overlong line being skipped: the
+  // reader is as new (STARTTLS discards what the client pipelined).
+  void Clear() {
+    std::string().swap(buf_);
+    pos_ = 0;
+    discarding_ = false;
+  }
+
   // Bytes received but not yet returned as a line.
   size_t buffered() const { return buf_.size() - pos_; }
   void set_max_line(size_t max_line) { max_line_ = max_line; }

@@ -81,5 +81,20 @@ TEST(LineReader, OverlongLineDoesNotGrowTheBuffer) {
   EXPECT_EQ(line.text, "after");
 }
 
+// STARTTLS drops what the client pipelined, including the skipping of an
+// overlong line: the first line after Clear() is read as a line.
+TEST(LineReader, ClearDropsBufferedBytesAndSkipping) {
+  LineReader r(8);
+  Line line;
+  r.Feed("a\r\nbcdefghijklmnop");
+  ASSERT_EQ(r.Next(&line), LineReader::Kind::kLine);
+  ASSERT_EQ(r.Next(&line), LineReader::Kind::kTooLong);
+  r.Clear();
+  EXPECT_EQ(r.buffered(), 0u);
+  r.Feed("next\r\n");
+  ASSERT_EQ(r.Next(&line), LineReader::Kind::kLine);
+  EXPECT_EQ(line.text, "next");
+}
+
 }  // namespace
 }  // namespace porcupine::protocol

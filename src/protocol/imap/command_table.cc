@@ -17,6 +17,7 @@ const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view na
       {"NOOP", &Impl::CmdNoop, kAny},
       {"LOGOUT", &Impl::CmdLogout, kAny | kEndsPipeline},
       {"ID", &Impl::CmdId, kAny},
+      {"STARTTLS", &Impl::CmdStartTls, kNotAuthenticated | kEndsPipeline},
       {"LOGIN", &Impl::CmdLogin, kNotAuthenticated},
       {"AUTHENTICATE", &Impl::CmdAuthenticate, kNotAuthenticated | kEndsPipeline},
       {"SELECT", &Impl::CmdSelect, kAuth},
@@ -81,14 +82,35 @@ bool Session::Impl::Arity(const Command& c, size_t min, size_t max, std::string_
 }
 
 std::string Session::Impl::Capabilities() const {
-  return "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
-         "CHILDREN AUTH=PLAIN";
+  std::string caps =
+      "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
+      "CHILDREN AUTH=PLAIN";
+  if (OffersStartTls()) caps += " STARTTLS";
+  return caps;
 }
 
 void Session::Impl::CmdCapability(Command& c) {
   if (!Arity(c, 0, 0, "CAPABILITY")) return;
   Untagged("CAPABILITY " + Capabilities());
   Ok("CAPABILITY completed");
+}
+
+// RFC 3501 §6.2.1. STARTTLS ends the pipeline, so nothing after it was
+// parsed; the OK goes out in plaintext and every byte the client pipelined
+// behind the command is dropped, never executed over TLS (CVE-2011-0411).
+void Session::Impl::CmdStartTls(Command& c) {
+  if (!transport.tls_available && !transport.secure) return Bad("Unknown command");
+  if (!Arity(c, 0, 0, "STARTTLS")) return;
+  if (transport.secure) return Bad("TLS already active");
+  Ok("Begin TLS negotiation now");
+  DiscardInput();
+  tls_due = true;
+}
+
+void Session::Impl::DiscardInput() {
+  reader.DiscardInput();
+  queue.clear();
+  parse_blocked = false;
 }
 
 // In a selected folder NOOP is the client's way to ask for news.

@@ -596,6 +596,17 @@ CommandReader::Event CommandReader::Complete() {
   return Event::kCommand;
 }
 
+void CommandReader::DiscardInput() {
+  std::string().swap(buf_);
+  pos_ = 0;
+  scanned_ = 0;
+  discarding_ = false;
+  discard_raw_ = false;
+  discarded_ = 0;
+  tail_.clear();
+  Reset();
+}
+
 void CommandReader::Reset() {
   phase_ = Phase::kLine;
   in_command_ = false;

@@ -89,6 +89,10 @@ class CommandReader {
 
   void SetRawLineMode(bool on) { raw_mode_ = on; }
 
+  // Drops every buffered byte and the command being read; raw-line mode
+  // and the literal check stay (STARTTLS discards what was pipelined).
+  void DiscardInput();
+
   // Judges a command when a literal is announced at its top level (not
   // inside a list): `name` is upper-cased (not folded: "UID ..." is "UID"),
   // `args` the arguments read so far, the literal not included. A reason

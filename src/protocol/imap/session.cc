@@ -9,7 +9,7 @@
 namespace porcupine::imap {
 
 Session::Impl::Impl(const Limits& l, SessionInfo i)
-    : limits(l), info(std::move(i)), reader(l.parser) {
+    : limits(l), info(std::move(i)), transport(info.transport), reader(l.parser) {
   reader.SetLiteralCheck(&Impl::CheckBeforeLiteral);
 }
 
@@ -108,6 +108,15 @@ Step Session::Impl::Next() {
       }
       assert(false && "Next() called while a request is outstanding");
       return Step::Close();
+    }
+    if (tls_running) {
+      assert(false && "Next() called during the TLS handshake");
+      return Step::Close();
+    }
+    if (tls_due) {
+      tls_due = false;
+      tls_running = true;
+      return Step::StartTls();
     }
     if (shutting_down) {
       Bye("server shutting down");
@@ -263,16 +272,35 @@ void Session::Feed(std::string_view bytes) {
 
 void Session::OnEof() { impl_->eof = true; }
 
+void Session::OnTlsStarted() {
+  Impl& i = *impl_;
+  assert(i.tls_running && "OnTlsStarted() without a kStartTls step");
+  if (!i.tls_running) return;
+  i.tls_running = false;
+  i.transport.secure = true;
+  i.DiscardInput();
+  if (i.shutting_down) i.Bye("server shutting down");
+}
+
+void Session::OnTlsFailed() {
+  assert(impl_->tls_running && "OnTlsFailed() without a kStartTls step");
+  impl_->tls_running = false;
+  impl_->closed = true;
+}
+
+const protocol::Transport& Session::transport() const { return impl_->transport; }
+
 void Session::OnIdleTimeout() {
   // A slow backend is not the client's fault: a timeout while a request is
   // out is ignored (the driver should not arm the idle timer then anyway).
-  if (impl_->closed || impl_->awaiting) return;
+  if (impl_->closed || impl_->awaiting || impl_->tls_running) return;
   impl_->Bye("Autologout; idle for too long");
 }
 
 void Session::OnShutdown() {
   impl_->shutting_down = true;
-  if (impl_->closed || impl_->awaiting) return;  // Complete() says BYE
+  // Complete() or OnTlsStarted() says BYE.
+  if (impl_->closed || impl_->awaiting || impl_->tls_running || impl_->tls_due) return;
   impl_->Bye("server shutting down");
 }
 

@@ -1,6 +1,15 @@
 // IMAP4rev1 server session (RFC 3501) with IDLE, UIDPLUS, MOVE, NAMESPACE,
-// SPECIAL-USE, LITERAL+, ENABLE, ID, UNSELECT, CHILDREN and SASL-IR: a pure
-// state machine, see protocol/common/session.h.
+// SPECIAL-USE, LITERAL+, ENABLE, ID, UNSELECT, CHILDREN, SASL-IR and
+// STARTTLS: a pure state machine, see protocol/common/session.h.
+//
+// STARTTLS (RFC 3501 §6.2.1) is offered in CAPABILITY (and the greeting's
+// capability code) while not authenticated, the transport has TLS available
+// and is not secure. It ends the pipeline: nothing after it is parsed;
+// "tag OK Begin TLS negotiation now", every buffered byte is dropped and
+// Next() returns kStartTls. After OnTlsStarted() the session is still not
+// authenticated and CAPABILITY no longer lists STARTTLS (the client asks
+// again). BAD "TLS already active" when secure, "Unknown command" when TLS is
+// not available, and "Command not valid in this state" after login.
 //
 // States: not authenticated → authenticated → selected → logout. The session
 // keeps the selected folder's view (the message list the client knows, by
@@ -49,6 +58,7 @@ struct SessionInfo {
   std::string server_hostname = "localhost";
   std::string implementation = "porcupine";  // ID response "name"
   std::string version = "0.1";
+  protocol::Transport transport;  // secure / TLS available / loopback peer
 };
 
 // ---- the backend's data -------------------------------------------------
@@ -211,6 +221,13 @@ class Session {
   Step Next();
   // REQUIRES: the last Next() returned kRequest; the response matches it.
   void Complete(Response response);
+  // The handshake of the last kStartTls step succeeded (the connection is
+  // secure; still not authenticated) or failed (the session closes without
+  // a reply). REQUIRES: the last Next() returned kStartTls.
+  void OnTlsStarted();
+  void OnTlsFailed();
+  // The connection as the session sees it now (secure after OnTlsStarted).
+  const protocol::Transport& transport() const;
 
   std::string TakeOutput();
   bool HasOutput() const;

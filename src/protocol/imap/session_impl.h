@@ -188,6 +188,12 @@ struct Session::Impl {
   void CmdEnable(Command& c);
   void CmdNamespace(Command& c);
   void CmdCheck(Command& c);
+  void CmdStartTls(Command& c);
+  bool OffersStartTls() const {
+    return transport.tls_available && !transport.secure && state == State::kNotAuthenticated;
+  }
+  // Drops everything the client sent that is not executed yet.
+  void DiscardInput();
 
   // --- command_auth.cc
   void CmdLogin(Command& c);
@@ -281,6 +287,7 @@ struct Session::Impl {
 
   const Limits limits;
   const SessionInfo info;
+  protocol::Transport transport;  // info.transport, secure after STARTTLS
   CommandReader reader;
   std::string out;
   Counters counters;
@@ -291,6 +298,8 @@ struct Session::Impl {
   bool eof = false;
   bool shutting_down = false;
   bool poll_due = false;       // OnPoll during IDLE
+  bool tls_due = false;        // STARTTLS answered: the next Next() is kStartTls
+  bool tls_running = false;    // the handshake runs; only OnTlsStarted/Failed moves on
   bool parse_blocked = false;  // a kEndsPipeline command is queued
   std::deque<Pending> queue;
   uint64_t commands = 0;

@@ -830,6 +830,114 @@ TEST(SessionFolderTest, UnclosedBracketInAMailboxNameIsNoNotBad) {
   EXPECT_TRUE(Contains(d.Send("2 EXAMINE a[b"), "S: 2 OK [READ-ONLY]"));
 }
 
+// STARTTLS transitions (RFC 3501 §6.2.1): each case is a list of client
+// writes (a handshake cuts the write it happens in), replayed at every
+// fragment size down to one byte.
+struct TlsCase {
+  const char* name;
+  protocol::Transport transport;
+  std::vector<std::string> writes;
+  std::string expected;  // after the greeting
+  bool fail_handshake = false;
+  bool secure_after = false;
+};
+
+constexpr protocol::Transport kTlsAvailable{false, true, false};
+constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr char kCaps[] =
+    "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
+    "CHILDREN AUTH=PLAIN";
+
+std::string Greeting(bool starttls) {
+  return std::string("S: * OK [CAPABILITY ") + kCaps + (starttls ? " STARTTLS" : "") +
+         "] imap.example.test ready\n";
+}
+
+std::vector<TlsCase> TlsCases() {
+  const std::string caps = std::string("S: * CAPABILITY ") + kCaps;
+  return {
+      {"offered_then_not",
+       kTlsAvailable,
+       {"a CAPABILITY\r\nb STARTTLS\r\n", "c CAPABILITY\r\n"},
+       caps +
+           " STARTTLS\nS: a OK CAPABILITY completed\nS: b OK Begin TLS negotiation now\n"
+           "-- starttls\n" +
+           caps + "\nS: c OK CAPABILITY completed\n-- close\n",
+       false,
+       true},
+      {"pipelined_login_dropped",
+       kTlsAvailable,
+       {"b STARTTLS\r\nc LOGIN alice secret\r\nd SELECT INBOX\r\ne APPEND INBOX {3}\r\n",
+        "f SELECT INBOX\r\n"},
+       "S: b OK Begin TLS negotiation now\n-- starttls\nS: f BAD Log in first\n-- close\n",
+       false,
+       true},
+      {"not_configured", {}, {"a STARTTLS\r\n"}, "S: a BAD Unknown command\n-- close\n"},
+      {"already_secure",
+       kTlsSecure,
+       {"a STARTTLS\r\n"},
+       "S: a BAD TLS already active\n-- close\n",
+       false,
+       true},
+      {"handshake_failed",
+       kTlsAvailable,
+       {"a STARTTLS\r\nb NOOP\r\n", "c NOOP\r\n"},
+       "S: a OK Begin TLS negotiation now\n-- starttls failed\n-- close\n",
+       true},
+  };
+}
+
+TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
+  for (const TlsCase& c : TlsCases()) {
+    SCOPED_TRACE(c.name);
+    size_t longest = 1;
+    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
+    for (size_t k = longest; k >= 1; --k) {
+      SessionInfo info = testing::TestInfo();
+      info.transport = c.transport;
+      Driver d(Limits{}, info);
+      d.Start();
+      if (c.fail_handshake) d.FailNextTls();
+      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
+      d.Eof();
+      bool offered = c.transport.tls_available && !c.transport.secure;
+      ASSERT_EQ(d.transcript(), Greeting(offered) + c.expected) << "fragment size " << k;
+      EXPECT_EQ(d.session().transport().secure, c.secure_after);
+      EXPECT_TRUE(d.requests().empty()) << "a dropped command reached the backend";
+    }
+  }
+}
+
+// The engine itself drops what was pipelined behind STARTTLS in one read.
+TEST(SessionTlsTest, EngineDropsBufferedInput) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(Limits{}, info);
+  s.Start();
+  s.Feed("a STARTTLS\r\nb LOGIN alice secret\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  s.TakeOutput();
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_FALSE(s.HasOutput());
+}
+
+TEST(SessionTlsTest, ShutdownDuringHandshakeSaysByeAfterIt) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(Limits{}, info);
+  s.Start();
+  s.Feed("a STARTTLS\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  s.TakeOutput();
+  s.OnShutdown();
+  s.OnIdleTimeout();
+  EXPECT_FALSE(s.HasOutput());
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
+  EXPECT_EQ(s.TakeOutput(), "* BYE server shutting down\r\n");
+}
+
 #ifndef NDEBUG
 TEST(SessionDeathTest, MismatchedResponseAsserts) {
   EXPECT_DEATH(

@@ -36,14 +36,15 @@ bool IsOutputLine(std::string_view l) {
 
 // Directives that set the scene before the session starts.
 bool IsSetup(std::string_view l) {
-  return StartsWith(l, "!limit ") || StartsWith(l, "!folder ") || StartsWith(l, "!message ");
+  return StartsWith(l, "!limit ") || StartsWith(l, "!folder ") || StartsWith(l, "!message ") ||
+         StartsWith(l, "!tls ");
 }
 
 // Directives that happen between client writes.
 bool IsEvent(std::string_view l) {
   return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release" ||
          l == "!poll" || StartsWith(l, "!fail ") || StartsWith(l, "!append ") ||
-         StartsWith(l, "!store ") || StartsWith(l, "!expunge ");
+         StartsWith(l, "!store ") || StartsWith(l, "!expunge ") || l == "!tls-fail";
 }
 
 int HexDigit(char c) {
@@ -147,6 +148,7 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
+  protocol::Transport transport;
   std::vector<std::string> setup;  // !folder and !message lines, in order
   // Input split at events: bytes to feed, then the event after them ("" at the end).
   std::vector<std::pair<std::string, std::string>> segments;
@@ -160,6 +162,7 @@ Script ParseScript(const std::vector<std::string>& lines) {
     if (StartsWith(l, "!limit ")) {
       std::istringstream kvs{l.substr(7)};
       for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s.limits);
+    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport)) {
     } else if (IsSetup(l)) {
       s.setup.push_back(l);
     } else if (IsEvent(l)) {
@@ -169,6 +172,7 @@ Script ParseScript(const std::vector<std::string>& lines) {
       s.segments.back().first += ClientBytes(l);
     } else if (IsOutputLine(l)) {
       s.expected_output += l + "\n";
+      if (protocol::golden::IsHandshakeLine(l)) s.segments.emplace_back();
     } else if (!l.empty() && l[0] != '#') {
       ADD_FAILURE() << "unrecognised line: " << l;
     }
@@ -189,7 +193,14 @@ void Prepare(const Script& script, FakeBackend* b) {
   }
 }
 
+SessionInfo InfoFor(const Script& script) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = script.transport;
+  return info;
+}
+
 void FireEvent(Driver* d, const std::string& event) {
+  if (event == "!tls-fail") return d->FailNextTls();
   FakeBackend& b = d->backend();
   if (event == "!eof") d->Eof();
   if (event == "!timeout") d->Timeout();
@@ -218,7 +229,7 @@ void FireEvent(Driver* d, const std::string& event) {
 
 // Pass 1: the interleaved replay. Returns the reconstructed file text.
 std::string ReplayInterleaved(const std::vector<std::string>& lines, const Script& script) {
-  Driver d(script.limits);
+  Driver d(script.limits, InfoFor(script));
   Prepare(script, &d.backend());
   std::string actual;
   size_t consumed = 0;  // transcript bytes already copied into `actual`
@@ -254,7 +265,7 @@ void ReplayFragmented(const Script& script) {
   size_t longest = 1;
   for (const auto& seg : script.segments) longest = std::max(longest, seg.first.size());
   for (size_t k = longest; k >= 1; --k) {
-    Driver d(script.limits);
+    Driver d(script.limits, InfoFor(script));
     Prepare(script, &d.backend());
     d.Start();
     for (const auto& [bytes, event] : script.segments) {

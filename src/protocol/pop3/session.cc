@@ -21,7 +21,7 @@ T* Expect(Response* response) {
 }  // namespace
 
 Session::Impl::Impl(const Limits& l, SessionInfo i)
-    : limits(l), info(std::move(i)), reader(l.max_command_line) {}
+    : limits(l), info(std::move(i)), transport(info.transport), reader(l.max_command_line) {}
 
 void Session::Impl::Ok(std::string_view text) {
   AppendOk(&out, text);
@@ -75,6 +75,12 @@ Step Session::Impl::Next() {
         }
         // The driver pulled again without answering: a broken invariant.
         assert(false && "Next() called while a request is outstanding");
+        return Step::Close();
+      case Phase::kStartTls:
+        phase = Phase::kTls;
+        return Step::StartTls();
+      case Phase::kTls:
+        assert(false && "Next() called during the TLS handshake");
         return Step::Close();
       case Phase::kCommand:
       case Phase::kSaslResponse:
@@ -160,18 +166,39 @@ void Session::Feed(std::string_view bytes) {
 
 void Session::OnEof() { impl_->eof = true; }
 
+void Session::OnTlsStarted() {
+  Impl& i = *impl_;
+  assert(i.phase == Phase::kTls && "OnTlsStarted() without a kStartTls step");
+  if (i.phase != Phase::kTls) return;
+  // RFC 2595 §4: forget what the client said before the handshake.
+  i.transport.secure = true;
+  i.user_given.reset();
+  i.reader.Clear();
+  i.gate.Reset();
+  i.phase = Phase::kCommand;
+  if (i.shutting_down) i.CloseErr("[SYS/TEMP] server shutting down");
+}
+
+void Session::OnTlsFailed() {
+  assert(impl_->phase == Phase::kTls && "OnTlsFailed() without a kStartTls step");
+  impl_->phase = Phase::kClosed;
+}
+
+const protocol::Transport& Session::transport() const { return impl_->transport; }
+
 void Session::OnIdleTimeout() {
   // A slow backend is not the client's fault: a timeout while a request is
   // out is ignored (the driver should not arm the idle timer then anyway).
   Phase p = impl_->phase;
-  if (p == Phase::kClosed || p == Phase::kAwaiting) return;
+  if (p != Phase::kCommand && p != Phase::kSaslResponse) return;
   impl_->CloseErr("[SYS/TEMP] autologout; idle for too long");
 }
 
 void Session::OnShutdown() {
   impl_->shutting_down = true;
   Phase p = impl_->phase;
-  if (p == Phase::kClosed || p == Phase::kAwaiting) return;  // Complete() closes
+  // Complete() or OnTlsStarted() closes.
+  if (p != Phase::kCommand && p != Phase::kSaslResponse) return;
   // Marked messages stay: only a client's QUIT enters UPDATE (RFC 1939 §6).
   impl_->CloseErr("[SYS/TEMP] server shutting down");
 }

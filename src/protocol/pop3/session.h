@@ -1,5 +1,6 @@
 // POP3 server session (RFC 1939, RFC 2449 CAPA/RESP-CODES/PIPELINING,
-// RFC 5034 AUTH PLAIN): a pure state machine, see protocol/common/session.h.
+// RFC 5034 AUTH PLAIN, RFC 2595 STLS): a pure state machine, see
+// protocol/common/session.h.
 //
 // States AUTHORIZATION → TRANSACTION → UPDATE. DELE only marks; the marked
 // messages are removed by a Commit request at QUIT, and the +OK to QUIT is
@@ -23,6 +24,14 @@
 //   DELE n / RSET     mark / unmark; "-ERR message n already deleted"
 //   QUIT              Commit request if anything is marked, then +OK or
 //                     "-ERR [SYS/TEMP] some deleted messages not removed"; close
+//   STLS              (AUTHORIZATION, offered in CAPA while the transport has
+//                     TLS available and is not secure) "+OK Begin TLS
+//                     negotiation", buffered input dropped, kStartTls; after
+//                     OnTlsStarted() the session is in AUTHORIZATION with
+//                     nothing remembered (a USER is forgotten) and CAPA no
+//                     longer lists STLS. "-ERR command not permitted when TLS
+//                     active" when secure; "unknown command" when TLS is not
+//                     available (both counted errors).
 //
 // Input: commands are case-insensitive; a line ends at CRLF or a bare LF; a
 // NUL or a bare CR in a line, an overlong line, an unknown command, a command
@@ -72,6 +81,7 @@ struct Limits {
 struct SessionInfo {
   std::string server_hostname = "localhost";  // in the greeting
   std::string implementation = "porcupine";   // CAPA IMPLEMENTATION
+  protocol::Transport transport;              // secure / TLS available / loopback peer
 };
 
 // One message of the maildrop as the backend lists it.
@@ -125,6 +135,13 @@ class Session {
   Step Next();
   // REQUIRES: the last Next() returned kRequest; response type matches it.
   void Complete(Response response);
+  // The handshake of the last kStartTls step succeeded (the session starts
+  // over in AUTHORIZATION, secure) or failed (it closes without a reply).
+  // REQUIRES: the last Next() returned kStartTls.
+  void OnTlsStarted();
+  void OnTlsFailed();
+  // The connection as the session sees it now (secure after OnTlsStarted).
+  const protocol::Transport& transport() const;
 
   std::string TakeOutput();
   bool HasOutput() const;

@@ -28,6 +28,7 @@ const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view ve
       {"TOP", &Impl::CmdTop, kTrans, 2, 2, kMaxArgument, "TOP msg lines"},
       {"DELE", &Impl::CmdDele, kTrans, 1, 1, kMaxArgument, "DELE msg"},
       {"RSET", &Impl::CmdRset, kTrans, 0, 0, 0, "RSET"},
+      {"STLS", &Impl::CmdStls, kAuth, 0, 0, 0, "STLS"},
   };
   for (const CommandSpec& c : kCommands) {
     if (EqualsIgnoreCase(c.name, verb)) return &c;
@@ -66,11 +67,24 @@ void Session::Impl::CmdCapa(const Args&) {
   AppendListLine(&out, "PIPELINING");
   AppendListLine(&out, "AUTH-RESP-CODE");
   if (state == State::kAuthorization) AppendListLine(&out, "SASL PLAIN");
+  if (state == State::kAuthorization && OffersStls()) AppendListLine(&out, "STLS");
   AppendListLine(&out, "IMPLEMENTATION " + info.implementation);
   AppendTerminator(&out);
 }
 
 void Session::Impl::CmdNoop(const Args&) { Ok(""); }
+
+// RFC 2595 §4. The +OK goes out in plaintext; what the client pipelined
+// after STLS is dropped with the reader's buffer, never executed over TLS
+// (CVE-2011-0411).
+void Session::Impl::CmdStls(const Args&) {
+  if (transport.secure) return Error("command not permitted when TLS active");
+  if (!transport.tls_available) return Error("unknown command");
+  Ok("Begin TLS negotiation");
+  reader.Clear();
+  gate.Reset();
+  phase = Phase::kStartTls;
+}
 
 void Session::Impl::CmdQuit(const Args&) {
   if (state == State::kTransaction) return QuitTransaction();

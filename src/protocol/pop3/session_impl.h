@@ -24,6 +24,8 @@ enum class Phase {
   kCommand,       // reading command lines
   kSaslResponse,  // reading the client's answer to a "+ " continuation (RFC 5034)
   kAwaiting,      // a request is out; only Complete() moves on
+  kStartTls,      // STLS accepted: kStartTls goes out, then OnTlsStarted/Failed
+  kTls,           // the handshake is running
   kClosed,        // every further Next() returns kClose
 };
 
@@ -97,6 +99,8 @@ struct Session::Impl {
   void CmdCapa(const Args& args);
   void CmdNoop(const Args& args);
   void CmdQuit(const Args& args);
+  void CmdStls(const Args& args);
+  bool OffersStls() const { return transport.tls_available && !transport.secure; }
 
   // --- session_auth.cc
   void CmdUser(const Args& args);
@@ -124,6 +128,7 @@ struct Session::Impl {
 
   const Limits limits;
   const SessionInfo info;
+  protocol::Transport transport;  // info.transport, secure after STLS
   protocol::LineReader reader;
   std::string out;
   Counters counters;

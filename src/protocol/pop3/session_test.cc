@@ -157,6 +157,108 @@ TEST(SessionTest, IdleTimeoutWhileRequestOutIsIgnored) {
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
 }
 
+// STLS transitions (RFC 2595): each case is a list of client writes (a
+// handshake cuts the write it happens in), replayed at every fragment size.
+struct TlsCase {
+  const char* name;
+  protocol::Transport transport;
+  std::vector<std::string> writes;
+  std::string expected;  // after the greeting
+  bool fail_handshake = false;
+  bool secure_after = false;
+};
+
+constexpr protocol::Transport kTlsAvailable{false, true, false};
+constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr char kCapaHead[] =
+    "S: +OK Capability list follows\nS: TOP\nS: UIDL\nS: USER\nS: RESP-CODES\n"
+    "S: PIPELINING\nS: AUTH-RESP-CODE\nS: SASL PLAIN\n";
+constexpr char kCapaTail[] = "S: IMPLEMENTATION porcupine-test\nS: .\n";
+
+std::vector<TlsCase> TlsCases() {
+  const std::string capa_tls = std::string(kCapaHead) + "S: STLS\n" + kCapaTail;
+  const std::string capa = std::string(kCapaHead) + kCapaTail;
+  return {
+      {"offered_then_not",
+       kTlsAvailable,
+       {"CAPA\r\nSTLS\r\n", "CAPA\r\n"},
+       capa_tls + "S: +OK Begin TLS negotiation\n-- starttls\n" + capa + "-- close\n",
+       false,
+       true},
+      {"pipelined_login_dropped",
+       kTlsAvailable,
+       {"USER alice\r\nSTLS\r\nPASS secret\r\nSTAT\r\n", "PASS secret\r\nSTAT\r\n"},
+       "S: +OK send PASS\nS: +OK Begin TLS negotiation\n-- starttls\n"
+       "S: -ERR send USER first\nS: -ERR command not valid in this state\n-- close\n",
+       false,
+       true},
+      {"not_configured", {}, {"STLS\r\n"}, "S: -ERR unknown command\n-- close\n"},
+      {"already_secure",
+       kTlsSecure,
+       {"CAPA\r\nSTLS\r\n"},
+       capa + "S: -ERR command not permitted when TLS active\n-- close\n",
+       false,
+       true},
+      {"handshake_failed",
+       kTlsAvailable,
+       {"STLS\r\nNOOP\r\n", "NOOP\r\n"},
+       "S: +OK Begin TLS negotiation\n-- starttls failed\n-- close\n",
+       true},
+  };
+}
+
+TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
+  for (const TlsCase& c : TlsCases()) {
+    SCOPED_TRACE(c.name);
+    size_t longest = 1;
+    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
+    for (size_t k = longest; k >= 1; --k) {
+      SessionInfo info = testing::TestInfo();
+      info.transport = c.transport;
+      Driver d(Limits{}, info);
+      d.Start();
+      if (c.fail_handshake) d.FailNextTls();
+      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
+      d.Eof();
+      ASSERT_EQ(d.transcript(), "S: +OK pop.example.test POP3 ready\n" + c.expected)
+          << "fragment size " << k;
+      EXPECT_EQ(d.session().transport().secure, c.secure_after);
+      EXPECT_TRUE(d.requests().empty()) << "a dropped PASS reached the backend";
+    }
+  }
+}
+
+// The engine itself drops what was pipelined behind STLS in one read.
+TEST(SessionTlsTest, EngineDropsBufferedInput) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(Limits{}, info);
+  s.Start();
+  s.Feed("USER alice\r\nSTLS\r\nPASS secret\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  EXPECT_EQ(s.TakeOutput(),
+            "+OK pop.example.test POP3 ready\r\n+OK send PASS\r\n+OK Begin TLS negotiation\r\n");
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_FALSE(s.HasOutput());
+}
+
+TEST(SessionTlsTest, ShutdownDuringHandshakeClosesAfterIt) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(Limits{}, info);
+  s.Start();
+  s.Feed("STLS\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  s.TakeOutput();
+  s.OnShutdown();
+  s.OnIdleTimeout();
+  EXPECT_FALSE(s.HasOutput());
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
+  EXPECT_EQ(s.TakeOutput(), "-ERR [SYS/TEMP] server shutting down\r\n");
+}
+
 #ifndef NDEBUG
 TEST(SessionDeathTest, MismatchedResponseAsserts) {
   EXPECT_DEATH(

@@ -36,11 +36,12 @@ bool IsOutputLine(std::string_view l) {
 // Directives that set the scene before the session starts.
 bool IsSetup(std::string_view l) {
   return StartsWith(l, "!limit ") || StartsWith(l, "!message ") || StartsWith(l, "!retrieve ") ||
-         StartsWith(l, "!commit ");
+         StartsWith(l, "!commit ") || StartsWith(l, "!tls ");
 }
 
 bool IsEvent(std::string_view l) {
-  return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release";
+  return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release" ||
+         l == "!tls-fail";
 }
 
 int HexDigit(char c) {
@@ -117,6 +118,7 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
+  protocol::Transport transport;
   std::vector<std::pair<std::string, std::string>> messages;  // uid, body
   std::vector<Status> retrieve_results;
   std::vector<Status> commit_results;
@@ -126,6 +128,7 @@ struct Script {
 };
 
 void ApplySetup(std::string_view l, Script* s) {
+  if (protocol::golden::ApplyTlsSetup(l, &s->transport)) return;
   if (StartsWith(l, "!limit ")) {
     std::istringstream kvs{std::string(l.substr(7))};
     for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s->limits);
@@ -154,6 +157,7 @@ Script ParseScript(const std::vector<std::string>& lines) {
       s.segments.back().first += ClientBytes(l);
     } else if (IsOutputLine(l)) {
       s.expected_output += l + "\n";
+      if (protocol::golden::IsHandshakeLine(l)) s.segments.emplace_back();
     } else if (!l.empty() && l[0] != '#') {
       ADD_FAILURE() << "unrecognised line: " << l;
     }
@@ -167,7 +171,14 @@ void Prepare(const Script& script, Driver* d) {
   for (const Status& st : script.commit_results) d->backend().commit_results.push_back(st);
 }
 
+SessionInfo InfoFor(const Script& script) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = script.transport;
+  return info;
+}
+
 void FireEvent(Driver* d, const std::string& event) {
+  if (event == "!tls-fail") d->FailNextTls();
   if (event == "!eof") d->Eof();
   if (event == "!timeout") d->Timeout();
   if (event == "!shutdown") d->Shutdown();
@@ -177,7 +188,7 @@ void FireEvent(Driver* d, const std::string& event) {
 
 // Pass 1: the interleaved replay. Returns the reconstructed file text.
 std::string ReplayInterleaved(const std::vector<std::string>& lines, const Script& script) {
-  Driver d(script.limits);
+  Driver d(script.limits, InfoFor(script));
   Prepare(script, &d);
   std::string actual;
   size_t consumed = 0;  // transcript bytes already copied into `actual`
@@ -210,7 +221,7 @@ void ReplayFragmented(const Script& script) {
   size_t longest = 1;
   for (const auto& seg : script.segments) longest = std::max(longest, seg.first.size());
   for (size_t k = longest; k >= 1; --k) {
-    Driver d(script.limits);
+    Driver d(script.limits, InfoFor(script));
     Prepare(script, &d);
     d.Start();
     for (const auto& [bytes, event] : script.segments) {

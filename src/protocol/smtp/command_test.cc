@@ -250,6 +250,9 @@ TEST(ReceivedTest, Formats) {
             "\tThu, 1 Jan 1970 00:00:00 +0000\r\n");
   EXPECT_EQ(ReceivedProtocol(false, false), "SMTP");
   EXPECT_EQ(ReceivedProtocol(true, true), "UTF8SMTP");
+  EXPECT_EQ(ReceivedProtocol(true, false, true), "ESMTPS");
+  EXPECT_EQ(ReceivedProtocol(true, true, true), "UTF8SMTPS");
+  EXPECT_EQ(ReceivedProtocol(false, false, true), "SMTP");
 }
 
 }  // namespace

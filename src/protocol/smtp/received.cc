@@ -15,8 +15,9 @@ std::string PeerLiteral(std::string_view ip) {
 
 }  // namespace
 
-std::string_view ReceivedProtocol(bool ehlo, bool smtputf8) {
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls) {
   if (!ehlo) return "SMTP";
+  if (tls) return smtputf8 ? "UTF8SMTPS" : "ESMTPS";
   return smtputf8 ? "UTF8SMTP" : "ESMTP";
 }
 

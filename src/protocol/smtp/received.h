@@ -14,15 +14,16 @@ struct ReceivedFields {
   std::string_view helo;       // the client's HELO/EHLO argument
   std::string_view peer_ip;    // textual IPv4/IPv6 address; empty when unknown
   std::string_view hostname;   // this server
-  std::string_view protocol;   // "SMTP", "ESMTP", "UTF8SMTP"
+  std::string_view protocol;   // "SMTP", "ESMTP", "ESMTPS", "UTF8SMTP", "UTF8SMTPS"
   std::string_view id;         // queue id of this transaction
   std::string_view recipient;  // named in the "for" clause; empty omits it
   std::string_view date;       // RFC 5322 date-time
 };
 
 // The "with" protocol: "SMTP" after HELO, "ESMTP" after EHLO, "UTF8SMTP" for
-// an EHLO transaction that used SMTPUTF8.
-std::string_view ReceivedProtocol(bool ehlo, bool smtputf8);
+// an EHLO transaction that used SMTPUTF8; after EHLO on a TLS connection
+// "ESMTPS" / "UTF8SMTPS" (RFC 3848, RFC 6531). HELO has no TLS variant.
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls = false);
 
 // Formats the header, folded over three lines, ending in CRLF:
 //   Received: from <helo> ([<ip>])

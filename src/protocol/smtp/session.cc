@@ -10,7 +10,7 @@
 namespace porcupine::smtp {
 
 Session::Impl::Impl(const Limits& l, SessionInfo i)
-    : limits(l), info(std::move(i)), reader(l.max_command_line) {}
+    : limits(l), info(std::move(i)), transport(info.transport), reader(l.max_command_line) {}
 
 void Session::Impl::Reply(int code, std::string_view enhanced, std::string_view text) {
   AppendReply(&out, code, enhanced, text);
@@ -55,6 +55,12 @@ Step Session::Impl::Next() {
         }
         // The driver pulled again without answering: a broken invariant.
         assert(false && "Next() called while a request is outstanding");
+        return Step::Close();
+      case Phase::kStartTls:
+        phase = Phase::kTls;
+        return Step::StartTls();
+      case Phase::kTls:
+        assert(false && "Next() called during the TLS handshake");
         return Step::Close();
       case Phase::kCommand:
         step = PullCommand();
@@ -138,20 +144,47 @@ void Session::Feed(std::string_view bytes) {
   if (impl_->phase != Phase::kClosed) impl_->reader.Feed(bytes);
 }
 
+void Session::OnTlsStarted() {
+  Impl& i = *impl_;
+  assert(i.phase == Phase::kTls && "OnTlsStarted() without a kStartTls step");
+  if (i.phase != Phase::kTls) return;
+  i.transport.secure = true;
+  // RFC 3207 §4.2: forget everything the client said before the handshake.
+  i.greeting = Greeting::kNone;
+  i.helo_name.clear();
+  i.ResetTransaction();
+  i.reader.Clear();
+  i.gate.Reset();
+  i.phase = Phase::kCommand;
+  if (i.shutting_down) {
+    i.CloseWith(421, "4.3.2", "Service shutting down, closing transmission channel");
+  }
+}
+
+void Session::OnTlsFailed() {
+  assert(impl_->phase == Phase::kTls && "OnTlsFailed() without a kStartTls step");
+  impl_->phase = Phase::kClosed;
+}
+
+const protocol::Transport& Session::transport() const { return impl_->transport; }
+
+bool Session::submission() const { return impl_->info.submission; }
+
 void Session::OnEof() { impl_->eof = true; }
 
 void Session::OnIdleTimeout() {
   // A slow backend is not the client's fault: a timeout while a request is
   // out is ignored (the driver should not arm the idle timer then anyway).
   Phase p = impl_->phase;
-  if (p == Phase::kClosed || p == Phase::kAwaiting) return;
+  if (p != Phase::kCommand && p != Phase::kData) return;
   impl_->CloseWith(421, "4.4.2", impl_->info.server_hostname + " Error: timeout exceeded");
 }
 
 void Session::OnShutdown() {
   impl_->shutting_down = true;
   Phase p = impl_->phase;
-  if (p == Phase::kClosed || p == Phase::kAwaiting) return;  // Complete() closes
+  // Complete() or OnTlsStarted() closes.
+  if (p != Phase::kCommand && p != Phase::kData) return;
   // Mid-DATA the partial message is dropped: nothing was acknowledged yet.
   impl_->CloseWith(421, "4.3.2", "Service shutting down, closing transmission channel");
 }

@@ -1,6 +1,15 @@
 // SMTP receiver session (RFC 5321 + ESMTP PIPELINING, SIZE, 8BITMIME,
-// ENHANCEDSTATUSCODES, SMTPUTF8): a pure state machine, see
+// ENHANCEDSTATUSCODES, SMTPUTF8, STARTTLS): a pure state machine, see
 // protocol/common/session.h for how a driver runs it.
+//
+// STARTTLS (RFC 3207): advertised in EHLO while the transport has TLS
+// available and is not secure yet. "220 2.0.0 Ready to start TLS", then
+// every buffered client byte is dropped and Next() returns kStartTls. After
+// OnTlsStarted() the session is back at its start (no HELO/EHLO, no
+// transaction): the client must say EHLO again, whose reply no longer offers
+// STARTTLS. Refused: with arguments (501 5.5.4), inside a mail transaction
+// (503 5.5.1), when already secure (503 5.5.1), when TLS is not available
+// (502 5.5.1, as before TLS existed); each is a counted error.
 //
 // The session does not know users or domains: it asks the backend through
 // requests (CheckRecipient, Deliver) and turns the answers into replies.
@@ -71,6 +80,11 @@ struct SessionInfo {
   // every SMTP session (limits.smtp_data_memory_bytes); must outlive the
   // session. nullptr: nothing but max_message_bytes limits a message.
   MemoryBudget* data_budget = nullptr;
+  // Whether the connection is (or can become) secure, and the peer loopback.
+  protocol::Transport transport;
+  // A submission listener (RFC 6409: 587, 465). For now the session behaves
+  // as on the smtp listener; AUTH and the submission rules build on it.
+  bool submission = false;
 };
 
 // Request: is this forward-path deliverable here?
@@ -132,6 +146,17 @@ class Session {
   // soft_error_limit, each command is preceded by a kDelay step. After
   // kClose every call returns kClose.
   Step Next();
+  // The TLS handshake the last kStartTls step asked for succeeded: the
+  // connection is secure and the session starts over (RFC 3207 §4.2).
+  // REQUIRES: the last Next() returned kStartTls.
+  void OnTlsStarted();
+  // It failed: the session closes without a reply (the connection is in an
+  // unknown TLS state). REQUIRES: the last Next() returned kStartTls.
+  void OnTlsFailed();
+  // The connection as the session sees it now (secure after OnTlsStarted).
+  const protocol::Transport& transport() const;
+  bool submission() const;
+
   // Answers the request of the last kRequest step. RecipientVerdict for
   // CheckRecipient, Status for Deliver; a successful Deliver is answered
   // "250 2.0.0 Ok: queued as <session_id>.<n>" (n counts DATA transactions).

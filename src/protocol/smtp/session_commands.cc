@@ -22,25 +22,19 @@ bool ContainsIgnoreCase(const std::vector<std::string>& list, std::string_view s
 
 }  // namespace
 
-// STARTTLS, AUTH and BDAT are not advertised yet; they answer 502 and count
-// as errors, like any command the server does not offer.
+// AUTH and BDAT are not advertised yet; they answer 502 and count as
+// errors, like any command the server does not offer (STARTTLS too when the
+// connection cannot have TLS).
 const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view verb) {
   static constexpr CommandSpec kCommands[] = {
-      {"EHLO", &Impl::CmdEhlo, 0},
-      {"HELO", &Impl::CmdHelo, 0},
-      {"MAIL", &Impl::CmdMail, 0},
-      {"RCPT", &Impl::CmdRcpt, 0},
-      {"DATA", &Impl::CmdData, kNoArgs},
-      {"RSET", &Impl::CmdRset, kNoArgs},
+      {"EHLO", &Impl::CmdEhlo, 0},           {"HELO", &Impl::CmdHelo, 0},
+      {"MAIL", &Impl::CmdMail, 0},           {"RCPT", &Impl::CmdRcpt, 0},
+      {"DATA", &Impl::CmdData, kNoArgs},     {"RSET", &Impl::CmdRset, kNoArgs},
       {"NOOP", &Impl::CmdNoop, 0},  // RFC 5321: NOOP [ SP String ]
-      {"QUIT", &Impl::CmdQuit, kNoArgs},
-      {"VRFY", &Impl::CmdVrfy, 0},
-      {"EXPN", &Impl::CmdExpn, 0},
-      {"HELP", &Impl::CmdHelp, 0},
-      {"STARTTLS", &Impl::CmdNotImplemented, 0},
-      {"AUTH", &Impl::CmdNotImplemented, 0},
-      {"BDAT", &Impl::CmdNotImplemented, 0},
-      {"TURN", &Impl::CmdNotImplemented, 0},
+      {"QUIT", &Impl::CmdQuit, kNoArgs},     {"VRFY", &Impl::CmdVrfy, 0},
+      {"EXPN", &Impl::CmdExpn, 0},           {"HELP", &Impl::CmdHelp, 0},
+      {"STARTTLS", &Impl::CmdStartTls, 0},   {"AUTH", &Impl::CmdNotImplemented, 0},
+      {"BDAT", &Impl::CmdNotImplemented, 0}, {"TURN", &Impl::CmdNotImplemented, 0},
   };
   for (const CommandSpec& c : kCommands) {
     if (EqualsIgnoreCase(c.name, verb)) return &c;
@@ -79,9 +73,29 @@ void Session::Impl::CmdHelo(std::string_view args) {
 void Session::Impl::CmdEhlo(std::string_view args) {
   if (!AcceptGreeting(args, "EHLO")) return;
   greeting = Greeting::kEhlo;
-  ReplyLines(
-      250, {info.server_hostname, "PIPELINING", "SIZE " + std::to_string(limits.max_message_bytes),
-            "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"});
+  std::vector<std::string> lines = {info.server_hostname,
+                                    "PIPELINING",
+                                    "SIZE " + std::to_string(limits.max_message_bytes),
+                                    "8BITMIME",
+                                    "ENHANCEDSTATUSCODES",
+                                    "SMTPUTF8"};
+  if (OffersStartTls()) lines.push_back("STARTTLS");
+  ReplyLines(250, lines);
+}
+
+// RFC 3207. The reply goes out in plaintext; whatever the client sent after
+// the command line is dropped with the reader's buffer, never executed over
+// TLS (CVE-2011-0411); bytes still in flight reach the TLS layer, where they
+// fail the handshake.
+void Session::Impl::CmdStartTls(std::string_view args) {
+  if (!transport.tls_available && !transport.secure) return CmdNotImplemented(args);
+  if (!args.empty()) return Error(501, "5.5.4", "Syntax: STARTTLS takes no arguments");
+  if (transport.secure) return Error(503, "5.5.1", "Error: TLS already active");
+  if (txn.active) return Error(503, "5.5.1", "Error: MAIL transaction in progress");
+  Reply(220, "2.0.0", "Ready to start TLS");
+  reader.Clear();
+  gate.Reset();
+  phase = Phase::kStartTls;
 }
 
 void Session::Impl::CmdMail(std::string_view args) {

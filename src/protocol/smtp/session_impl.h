@@ -20,6 +20,8 @@ enum class Phase {
   kCommand,   // reading command lines
   kData,      // reading the DATA payload
   kAwaiting,  // a request is out; only Complete() moves on
+  kStartTls,  // STARTTLS accepted: kStartTls goes out, then OnTlsStarted/Failed
+  kTls,       // the handshake is running; only OnTlsStarted/Failed moves on
   kClosed,    // every further Next() returns kClose
 };
 
@@ -97,6 +99,8 @@ struct Session::Impl {
   void CmdExpn(std::string_view args);
   void CmdHelp(std::string_view args);
   void CmdNotImplemented(std::string_view args);
+  void CmdStartTls(std::string_view args);
+  bool OffersStartTls() const { return transport.tls_available && !transport.secure; }
   void CompleteRecipient(RecipientVerdict verdict);
   bool AcceptGreeting(std::string_view args, std::string_view verb);
 
@@ -112,6 +116,7 @@ struct Session::Impl {
 
   const Limits limits;
   const SessionInfo info;
+  protocol::Transport transport;  // info.transport, secure after STARTTLS
   protocol::LineReader reader;
   std::string out;
   Counters counters;

@@ -139,6 +139,135 @@ std::string Repeat(std::string_view s, int n) {
   return out;
 }
 
+// STARTTLS transitions (RFC 3207): each case is a list of client writes
+// (a handshake cuts the write it happens in: its later bytes would reach
+// the TLS layer), replayed at every fragment size down to one byte.
+struct TlsCase {
+  const char* name;
+  protocol::Transport transport;
+  std::vector<std::string> writes;
+  std::string expected;  // after the greeting
+  bool fail_handshake = false;
+  bool secure_after = false;
+};
+
+constexpr protocol::Transport kTlsAvailable{false, true, false};
+constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr char kEhloTls[] =
+    "S: 250-mx.example.test\n"
+    "S: 250-PIPELINING\n"
+    "S: 250-SIZE 1000\n"
+    "S: 250-8BITMIME\n"
+    "S: 250-ENHANCEDSTATUSCODES\n"
+    "S: 250-SMTPUTF8\n"
+    "S: 250 STARTTLS\n";
+
+std::vector<TlsCase> TlsCases() {
+  const std::string ehlo = "EHLO c.test\r\n";
+  return {
+      {"offered_then_not",
+       kTlsAvailable,
+       {ehlo, "STARTTLS\r\n", ehlo + "QUIT\r\n"},
+       std::string(kEhloTls) + "S: 220 2.0.0 Ready to start TLS\n-- starttls\n" + kEhloReply +
+           "S: 221 2.0.0 Bye\n-- close\n",
+       false,
+       true},
+      {"pipelined_plaintext_dropped",
+       kTlsAvailable,
+       {"STARTTLS\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n",
+        "RCPT TO:<bob@example.test>\r\nQUIT\r\n"},
+       "S: 220 2.0.0 Ready to start TLS\n-- starttls\n"
+       "S: 503 5.5.1 Error: need MAIL command\nS: 221 2.0.0 Bye\n-- close\n",
+       false,
+       true},
+      {"helo_forgotten",
+       kTlsAvailable,
+       {"HELO c.test\r\nSTARTTLS\r\n", "MAIL FROM:<>\r\n"},
+       "S: 250 mx.example.test\nS: 220 2.0.0 Ready to start TLS\n-- starttls\n"
+       "S: 503 5.5.1 Error: send HELO/EHLO first\n-- close\n",
+       false,
+       true},
+      {"not_configured",
+       {},
+       {ehlo + "STARTTLS\r\n"},
+       std::string(kEhloReply) + "S: 502 5.5.1 Error: command not implemented\n-- close\n"},
+      {"already_secure",
+       kTlsSecure,
+       {ehlo + "STARTTLS\r\n"},
+       std::string(kEhloReply) + "S: 503 5.5.1 Error: TLS already active\n-- close\n",
+       false,
+       true},
+      {"argument",
+       kTlsAvailable,
+       {"STARTTLS x\r\n"},
+       "S: 501 5.5.4 Syntax: STARTTLS takes no arguments\n-- close\n"},
+      {"in_transaction",
+       kTlsAvailable,
+       {"HELO c.test\r\nMAIL FROM:<>\r\nSTARTTLS\r\n"},
+       "S: 250 mx.example.test\nS: 250 2.1.0 Ok\n"
+       "S: 503 5.5.1 Error: MAIL transaction in progress\n-- close\n"},
+      {"handshake_failed",
+       kTlsAvailable,
+       {"STARTTLS\r\nNOOP\r\n", "NOOP\r\n"},
+       "S: 220 2.0.0 Ready to start TLS\n-- starttls failed\n-- close\n",
+       true},
+  };
+}
+
+TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
+  for (const TlsCase& c : TlsCases()) {
+    SCOPED_TRACE(c.name);
+    size_t longest = 1;
+    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
+    for (size_t k = longest; k >= 1; --k) {
+      SessionInfo info = testing::TestInfo();
+      info.transport = c.transport;
+      Driver d(SmallLimits(), info);
+      d.Start();
+      if (c.fail_handshake) d.FailNextTls();
+      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
+      d.Eof();
+      ASSERT_EQ(d.transcript(), kGreeting + c.expected) << "fragment size " << k;
+      EXPECT_EQ(d.session().transport().secure, c.secure_after);
+      EXPECT_TRUE(d.checked().empty()) << "a dropped RCPT reached the backend";
+    }
+  }
+}
+
+// The engine itself drops what was pipelined behind STARTTLS in one read,
+// whatever the driver does with the rest of the write.
+TEST(SessionTlsTest, EngineDropsBufferedInput) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(SmallLimits(), info);
+  s.Start();
+  s.Feed("STARTTLS\r\nHELO evil.test\r\nMAIL FROM:<>\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  s.TakeOutput();
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_FALSE(s.HasOutput());
+  s.Feed("MAIL FROM:<>\r\n");
+  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
+  EXPECT_EQ(s.TakeOutput(), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+}
+
+TEST(SessionTlsTest, ShutdownDuringHandshakeClosesAfterIt) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = kTlsAvailable;
+  Session s(SmallLimits(), info);
+  s.Start();
+  s.Feed("STARTTLS\r\n");
+  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
+  s.TakeOutput();
+  s.OnShutdown();
+  s.OnIdleTimeout();  // ignored during the handshake
+  EXPECT_FALSE(s.HasOutput());
+  s.OnTlsStarted();
+  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
+  EXPECT_EQ(s.TakeOutput(), "421 4.3.2 Service shutting down, closing transmission channel\r\n");
+}
+
 TEST(SessionScriptTest, ThousandPipelinedNoops) {
   Limits limits;  // defaults: 100000 commands
   std::string input = Repeat("NOOP\r\n", 1000) + "QUIT\r\n";

@@ -101,29 +101,39 @@ class Driver {
     session_.Start();
     Pump();
   }
-  void Feed(std::string_view bytes) {
-    if (closed_) return;
-    session_.Feed(bytes);
-    Pump();
-  }
-  // Feeds `bytes` in pieces of `fragment` bytes, pumping after each.
+  // One client write.
+  void Feed(std::string_view bytes) { FeedInPieces(bytes, std::max<size_t>(bytes.size(), 1)); }
+  // One client write that arrives in pieces of `fragment` bytes, pumping
+  // after each. A STARTTLS handshake cuts the write: its later pieces would
+  // reach the TLS layer (and fail the handshake), never the session.
   void FeedInPieces(std::string_view bytes, size_t fragment) {
-    for (size_t i = 0; i < bytes.size() && !closed_; i += fragment) {
-      Feed(bytes.substr(i, fragment));
+    write_cut_ = false;
+    for (size_t i = 0; i < bytes.size() && !closed_ && !write_cut_; i += fragment) {
+      FeedPiece(bytes.substr(i, fragment));
     }
   }
+  // The next TLS handshake fails.
+  void FailNextTls() { fail_tls_ = true; }
   void Eof() { Event(&Session::OnEof); }
   void Timeout() { Event(&Session::OnIdleTimeout); }
   void Shutdown() { Event(&Session::OnShutdown); }
 
   const std::string& transcript() const { return transcript_; }
   bool closed() const { return closed_; }
+  // Some output chunk did not end in CRLF (a framing bug).
+  bool unterminated() const { return unterminated_; }
   Session& session() { return session_; }
   FakeBackend& backend() { return backend_; }
   const std::vector<Deliver>& deliveries() const { return deliveries_; }
   const std::vector<std::string>& checked() const { return checked_; }
 
  private:
+  void FeedPiece(std::string_view bytes) {
+    if (closed_ || write_cut_) return;
+    session_.Feed(bytes);
+    Pump();
+  }
+
   void Event(void (Session::*event)()) {
     if (closed_) return;
     (session_.*event)();
@@ -143,6 +153,16 @@ class Driver {
           return;
         case Step::Kind::kDelay:
           transcript_ += "-- delay " + std::to_string(step.delay.count()) + "ms\n";
+          break;
+        case Step::Kind::kStartTls:
+          write_cut_ = true;
+          if (std::exchange(fail_tls_, false)) {
+            transcript_ += "-- starttls failed\n";
+            session_.OnTlsFailed();
+          } else {
+            transcript_ += "-- starttls\n";
+            session_.OnTlsStarted();
+          }
           break;
         case Step::Kind::kRequest:
           Answer(std::move(*step.request));
@@ -181,6 +201,7 @@ class Driver {
       transcript_ += std::string(prefix) + Escape(line);
       if (end == std::string_view::npos) {
         transcript_ += " [no CRLF]\n";
+        unterminated_ = true;
         return;
       }
       transcript_ += "\n";
@@ -192,6 +213,9 @@ class Driver {
   FakeBackend backend_;
   std::string transcript_;
   bool closed_ = false;
+  bool unterminated_ = false;
+  bool write_cut_ = false;  // a handshake ended the current client write
+  bool fail_tls_ = false;
   std::vector<Deliver> deliveries_;
   std::vector<std::string> checked_;
 };

@@ -111,11 +111,22 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
+  protocol::Transport transport;
   std::vector<Status> deliver_results;
   // Input split at events: bytes to feed, then the event after them ("" at the end).
   std::vector<std::pair<std::string, std::string>> segments;
   std::string expected_output;  // only the session's lines
 };
+
+bool IsEvent(std::string_view l) {
+  return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!tls-fail";
+}
+
+SessionInfo InfoFor(const Script& script) {
+  SessionInfo info = testing::TestInfo();
+  info.transport = script.transport;
+  return info;
+}
 
 Script ParseScript(const std::vector<std::string>& lines) {
   Script s;
@@ -126,19 +137,22 @@ Script ParseScript(const std::vector<std::string>& lines) {
       for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s.limits);
     } else if (StartsWith(l, "!deliver ")) {
       s.deliver_results.push_back(ParseStatus(l.substr(9)));
-    } else if (l == "!eof" || l == "!timeout" || l == "!shutdown") {
+    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport)) {
+    } else if (IsEvent(l)) {
       s.segments.back().second = l;
       s.segments.emplace_back();
     } else if (IsClientLine(l)) {
       s.segments.back().first += ClientBytes(l);
     } else if (IsOutputLine(l)) {
       s.expected_output += l + "\n";
+      if (protocol::golden::IsHandshakeLine(l)) s.segments.emplace_back();
     }
   }
   return s;
 }
 
 void FireEvent(Driver* d, const std::string& event) {
+  if (event == "!tls-fail") d->FailNextTls();
   if (event == "!eof") d->Eof();
   if (event == "!timeout") d->Timeout();
   if (event == "!shutdown") d->Shutdown();
@@ -146,7 +160,7 @@ void FireEvent(Driver* d, const std::string& event) {
 
 // Pass 1: the interleaved replay. Returns the reconstructed file text.
 std::string ReplayInterleaved(const std::vector<std::string>& lines, const Script& script) {
-  Driver d(script.limits);
+  Driver d(script.limits, InfoFor(script));
   for (const Status& st : script.deliver_results) d.backend().deliver_results.push_back(st);
   std::string actual;
   size_t consumed = 0;  // transcript bytes already copied into `actual`
@@ -158,7 +172,7 @@ std::string ReplayInterleaved(const std::vector<std::string>& lines, const Scrip
     consumed = d.transcript().size();
   };
   for (const std::string& l : lines) {
-    bool header = l.empty() || l[0] == '#' || StartsWith(l, "!limit ");
+    bool header = l.empty() || l[0] == '#' || StartsWith(l, "!limit ") || StartsWith(l, "!tls ");
     if (!started && !header) {
       d.Start();
       started = true;
@@ -179,7 +193,7 @@ void ReplayFragmented(const Script& script) {
   size_t longest = 1;
   for (const auto& seg : script.segments) longest = std::max(longest, seg.first.size());
   for (size_t k = longest; k >= 1; --k) {
-    Driver d(script.limits);
+    Driver d(script.limits, InfoFor(script));
     for (const Status& st : script.deliver_results) d.backend().deliver_results.push_back(st);
     d.Start();
     for (const auto& [bytes, event] : script.segments) {

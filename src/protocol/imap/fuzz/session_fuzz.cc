@@ -3,10 +3,11 @@
 // behind FETCH, and the view that follows the backend).
 //
 // Input: byte 0 picks a fragment size (1..256), byte 1 picks which backend
-// requests fail; the rest is what the client sends. The session is driven to
-// the end against the fake backend twice, whole and fragmented, and must
-// produce the same transcript, made only of whole CRLF lines, and close at
-// EOF.
+// requests fail; the rest is what the client sends, in writes separated by
+// 0xFF (protocol/common/fuzz_session.h: the TLS transition is fuzzed too).
+// The session is driven to the end against the fake backend twice, whole and
+// fragmented, and must produce the same transcript, made only of whole CRLF
+// lines, and close at EOF.
 //
 // Not built by default (the module build globs only the folder's top level).
 // Build and run with clang, from the repository root:
@@ -36,7 +37,9 @@ std::string Run(std::string_view input, size_t fragment, uint8_t failures) {
   limits.parser.max_tokens = 1000;
   limits.max_message_size = 4096;
   limits.tarpit_delay = std::chrono::milliseconds(1);
-  Driver d(limits);
+  porcupine::imap::SessionInfo info = porcupine::imap::testing::TestInfo();
+  info.transport.tls_available = true;  // STARTTLS/STLS and the transition are fuzzed too
+  Driver d(limits, info);
   auto& b = d.backend();
   b.AddFolder("alice", "Sent", "\\Sent", true);
   b.AddFolder("alice", "a/b");

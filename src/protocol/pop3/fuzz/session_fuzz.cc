@@ -2,7 +2,8 @@
 // SASL PLAIN decoding and dot-stuffing).
 //
 // Input: byte 0 picks a fragment size (1..256), byte 1 picks which backend
-// answers fail; the rest is what the client sends. The session is driven to
+// answers fail; the rest is what the client sends, in writes separated by
+// 0xFF (protocol/common/fuzz_session.h: the TLS transition is fuzzed too). The session is driven to
 // the end against the fake backend twice, whole and fragmented, and must
 // produce the same transcript, made only of whole CRLF lines.
 //
@@ -29,7 +30,9 @@ std::string Run(std::string_view input, size_t fragment, uint8_t failures) {
   Limits limits;
   limits.max_command_line = 128;
   limits.tarpit_delay = std::chrono::milliseconds(1);
-  Driver d(limits);
+  porcupine::pop3::SessionInfo info = porcupine::pop3::testing::TestInfo();
+  info.transport.tls_available = true;  // STARTTLS/STLS and the transition are fuzzed too
+  Driver d(limits, info);
   d.backend().AddMessage("m1", "Subject: a\r\n\r\n.line\r\n..\r\n.\r\nend");
   d.backend().AddMessage("m2", "");
   d.backend().AddMessage("m3", "no header\n.\n");
