@@ -2,8 +2,11 @@
 
 #include <httplib.h>
 #include <sodium.h>
+#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
+
+#include "admin/http_server.h"
 
 namespace porcupine::admin {
 namespace {
@@ -68,19 +71,13 @@ std::string StringField(const json& body, const char* name) {
   return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-std::unique_ptr<httplib::Server> NewServer(const AdminOptions& options) {
-  if (!options.tls) return std::make_unique<httplib::Server>();
-  std::shared_ptr<net::ReloadingServerCert> cert = options.tls;
-  return std::make_unique<httplib::SSLServer>([cert](SSL_CTX& ctx) {
-    cert->Attach(&ctx);
-    return true;
-  });
-}
-
 }  // namespace
 
 AdminServer::AdminServer(const AdminOptions& options, AdminBackend& backend, Metrics& metrics)
-    : options_(options), backend_(backend), metrics_(metrics), http_(NewServer(options)) {
+    : options_(options),
+      backend_(backend),
+      metrics_(metrics),
+      http_(std::make_unique<GuardedHttpServer>(options.limits, options.tls, metrics)) {
   Routes();
 }
 
@@ -88,7 +85,6 @@ AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Routes() {
   httplib::Server& s = *http_;
-  s.set_payload_max_length(1 << 20);
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -165,6 +161,9 @@ Result<int> AdminServer::Listen(const std::string& host, int port) {
       port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0)
     return Status::IoError("admin: cannot listen on " + host + ":" + std::to_string(port));
+  if (!http_->WidenBacklog(SOMAXCONN)) {
+    return Status::IoError("admin: cannot listen on " + host + ":" + std::to_string(port));
+  }
   return bound;
 }
 
@@ -173,7 +172,7 @@ void AdminServer::Start() {
 }
 
 void AdminServer::Stop() {
-  if (http_) http_->stop();
+  if (http_) http_->Shutdown();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "admin/metrics.h"
+#include "admin/request_guard.h"
 #include "core/status.h"
 #include "net/pki.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace porcupine::admin {
+
+class GuardedHttpServer;
 
 // What the API asks of the node. Called from HTTP worker threads; blocking is
 // fine. Addresses arrive as the client sent them.
@@ -51,6 +50,8 @@ struct AdminOptions {
   // When set, the API speaks HTTPS only, with this certificate (which follows
   // its files); nullptr = plain HTTP (loopback only: node/protection.h).
   std::shared_ptr<net::ReloadingServerCert> tls;
+  // Deadlines, sizes and the connection limit (request_guard.h).
+  HttpLimits limits;
 };
 
 class AdminServer {
@@ -71,7 +72,7 @@ class AdminServer {
   AdminOptions options_;
   AdminBackend& backend_;
   Metrics& metrics_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<GuardedHttpServer> http_;
   std::thread thread_;
 };
 

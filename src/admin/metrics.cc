@@ -9,6 +9,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   pop3_ = MakeProtocol("pop3");
   imap_ = MakeProtocol("imap");
   MakeTls();
+  MakeAdmin();
   auto& stored = prometheus::BuildCounter()
                      .Name("porcupine_messages_stored_total")
                      .Help("Message copies stored, one per recipient")
@@ -192,6 +193,26 @@ std::string Metrics::Render() {
   std::lock_guard lock(render_mu_);
   for (auto& fn : refreshers_) fn();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::MakeAdmin() {
+  admin.connections = &prometheus::BuildGauge()
+                           .Name("porcupine_admin_connections")
+                           .Help("Admin API connections being served")
+                           .Register(*registry_)
+                           .Add({});
+  admin.refused = &prometheus::BuildCounter()
+                       .Name("porcupine_admin_connections_refused_total")
+                       .Help("Admin API connections refused at admin.max_connections")
+                       .Register(*registry_)
+                       .Add({});
+  auto& cut = prometheus::BuildCounter()
+                  .Name("porcupine_admin_requests_cut_total")
+                  .Help("Admin API requests cut by a deadline or the head size, by reason")
+                  .Register(*registry_);
+  admin.cut[0] = nullptr;
+  const char* reasons[] = {"header_timeout", "body_timeout", "write_timeout", "header_size"};
+  for (int i = 0; i < 4; ++i) admin.cut[i + 1] = &cut.Add({{"reason", reasons[i]}});
 }
 
 void Metrics::MakeTls() {

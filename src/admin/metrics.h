@@ -51,6 +51,13 @@ class Metrics {
   prometheus::Counter* tls_reloads_ok;        // SIGHUP reloads that took effect
   prometheus::Counter* tls_reloads_failed;    // and those that kept the old certificates
 
+  // The admin HTTP server (http_server.h).
+  struct Admin {
+    prometheus::Gauge* connections;  // connections served now
+    prometheus::Counter* refused;    // refused at admin.max_connections
+    prometheus::Counter* cut[5];     // by RequestGuard::Cut (index 0 unused)
+  } admin;
+
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)
   prometheus::Counter* bytes_stored;
   prometheus::Counter* messages_deleted;
@@ -125,6 +132,7 @@ class Metrics {
  private:
   Protocol MakeProtocol(const std::string& name);
   void MakeTls();
+  void MakeAdmin();
 
   std::shared_ptr<prometheus::Registry> registry_;
   Protocol smtp_;

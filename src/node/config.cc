@@ -411,6 +411,26 @@ const std::vector<Key>& Keys() {
       Field<bool>("admin", "allow_insecure",
                   "Allow a non-loopback admin address without HTTPS and a token.",
                   [](Config& c) -> bool& { return c.admin.allow_insecure; }),
+      Duration<sec>("admin", "header_timeout_s",
+                    "A request's line and headers (and TLS handshake) must arrive within this.",
+                    [](Config& c) -> sec& { return c.admin.limits.header_timeout; }),
+      Duration<sec>("admin", "body_timeout_s",
+                    "A request's body must arrive within this after its head.",
+                    [](Config& c) -> sec& { return c.admin.limits.body_timeout; }),
+      Duration<sec>("admin", "write_timeout_s", "A response must be taken within this.",
+                    [](Config& c) -> sec& { return c.admin.limits.write_timeout; }),
+      Field<size_t>(
+          "admin", "max_connections",
+          "Admin connections served at once; more are refused (503) at once.",
+          [](Config& c) -> size_t& { return c.admin.limits.max_connections; }, AtLeast<size_t>(2)),
+      Field<size_t>(
+          "admin", "max_header_bytes", "Largest request line plus headers (431 above).",
+          [](Config& c) -> size_t& { return c.admin.limits.max_header_bytes; },
+          AtLeast<size_t>(1024)),
+      Field<size_t>(
+          "admin", "max_body_bytes", "Largest request body (413 above).",
+          [](Config& c) -> size_t& { return c.admin.limits.max_body_bytes; },
+          AtLeast<size_t>(1024)),
       Field<S>(
           "log", "level", "Log level.", [](Config& c) -> S& { return c.log.level; }, CheckLevel),
       Field<uint64_t>(

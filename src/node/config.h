@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/request_guard.h"
 #include "core/login_throttle.h"
 #include "core/status.h"
 #include "protocol/imap/session.h"
@@ -135,6 +136,8 @@ struct Config {
     std::chrono::seconds tls_refresh{60};  // replaced files are picked up this long after
     // Serve a non-loopback admin address without HTTPS and a token.
     bool allow_insecure = false;
+    // Deadlines, sizes and the connection limit of the admin HTTP server.
+    admin::HttpLimits limits;
   } admin;
 
   struct Log {

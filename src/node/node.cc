@@ -682,6 +682,7 @@ Status Node::Impl::BindAll() {
     if (!ep.ok()) return Status::InvalidArgument("listen.admin: " + ep.status().message());
     admin::AdminOptions ao;
     ao.token = config.admin.token;
+    ao.limits = config.admin.limits;
     if (!config.admin.tls_cert_file.empty()) {
       auto cert = net::ReloadingServerCert::Load(
           config.admin.tls_cert_file, config.admin.tls_key_file, config.admin.tls_refresh);
