@@ -242,8 +242,8 @@ int Main(int argc, char** argv) {
   demo_cmd->add_option("--nodes", demo.nodes, "number of nodes")->capture_default_str();
   demo_cmd
       ->add_option("--base-port", demo.base_port,
-                   "SMTP port of node 1; POP3 = base+1, admin = base+2, cluster = base+3; "
-                   "node i adds 10*(i-1)")
+                   "SMTP port of node 1; POP3 +1, admin +2, cluster +3, IMAP +4, submission +5, "
+                   "submissions +6, IMAPS +7, POP3S +8; node i adds 10*(i-1)")
       ->capture_default_str();
   demo_cmd->add_option("--dir", demo.dir, "data directory (default: a new temporary one)");
 
