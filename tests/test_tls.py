@@ -291,6 +291,84 @@ def test_handshake_deadline(nodes, pki):
                     reason="timeout") == 1, 10, what="timeouts counted")
 
 
+IMPLICIT = ("imaps", "pop3s", "submissions")
+# The first bytes of a TLS ClientHello record: a handshake that starts and never ends.
+PARTIAL_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+def half_open(addr, count, partial):
+    """count connections that never finish a TLS handshake: silent ones, or ones that
+    send the start of a ClientHello and stop."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(addr, timeout=10)
+        if partial:
+            s.sendall(PARTIAL_HELLO)
+        socks.append(s)
+    return socks
+
+
+def all_closed_by_peer(socks, deadline_s):
+    """Waits until the node closed every socket; returns the seconds it took."""
+    start = time.monotonic()
+    for s in socks:
+        s.settimeout(max(0.1, deadline_s - (time.monotonic() - start)))
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            raise AssertionError("a half-open handshake outlived %.1f s" % deadline_s)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("attr", IMPLICIT)
+def test_half_open_handshake_cut_on_every_implicit_listener(nodes, pki, attr):
+    n = nodes.start(overrides=tls_overrides(pki, handshake_timeout_s=1))
+    for partial in (False, True):
+        socks = half_open(getattr(n, attr), 1, partial)
+        try:
+            took = all_closed_by_peer(socks, 5)
+            assert 0.5 < took < 3, (attr, partial, took)
+        finally:
+            for s in socks:
+                s.close()
+    wait_for(lambda: metric(n, "porcupine_tls_handshake_failures_total", listener=attr,
+                            reason="timeout") == 2, 10, what="two timeouts counted")
+
+
+def test_200_half_open_handshakes_do_not_stop_real_clients(nodes, pki):
+    """200 connections that never finish their handshake, spread over every
+    implicit-TLS listener, while real clients log in and deliver over TLS; all 200
+    are cut at the deadline and counted."""
+    n = nodes.start(overrides=tls_overrides(pki, handshake_timeout_s=3))
+    n.add_users([ALICE])
+    socks = []
+    try:
+        for i in range(200):
+            socks += half_open(getattr(n, IMPLICIT[i % 3]), 1, partial=bool(i % 2))
+        start = time.monotonic()
+        with smtplib.SMTP_SSL(*n.submissions, context=ctx(pki), timeout=IO_TIMEOUT) as s:
+            s.sendmail("sender@example.org", [ALICE], "Subject: past 200\r\n\r\nbody\r\n")
+        m = imaplib.IMAP4_SSL(*n.imaps, ssl_context=ctx(pki), timeout=IO_TIMEOUT)
+        m.login(ALICE, DEFAULT_PASSWORD)
+        assert m.select("INBOX") == ("OK", [b"1"])
+        m.logout()
+        assert len(pop3s_messages(n, pki)) == 1
+        served = time.monotonic() - start
+        assert served < 2, "real clients took %.2f s behind 200 half-open handshakes" % served
+        cut = all_closed_by_peer(socks, 10)
+        print("real clients served in %.3f s; the 200 half-open cut %.1f s later"
+              % (served, cut))
+    finally:
+        for s in socks:
+            s.close()
+    for attr in IMPLICIT:
+        wait_for(lambda: metric(n, "porcupine_tls_handshake_failures_total", listener=attr,
+                                reason="timeout") >= 66, 10, what="timeouts of " + attr)
+
+
 def test_sighup_reload_keeps_open_sessions(nodes, pki, tmp_path):
     live = str(tmp_path / "live")
     n = nodes.start(overrides=tls_overrides(pki, live=live))
