@@ -19,6 +19,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -88,13 +89,9 @@ class GuardedHttpServer::Pool : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard lock(mu_);
-      if (active_ < max_ && !stopping_) {
+      if (active_ < max_ && !stopping_ && (idle_ + starting_ > jobs_.size() || Spawn())) {
         ++active_;
         jobs_.push_back(std::move(fn));
-        if (idle_ + starting_ < jobs_.size()) {
-          ++starting_;
-          threads_.emplace_back([this] { Work(); });
-        }
         cv_.notify_one();
         return;
       }
@@ -116,6 +113,19 @@ class GuardedHttpServer::Pool : public httplib::TaskQueue {
   }
 
  private:
+  // A new worker; false when the system refuses a thread (the connection is
+  // then refused like one over the limit, not a crash of the accept loop).
+  // REQUIRES: mu_ held.
+  bool Spawn() {
+    try {
+      threads_.emplace_back([this] { Work(); });
+    } catch (const std::system_error&) {
+      return false;
+    }
+    ++starting_;
+    return true;
+  }
+
   void Work() {
     // OpenSSL writes to the socket itself (write(2), no MSG_NOSIGNAL): a client
     // gone away must give EPIPE, not kill the node.
