@@ -273,3 +273,18 @@ def test_https_silent_handshake_cut_at_the_header_deadline(nodes, slow):
         for i, at in c.closed_at.items():
             assert 1.5 < at < 4.5, (i, at)
     assert_health_answers(node, "https after the cut")
+
+
+def test_stop_does_not_wait_for_slow_clients(nodes, slow):
+    """SIGTERM with slow clients connected: every admin connection is woken and
+    closed at once, the node exits 0 well before any request deadline."""
+    node = nodes.start()
+    clients = slow(addr_of(node), 20, interval=0.5)
+    time.sleep(0.3)
+    assert clients.open_count() == 20
+    start = time.monotonic()
+    node.stop()
+    took = time.monotonic() - start
+    print("stopped in %.2f s with 20 slow admin clients" % took)
+    assert took < 5, took
+    wait_for(lambda: clients.open_count() == 0, 5, what="the clients to see the close")
