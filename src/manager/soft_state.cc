@@ -204,6 +204,8 @@ std::vector<std::string> SoftState::Users() const {
   std::vector<std::string> out;
   for (const Bucket& bucket : state_) {
     for (const auto& [user, e] : bucket.users) {
+      // Reserved system entries (no '@': acme/record.h) are not users.
+      if (user.find('@') == std::string::npos) continue;
       if (e.profile && !e.profile->tombstone()) out.push_back(user);
     }
   }
