@@ -216,7 +216,9 @@ std::vector<std::string> SoftState::Users() const {
 size_t SoftState::user_count() const {
   size_t n = 0;
   for (const Bucket& bucket : state_) {
-    for (const auto& [user, e] : bucket.users) n += e.profile && !e.profile->tombstone();
+    for (const auto& [user, e] : bucket.users) {
+      n += e.profile && !e.profile->tombstone() && user.find('@') != std::string::npos;
+    }
   }
   return n;
 }
