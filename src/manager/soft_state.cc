@@ -204,6 +204,8 @@ std::vector<std::string> SoftState::Users() const {
   std::vector<std::string> out;
   for (const Bucket& bucket : state_) {
     for (const auto& [user, e] : bucket.users) {
+      // Reserved system entries (no '@': acme/record.h) are not users.
+      if (user.find('@') == std::string::npos) continue;
       if (e.profile && !e.profile->tombstone()) out.push_back(user);
     }
   }
@@ -214,7 +216,9 @@ std::vector<std::string> SoftState::Users() const {
 size_t SoftState::user_count() const {
   size_t n = 0;
   for (const Bucket& bucket : state_) {
-    for (const auto& [user, e] : bucket.users) n += e.profile && !e.profile->tombstone();
+    for (const auto& [user, e] : bucket.users) {
+      n += e.profile && !e.profile->tombstone() && user.find('@') != std::string::npos;
+    }
   }
   return n;
 }

@@ -603,3 +603,25 @@ TEST_F(SoftStateTest, UsersAreSortedAcrossBuckets) {
 
 }  // namespace
 }  // namespace porcupine::manager
+
+namespace porcupine::manager {
+namespace {
+
+// A reserved system entry (a profile name without '@', such as the ACME
+// record's "porcupine:acme") is kept like a profile but is no user.
+TEST(SoftStateSystemEntries, AreNeitherListedNorCounted) {
+  SoftState s{kSelf, kBuckets};
+  const View v = MakeView(10, std::vector<NodeId>{kSelf}, nullptr);
+  s.InstallView(v);
+  AnnounceAll(s, v);
+  const std::string user = UserIn(0);
+  const std::string system = "porcupine:acme";
+  EXPECT_TRUE(s.PutProfile(MakeProfile(user, 1), 10));
+  EXPECT_TRUE(s.PutProfile(MakeProfile(system, 1), 10));
+  EXPECT_EQ(s.Users(), std::vector<std::string>{user});
+  EXPECT_EQ(s.user_count(), 1u);
+  EXPECT_EQ(s.Find(system).state, State::kFound);
+}
+
+}  // namespace
+}  // namespace porcupine::manager

@@ -215,6 +215,10 @@ const std::vector<Key>& Keys() {
           "listen", "pop3s", "POP3 over implicit TLS host:port.",
           [](Config& c) -> S& { return c.listen.pop3s; }, CheckHostPort),
       Field<S>(
+          "listen", "acme_http",
+          "HTTP-01 challenge answers for [acme] host:port (\"\" = off; port 80 in production).",
+          [](Config& c) -> S& { return c.listen.acme_http; }, CheckHostPort),
+      Field<S>(
           "listen", "admin", "Admin HTTP API host:port (health, metrics, users).",
           [](Config& c) -> S& { return c.listen.admin; }, CheckHostPort),
       Field<S>(
@@ -400,6 +404,32 @@ const std::vector<Key>& Keys() {
       Duration<sec>("tls", "handshake_timeout_s", "A TLS handshake not done by then is cut.",
                     [](Config& c) -> sec& { return c.tls.handshake_timeout; }),
       Certificates(),
+      Field<S>("acme", "directory_url",
+               "ACME directory URL; set = certificates from that CA (\"\" = off).",
+               [](Config& c) -> S& { return c.acme.directory_url; }),
+      Field<S>("acme", "email", "ACME account contact address (\"\" = none).",
+               [](Config& c) -> S& { return c.acme.email; }),
+      Field<std::vector<S>>(
+          "acme", "domains", "Names to certify (empty = mail.hostname); the same on every node.",
+          [](Config& c) -> std::vector<S>& { return c.acme.domains; }, CheckDomains),
+      Field<S>(
+          "acme", "challenge", "Challenge type: \"http-01\" (answered on listen.acme_http).",
+          [](Config& c) -> S& { return c.acme.challenge; },
+          Check<S>([](const S& v) { return v == "http-01" ? "" : "must be \"http-01\""; })),
+      Field<S>("acme", "ca_file", "PEM roots trusted for the ACME API (\"\" = the system's).",
+               [](Config& c) -> S& { return c.acme.ca_file; }),
+      Field<int>(
+          "acme", "renew_before_days", "Renew a certificate this many days before it expires.",
+          [](Config& c) -> int& { return c.acme.renew_before_days; }, AtLeast(1)),
+      Duration<sec>("acme", "check_interval_s",
+                    "The stored certificate and its expiry are checked this often.",
+                    [](Config& c) -> sec& { return c.acme.check_interval; }),
+      Duration<sec>("acme", "retry_max_s",
+                    "Failed orders are retried after check_interval_s, doubling up to this.",
+                    [](Config& c) -> sec& { return c.acme.retry_max; }),
+      Duration<sec>("acme", "validation_timeout_s",
+                    "An order whose validation and issuance take longer has failed.",
+                    [](Config& c) -> sec& { return c.acme.validation_timeout; }),
       Field<S>("admin", "token", "If set, admin API calls need 'Authorization: Bearer TOKEN'.",
                [](Config& c) -> S& { return c.admin.token; }),
       Field<S>("admin", "tls_cert_file", "PEM certificate: the admin API speaks HTTPS only.",
@@ -562,10 +592,31 @@ Status CheckTls(const Config& c) {
       {"imaps", &c.listen.imaps},
       {"pop3s", &c.listen.pop3s}};
   for (const auto& [name, addr] : implicit) {
-    if (!addr->empty() && !c.tls.enabled()) {
+    if (!addr->empty() && !c.tls.enabled() && !c.acme.enabled()) {
       return Status::InvalidArgument(std::string("listen.") + name +
-                                     ": needs a certificate (tls.cert_file)");
+                                     ": needs a certificate (tls.cert_file or [acme])");
     }
+  }
+  return Status::Ok();
+}
+
+// [acme] needs somewhere to answer its challenges, and names to certify.
+Status CheckAcme(Config& c) {
+  if (!c.acme.enabled()) return Status::Ok();
+  if (c.acme.directory_url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("acme.directory_url: must be an https:// URL");
+  }
+  if (c.acme.domains.empty()) c.acme.domains = {c.mail.hostname};
+  for (std::string& d : c.acme.domains) {
+    for (char& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (d.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos ||
+        d.find('.') == std::string::npos) {
+      return Status::InvalidArgument("acme.domains: \"" + d +
+                                     "\" is not a fully qualified DNS name");
+    }
+  }
+  if (c.acme.retry_max < c.acme.check_interval) {
+    return Status::InvalidArgument("acme.retry_max_s: must be at least acme.check_interval_s");
   }
   return Status::Ok();
 }
@@ -622,6 +673,7 @@ Status Finish(Config& c) {
     return Status::InvalidArgument("auth.delay_max_ms: must be at least auth.delay_initial_ms");
   }
   PORCUPINE_RETURN_IF_ERROR(CheckTls(c));
+  PORCUPINE_RETURN_IF_ERROR(CheckAcme(c));
   if (c.pop3.hard_error_limit <= c.pop3.soft_error_limit) {
     return Status::InvalidArgument(
         "limits.pop3_hard_error_limit: must be larger than pop3_soft_error_limit");

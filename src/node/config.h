@@ -38,6 +38,8 @@ struct Config {
     std::string submissions;  // 465, implicit TLS
     std::string imaps;        // 993, implicit TLS
     std::string pop3s;        // 995, implicit TLS
+    // HTTP-01 answers for ACME (RFC 8555 §8.3); port 80 in production.
+    std::string acme_http;
   } listen;
 
   // TLS for the client listeners (docs/config.md, docs/security.md). With a
@@ -58,6 +60,21 @@ struct Config {
     std::chrono::seconds handshake_timeout{10};  // a handshake not done by then is cut
     bool enabled() const { return !cert_file.empty() || !certificates.empty(); }
   } tls;
+
+  // Certificates from an ACME CA (docs/security.md "ACME"), kept in the
+  // replicated store and served by every node. Off while directory_url is "".
+  struct Acme {
+    std::string directory_url;          // e.g. https://acme-v02.api.letsencrypt.org/directory
+    std::string email;                  // account contact; "" = none
+    std::vector<std::string> domains;   // names to certify; empty = [mail.hostname]
+    std::string challenge = "http-01";  // the only one supported
+    std::string ca_file;                // PEM roots for the CA's API; "" = the system's
+    int renew_before_days = 30;         // renew this long before notAfter
+    std::chrono::seconds check_interval{3600};  // the store and the expiry are checked this often
+    std::chrono::seconds retry_max{21600};      // failed orders back off up to this
+    std::chrono::seconds validation_timeout{120};  // an order not done by then failed
+    bool enabled() const { return !directory_url.empty(); }
+  } acme;
 
   struct Cluster {
     std::vector<std::string> seeds;  // host:port of other nodes' cluster listeners

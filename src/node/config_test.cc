@@ -219,6 +219,71 @@ TEST(Config, PostmasterIsEmptyByDefaultAndCanonicalWhenSet) {
   EXPECT_EQ(c.status().message(), "mail.postmaster: must be in one of mail.domains");
 }
 
+TEST(Config, ReadsAcme) {
+  Result<Config> off = ParseConfig(kMinimal);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->acme.enabled());
+  EXPECT_EQ(off->listen.acme_http, "");
+
+  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+[listen]
+acme_http = "0.0.0.0:80"
+imaps = "127.0.0.1:993"
+[acme]
+directory_url = "https://acme.example/dir"
+email = "ops@example.test"
+domains = ["Mail.Example.TEST", "imap.example.test"]
+ca_file = "/etc/ca.pem"
+renew_before_days = 20
+check_interval_s = 600
+retry_max_s = 7200
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->acme.enabled());
+  EXPECT_EQ(c->listen.acme_http, "0.0.0.0:80");
+  EXPECT_EQ(c->acme.domains, (std::vector<std::string>{"mail.example.test", "imap.example.test"}));
+  EXPECT_EQ(c->acme.challenge, "http-01");
+  EXPECT_EQ(c->acme.renew_before_days, 20);
+  EXPECT_EQ(c->acme.check_interval, std::chrono::seconds(600));
+  EXPECT_EQ(c->acme.retry_max, std::chrono::seconds(7200));
+  EXPECT_EQ(c->acme.validation_timeout, std::chrono::seconds(120));
+
+  // The domains default to the mail host name.
+  Result<Config> d = ParseConfig(R"(
+[node]
+data_dir = "/tmp/x"
+[mail]
+domains = ["example.test"]
+hostname = "mx.example.test"
+[acme]
+directory_url = "https://acme.example/dir"
+)");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->acme.domains, std::vector<std::string>{"mx.example.test"});
+}
+
+TEST(Config, AcmeErrorsNameTheKey) {
+  auto error = [](const std::string& extra) {
+    Result<Config> c = ParseConfig(std::string(kMinimal) + extra);
+    return c.ok() ? std::string("ok") : c.status().message();
+  };
+  EXPECT_EQ(error("[acme]\ndirectory_url = \"http://ca/dir\"\ndomains = [\"a.b\"]\n"),
+            "acme.directory_url: must be an https:// URL");
+  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\nchallenge = \"dns-01\"\n"),
+            "acme.challenge: must be \"http-01\"");
+  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"localhost\"]\n"),
+            "acme.domains: \"localhost\" is not a fully qualified DNS name");
+  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"
+                  "check_interval_s = 100\nretry_max_s = 10\n"),
+            "acme.retry_max_s: must be at least acme.check_interval_s");
+  EXPECT_EQ(error("[acme]\nrenew_before_days = 0\n"), "acme.renew_before_days: must be at least 1");
+  EXPECT_EQ(error("[listen]\nacme_http = \"nope\"\n"), "listen.acme_http: must be host:port");
+  // Implicit TLS with only [acme]: fine (its certificate serves).
+  EXPECT_EQ(error("[listen]\nimaps = \"127.0.0.1:0\"\n[acme]\n"
+                  "directory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"),
+            "ok");
+}
+
 TEST(Config, DefaultConfigRoundTrips) {
   std::string text = DefaultConfigToml();
   EXPECT_NE(text.find("smtp_max_message_bytes = 52428800"), std::string::npos);

@@ -24,6 +24,7 @@
 #include "net/client_key.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "node/acme_runtime.h"
 #include "node/anti_entropy_runtime.h"
 #include "node/backends.h"
 #include "node/budget_metrics.h"
@@ -108,8 +109,9 @@ struct Node::Impl : admin::AdminBackend {
   rpc::TlsFiles ClusterTls() const;
   // Shared by every SMTP session: the buffers of messages being received.
   MemoryBudget smtp_data_budget{config.node_limits.smtp_data_memory_bytes};
-  std::unique_ptr<net::TlsServer> tls;         // null without [tls]
-  std::unique_ptr<asio::signal_set> hangup;    // SIGHUP: reload the certificates
+  std::unique_ptr<net::TlsServer> tls;       // null without [tls]
+  std::unique_ptr<asio::signal_set> hangup;  // SIGHUP: reload the certificates
+  std::unique_ptr<AcmeRuntime> acme;         // null without [acme]
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   Status BuildServices();
@@ -128,6 +130,7 @@ struct Node::Impl : admin::AdminBackend {
   void InitPopulationKnown();
   Status BindAll();
   Status StartTls();
+  Status StartAcme(nlohmann::json& bound);
   // Binds one client listener; "" is off. Records its address in `bound`.
   Status BindClient(const char* name, const std::string& addr, net::Listener::Handler handler,
                     nlohmann::json& bound);
@@ -579,10 +582,16 @@ protocol::Transport TransportOf(const net::tcp::socket& s, const DriverOptions& 
   return t;
 }
 
-net::TlsOptions TlsOptionsOf(const Config::Tls& c) {
+// With [acme], its certificate (node/acme_runtime.h) serves its domains by
+// SNI, and is the default when [tls] names none.
+net::TlsOptions TlsOptionsOf(const Config::Tls& c, const Config& config) {
   net::TlsOptions o;
   for (const Config::Tls::Certificate& cert : c.certificates) {
     o.certificates.push_back({cert.domains, cert.cert_file, cert.key_file});
+  }
+  if (config.acme.enabled()) {
+    AcmeRuntime::Files f = AcmeRuntime::FilesFor(config.node.data_dir);
+    o.certificates.push_back({config.acme.domains, f.cert_file, f.key_file});
   }
   // The top-level certificate is the default; without one, the first listed.
   if (!c.cert_file.empty()) {
@@ -638,6 +647,7 @@ Status Node::Impl::BindAll() {
   base.write_timeout = config.server.write_timeout;
 
   PORCUPINE_RETURN_IF_ERROR(StartTls());
+  PORCUPINE_RETURN_IF_ERROR(StartAcme(bound));
 
   DriverOptions smtp_opt = base;
   smtp_opt.busy_reply = "421 4.3.2 Too many connections, try again later\r\n";
@@ -715,12 +725,27 @@ Status Node::Impl::BindClient(const char* name, const std::string& addr,
 }
 
 Status Node::Impl::StartTls() {
-  if (!config.tls.enabled()) return Status::Ok();
-  auto server = net::TlsServer::Create(TlsOptionsOf(config.tls));
+  if (!config.tls.enabled() && !config.acme.enabled()) return Status::Ok();
+  if (config.acme.enabled()) {
+    Status st = AcmeRuntime::PrepareFiles(*store, AcmeRuntime::FilesFor(config.node.data_dir),
+                                          config.acme.domains);
+    if (!st.ok()) return Status(st.code(), "acme: " + st.message());
+  }
+  auto server = net::TlsServer::Create(TlsOptionsOf(config.tls, config));
   if (!server.ok()) return Status::InvalidArgument("tls." + server.status().message());
   tls = std::move(*server);
   metrics.tls_certificate_expiry->Set(static_cast<double>(tls->Current()->earliest_expiry()));
   spdlog::info("tls: {} certificate(s) loaded", tls->Current()->size());
+  return Status::Ok();
+}
+
+Status Node::Impl::StartAcme(nlohmann::json& bound) {
+  if (!config.acme.enabled()) return Status::Ok();
+  acme = std::make_unique<AcmeRuntime>(config, *store, *profiles, *hlc, *runtime, tls.get(),
+                                       metrics, io);
+  std::string addr;
+  PORCUPINE_RETURN_IF_ERROR(acme->Start(&addr));
+  if (!addr.empty()) bound["acme_http"] = addr;
   return Status::Ok();
 }
 
@@ -849,6 +874,7 @@ void Node::Impl::BeginShutdown() {
   if (stopping.exchange(true)) return;
   ready = false;
   if (hangup) hangup->cancel();
+  if (acme) acme->RequestStop();
   for (auto& l : listeners) l->Stop();
   registry.Shutdown();
   asio::co_spawn(io, DrainThenStop(), asio::detached);
@@ -893,6 +919,7 @@ Node::~Node() {
   if (impl_->rpc_client) impl_->rpc_client->Shutdown();
   impl_->signals.reset();
   impl_->hangup.reset();
+  if (impl_->acme) impl_->acme->Stop();
   impl_->listeners.clear();
   impl_->cpu.join();
   if (impl_->rpc_server) {
@@ -942,6 +969,7 @@ void Node::Run() {
   if (impl_->runtime) impl_->runtime->Join();
   if (impl_->anti_entropy) impl_->anti_entropy->Stop();
   if (impl_->rpc_client) impl_->rpc_client->Shutdown();
+  if (impl_->acme) impl_->acme->Stop();
   impl_->store->Close();
   spdlog::info("stopped");
 }
