@@ -348,7 +348,10 @@ TEST(EndToEnd, InterruptEndsTheWindowEarly) {
   ctrl_c.join();
   EXPECT_TRUE(t.interrupted);
   EXPECT_LT(took, 0.4 + o.drain_s + 0.5);
-  EXPECT_GE(t.window_s, 0.39);  // the monitor notices within a tick
+  // The window opens after the connections are made, which takes a variable
+  // part of the 400 ms on a loaded machine (0.31 s was seen under ASan): it
+  // ran, and it ended at the interrupt, not at its 30 s.
+  EXPECT_GT(t.window_s, 0.1);
   EXPECT_LT(t.window_s, 0.8);
   EXPECT_GT(t.delivered, 0u);
   EXPECT_EQ(t.errors, 0u);
