@@ -21,12 +21,19 @@ namespace porcupine::node {
 
 class SmtpBackend {
  public:
-  SmtpBackend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  // client: the connection's net::ClientKey (the login throttle counts it).
+  SmtpBackend(mail::MailService& mail, admin::Metrics& metrics, std::string client = "")
+      : mail_(mail), metrics_(metrics), client_(std::move(client)) {}
   asio::awaitable<smtp::Response> Handle(smtp::Request request);
 
  private:
+  asio::awaitable<smtp::Response> Do(smtp::CheckRecipient check);
+  asio::awaitable<smtp::Response> Do(smtp::Login login);
+  asio::awaitable<smtp::Response> Do(smtp::Deliver deliver);
+
   mail::MailService& mail_;
   admin::Metrics& metrics_;
+  const std::string client_;
 };
 
 class Pop3Backend {

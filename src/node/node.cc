@@ -108,8 +108,8 @@ struct Node::Impl : admin::AdminBackend {
   rpc::TlsFiles ClusterTls() const;
   // Shared by every SMTP session: the buffers of messages being received.
   MemoryBudget smtp_data_budget{config.node_limits.smtp_data_memory_bytes};
-  std::unique_ptr<net::TlsServer> tls;         // null without [tls]
-  std::unique_ptr<asio::signal_set> hangup;    // SIGHUP: reload the certificates
+  std::unique_ptr<net::TlsServer> tls;       // null without [tls]
+  std::unique_ptr<asio::signal_set> hangup;  // SIGHUP: reload the certificates
   Status OpenStore();
   Status StartCluster(nlohmann::json& bound);
   Status BuildServices();
@@ -770,12 +770,14 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   info.server_hostname = config.mail.hostname;
   info.peer_ip = PeerIp(socket);
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   info.submission = submission;
+  info.require_sender_match = config.submission.require_sender_match;
   info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
   info.data_budget = &smtp_data_budget;
   smtp::Session session(config.smtp, std::move(info));
-  SmtpBackend backend(*mail, metrics);
+  SmtpBackend backend(*mail, metrics, ClientOf(socket));
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.smtp(), session.counters());
   }
@@ -785,6 +787,7 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
   pop3::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   pop3::Session session(config.pop3, std::move(info));
   Pop3Backend backend(*mail, metrics, ClientOf(socket));
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
@@ -796,6 +799,7 @@ asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptio
   imap::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   imap::Session session(config.imap, std::move(info));
   ImapBackend backend(*mail, metrics, ClientOf(socket), changes.get(),
                       config.server.imap_idle_recheck);

@@ -325,6 +325,7 @@ inline SessionInfo TestInfo() {
   info.server_hostname = "imap.example.test";
   info.implementation = "porcupine-test";
   info.version = "9.9";
+  info.transport.peer_loopback = true;  // cleartext logins allowed, as for local clients
   return info;
 }
 

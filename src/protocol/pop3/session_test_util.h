@@ -84,6 +84,7 @@ inline SessionInfo TestInfo() {
   SessionInfo info;
   info.server_hostname = "pop.example.test";
   info.implementation = "porcupine-test";
+  info.transport.peer_loopback = true;  // cleartext logins allowed, as for local clients
   return info;
 }
 
