@@ -52,8 +52,18 @@ PlainError DecodePlain(std::string_view base64, Credentials* creds) {
 
 }  // namespace
 
+// RFC 5530 PRIVACYREQUIRED: the client ignored LOGINDISABLED (or the
+// absence of AUTH=PLAIN). Counted: it sent a password in clear once already.
+bool Session::Impl::RefuseCleartext() {
+  if (transport.CleartextAuthAllowed()) return false;
+  No("[PRIVACYREQUIRED] Cleartext login refused without TLS, use STARTTLS");
+  CountError();
+  return true;
+}
+
 void Session::Impl::CmdLogin(Command& c) {
   if (!Arity(c, 2, 2, "LOGIN user password")) return;
+  if (RefuseCleartext()) return sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
   if (!c.args[0].is_astring() || !c.args[1].is_astring()) return Bad("Syntax: LOGIN user password");
   StartLogin(c.args[0].text, c.args[1].text);
   sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
@@ -64,6 +74,10 @@ void Session::Impl::CmdAuthenticate(Command& c) {
   if (c.args[0].kind != Token::Kind::kAtom) return Bad("Syntax: AUTHENTICATE mechanism");
   if (!EqualsIgnoreCase(c.args[0].text, "PLAIN")) {
     return No("[CANNOT] Unsupported authentication mechanism");
+  }
+  if (RefuseCleartext()) {
+    if (c.args.size() == 2) sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
+    return;
   }
   if (c.args.size() == 2) {
     if (c.args[1].kind != Token::Kind::kAtom) return Bad("Syntax: initial response must be base64");

@@ -197,6 +197,7 @@ struct Session::Impl {
 
   // --- command_auth.cc
   void CmdLogin(Command& c);
+  bool RefuseCleartext();
   void CmdAuthenticate(Command& c);
   void SaslLine(std::string_view line);
   void FinishPlain(std::string_view base64);

@@ -842,8 +842,8 @@ struct TlsCase {
   bool secure_after = false;
 };
 
-constexpr protocol::Transport kTlsAvailable{false, true, false};
-constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback peer
+constexpr protocol::Transport kTlsSecure{true, true, true};
 constexpr char kCaps[] =
     "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
     "CHILDREN AUTH=PLAIN";
@@ -872,7 +872,10 @@ std::vector<TlsCase> TlsCases() {
        "S: b OK Begin TLS negotiation now\n-- starttls\nS: f BAD Log in first\n-- close\n",
        false,
        true},
-      {"not_configured", {}, {"a STARTTLS\r\n"}, "S: a BAD Unknown command\n-- close\n"},
+      {"not_configured",
+       {false, false, true},
+       {"a STARTTLS\r\n"},
+       "S: a BAD Unknown command\n-- close\n"},
       {"already_secure",
        kTlsSecure,
        {"a STARTTLS\r\n"},

@@ -25,8 +25,17 @@ namespace {
 
 }  // namespace
 
+// Where cleartext logins are refused (no TLS, a peer that is not loopback),
+// USER and AUTH PLAIN get this before any password is sent; counted.
+bool Session::Impl::RefuseCleartext() {
+  if (transport.CleartextAuthAllowed()) return false;
+  Error("[AUTH] Plaintext authentication disallowed without TLS, use STLS");
+  return true;
+}
+
 // A second USER replaces the first: clients retry a mistyped name.
 void Session::Impl::CmdUser(const Args& args) {
+  if (RefuseCleartext()) return;
   if (!IsValidUserName(args.words[0])) return Error("syntax: USER name");
   user_given = std::string(args.words[0]);
   Ok("send PASS");
@@ -45,10 +54,11 @@ void Session::Impl::CmdAuth(const Args& args) {
   if (args.words.empty()) {
     // Not in RFC 5034, but long-standing practice (RFC 1734 clients probe it).
     Ok("supported mechanisms follow");
-    AppendListLine(&out, "PLAIN");
+    if (transport.CleartextAuthAllowed()) AppendListLine(&out, "PLAIN");
     return AppendTerminator(&out);
   }
   if (!EqualsIgnoreCase(args.words[0], "PLAIN")) return Error("unsupported mechanism");
+  if (RefuseCleartext()) return;
   if (args.words.size() == 2) {
     // RFC 5034 §4: "=" is an initial response of zero length.
     std::string_view initial = args.words[1] == "=" ? std::string_view() : args.words[1];

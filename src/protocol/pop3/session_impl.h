@@ -104,6 +104,7 @@ struct Session::Impl {
 
   // --- session_auth.cc
   void CmdUser(const Args& args);
+  bool RefuseCleartext();
   void CmdPass(const Args& args);
   void CmdAuth(const Args& args);
   void SaslResponse(std::string_view line);
