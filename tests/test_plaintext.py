@@ -149,7 +149,7 @@ def test_cleartext_refused_from_afar_and_allowed_after_starttls(lab, nodes, tmp_
     assert out["smtp_auth_offered"] is False, out
     assert out["smtp_auth"] == [538, "5.7.11 Encryption required for requested authentication "
                                      "mechanism"], out
-    assert out["smtp_auth_tls"].split() == ["PLAIN", "LOGIN"], out
+    assert out["smtp_auth_tls"].split() == ["SCRAM-SHA-256", "PLAIN", "LOGIN"], out
     # The message sent after STARTTLS arrived, recorded as an authenticated submission.
     [msg] = bob_mailbox(n, pki, lab)
     assert b"with ESMTPSA id" in msg and b"(authenticated as alice@example.test)" in msg
@@ -175,4 +175,4 @@ def test_allow_plaintext_without_tls(lab, nodes, tmp_path):
     assert "AUTH=PLAIN" in out["imap_caps"] and "LOGINDISABLED" not in out["imap_caps"], out
     assert out["imap_login"] == "OK"
     assert "USER" in out["pop3_capa"] and out["pop3_pass"].startswith("+OK"), out
-    assert out["smtp_auth"].split() == ["PLAIN", "LOGIN"] and out["smtp_login"] == 235, out
+    assert out["smtp_auth"].split() == ["SCRAM-SHA-256", "PLAIN", "LOGIN"] and out["smtp_login"] == 235, out

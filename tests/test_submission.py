@@ -71,7 +71,7 @@ def submit(node, pki, mechanism=None, implicit=False, sender=ALICE, rcpts=(BOB,)
             s.starttls(context=ctx(pki))
             s.ehlo("laptop.example.org")
         assert s.has_extn("auth"), s.esmtp_features
-        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        assert s.esmtp_features["auth"].split() == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
         if mechanism:
             s.user, s.password = ALICE, DEFAULT_PASSWORD
             code, resp = s.auth(mechanism, getattr(s, "auth_" + mechanism.lower()),
@@ -178,7 +178,7 @@ def test_port_25_offers_no_auth_and_relays_nothing(sub_node, pki):
 def test_loopback_plaintext_auth_on_submission(sub_node):
     with smtplib.SMTP(*sub_node.submission, timeout=IO_TIMEOUT) as s:
         s.ehlo("laptop.example.org")
-        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        assert s.esmtp_features["auth"].split() == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
         s.login(ALICE, DEFAULT_PASSWORD)
         s.sendmail(ALICE, [BOB], "Subject: loopback\r\n\r\nbody\r\n")
     [msg] = mailbox(sub_node, BOB)

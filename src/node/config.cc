@@ -385,6 +385,10 @@ const std::vector<Key>& Keys() {
                   "Accept cleartext password logins (LOGIN, USER/PASS, PLAIN) without TLS from "
                   "any address, not only from loopback.",
                   [](Config& c) -> bool& { return c.auth.allow_plaintext_without_tls; }),
+      Field<unsigned>(
+          "auth", "scram_iterations",
+          "PBKDF2 rounds of the SCRAM-SHA-256 secrets made when a password is set (>= 4096).",
+          [](Config& c) -> unsigned& { return c.auth.scram_iterations; }, AtLeast<unsigned>(4096)),
       Field<bool>("submission", "require_sender_match",
                   "On submission listeners, MAIL FROM must be the authenticated address "
                   "(else 553 5.7.1).",

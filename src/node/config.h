@@ -130,6 +130,8 @@ struct Config {
     // USER/PASS, AUTH PLAIN, SMTP AUTH PLAIN/LOGIN) are accepted without TLS
     // from loopback peers only, unless this is set.
     bool allow_plaintext_without_tls = false;
+    // PBKDF2 rounds of new SCRAM-SHA-256 secrets (RFC 7677: at least 4096).
+    unsigned scram_iterations = 4096;
   } auth;
 
   // Message submission (RFC 6409) on the submission/submissions listeners.

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
+
 namespace porcupine::protocol {
 
 // Decodes strict, padded RFC 4648 base64 (no whitespace, no missing
@@ -35,5 +37,33 @@ SaslPlainError DecodeSaslPlain(std::string_view base64, SaslPlain* creds);
 
 // Overwrites the bytes of `s` (it held a password) and empties it.
 void Wipe(std::string* s);
+
+// A challenge-response mechanism whose state lives in the backend (SCRAM-
+// SHA-256: GNU SASL's server session is stateful, the engines stay pure).
+// Request: one client response of the exchange, base64 as the client sent
+// it ("" for an empty one); `first` starts a new exchange (any earlier one
+// of the connection is dropped).
+struct SaslStep {
+  std::string response;
+  bool first = false;
+};
+
+// The backend's answer to a SaslStep.
+struct SaslReply {
+  enum class Kind {
+    kChallenge,  // send `data` (base64) and read the next response
+    kSuccess,    // authenticated as `user`; `data` (base64) is the server's
+                 // final message, sent as a last challenge whose (empty)
+                 // response completes the exchange
+    kFailure,    // `status`: PermissionDenied (wrong password, unknown user),
+                 // FailedPrecondition (the account has no SCRAM secrets),
+                 // InvalidArgument (a malformed message), ResourceExhausted
+                 // (the login throttle), other (temporary)
+  };
+  Kind kind = Kind::kFailure;
+  std::string data;
+  std::string user;
+  Status status;
+};
 
 }  // namespace porcupine::protocol

@@ -87,7 +87,7 @@ std::string Session::Impl::Capabilities() const {
       "CHILDREN";
   // RFC 3501 §6.2.3, §7.2.1: where cleartext logins are refused (no TLS, a
   // peer that is not loopback) LOGINDISABLED, and PLAIN is not offered.
-  caps += transport.CleartextAuthAllowed() ? " AUTH=PLAIN" : " LOGINDISABLED";
+  caps += transport.CleartextAuthAllowed() ? " AUTH=SCRAM-SHA-256 AUTH=PLAIN" : " LOGINDISABLED";
   if (OffersStartTls()) caps += " STARTTLS";
   return caps;
 }

@@ -38,9 +38,10 @@ size_t CountRequests(const Driver& d, size_t index) {
 TEST(SessionStepTest, GreetingRequestsAndClose) {
   Session s(Limits{}, testing::TestInfo());
   s.Start();
-  EXPECT_EQ(s.TakeOutput(),
-            "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE "
-            "ENABLE ID UNSELECT CHILDREN AUTH=PLAIN] imap.example.test ready\r\n");
+  EXPECT_EQ(
+      s.TakeOutput(),
+      "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE "
+      "ENABLE ID UNSELECT CHILDREN AUTH=SCRAM-SHA-256 AUTH=PLAIN] imap.example.test ready\r\n");
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
   s.Feed("a LOGIN alice sec");
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
@@ -846,7 +847,7 @@ constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback p
 constexpr protocol::Transport kTlsSecure{true, true, true};
 constexpr char kCaps[] =
     "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
-    "CHILDREN AUTH=PLAIN";
+    "CHILDREN AUTH=SCRAM-SHA-256 AUTH=PLAIN";
 
 std::string Greeting(bool starttls) {
   return std::string("S: * OK [CAPABILITY ") + kCaps + (starttls ? " STARTTLS" : "") +

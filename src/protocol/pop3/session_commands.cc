@@ -68,7 +68,7 @@ void Session::Impl::CmdCapa(const Args&) {
   AppendListLine(&out, "RESP-CODES");
   AppendListLine(&out, "PIPELINING");
   AppendListLine(&out, "AUTH-RESP-CODE");
-  if (cleartext) AppendListLine(&out, "SASL PLAIN");
+  if (cleartext) AppendListLine(&out, "SASL SCRAM-SHA-256 PLAIN");
   if (state == State::kAuthorization && OffersStls()) AppendListLine(&out, "STLS");
   AppendListLine(&out, "IMPLEMENTATION " + info.implementation);
   AppendTerminator(&out);

@@ -172,7 +172,7 @@ constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback p
 constexpr protocol::Transport kTlsSecure{true, true, true};
 constexpr char kCapaHead[] =
     "S: +OK Capability list follows\nS: TOP\nS: UIDL\nS: USER\nS: RESP-CODES\n"
-    "S: PIPELINING\nS: AUTH-RESP-CODE\nS: SASL PLAIN\n";
+    "S: PIPELINING\nS: AUTH-RESP-CODE\nS: SASL SCRAM-SHA-256 PLAIN\n";
 constexpr char kCapaTail[] = "S: IMPLEMENTATION porcupine-test\nS: .\n";
 
 std::vector<TlsCase> TlsCases() {

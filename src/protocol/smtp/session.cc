@@ -132,6 +132,10 @@ void Session::Impl::Complete(Response response) {
     auto* verdict = std::get_if<RecipientVerdict>(&response);
     assert(verdict && "CheckRecipient answered with a Status");
     CompleteRecipient(verdict ? *verdict : RecipientVerdict::kTempFail);
+  } else if (what == Awaiting::kSasl) {
+    auto* reply = std::get_if<protocol::SaslReply>(&response);
+    assert(reply && "SaslStep answered with something else");
+    CompleteSasl(reply);
   } else if (what == Awaiting::kLogin) {
     auto* result = std::get_if<LoginResult>(&response);
     assert(result && "Login answered with something else");

@@ -16,9 +16,11 @@
 // replies.
 //
 // AUTH (RFC 4954), on submission listeners only (SessionInfo::submission; on
-// the smtp listener AUTH is 502 and not advertised): mechanisms PLAIN and
-// LOGIN, each with or without an initial response ("=" is an empty one), a
-// 334 continuation otherwise; "*" cancels (501 5.0.0). Offered in EHLO and
+// the smtp listener AUTH is 502 and not advertised): mechanisms
+// SCRAM-SHA-256, PLAIN and LOGIN, each with or without an initial response
+// ("=" is an empty one), a 334 continuation otherwise; "*" cancels (501
+// 5.0.0). SCRAM's responses go to the backend as SaslStep requests; its
+// final server message is a last 334 whose empty response gets the 235. Offered in EHLO and
 // accepted only where Transport::CleartextAuthAllowed() (TLS, a loopback
 // peer, or allowed by configuration), else 538 5.7.11. The credentials go out
 // in a Login request: OK → 235 2.7.0; PermissionDenied/NotFound → 535 5.7.8;
@@ -65,6 +67,7 @@
 
 #include "core/memory_budget.h"
 #include "core/status.h"
+#include "protocol/common/sasl.h"
 #include "protocol/common/session.h"
 
 namespace porcupine::smtp {
@@ -144,14 +147,16 @@ struct Login {
   std::string password;
 };
 
-using Request = std::variant<CheckRecipient, Login, Deliver>;
+// SCRAM-SHA-256: the exchange's state lives in the backend (protocol/common/
+// sasl.h); the session forwards each client response as a SaslStep.
+using Request = std::variant<CheckRecipient, Login, Deliver, protocol::SaslStep>;
 using Step = protocol::Step<Request>;
 
 // Answers, one per request kind. For Deliver: OK → 250; Unavailable or any
 // other error → 451 4.3.0 (the client retries); ResourceExhausted → 452 4.3.1.
 // For Login: the canonical address of the user, or an error (above).
 using LoginResult = Result<std::string>;
-using Response = std::variant<RecipientVerdict, Status, LoginResult>;
+using Response = std::variant<RecipientVerdict, Status, LoginResult, protocol::SaslReply>;
 
 class Session {
  public:

@@ -40,12 +40,22 @@ void Session::Impl::CmdAuth(std::string_view args) {
   SaslMechanism mechanism = SaslMechanism::kNone;
   if (EqualsIgnoreCase(name, "PLAIN")) mechanism = SaslMechanism::kPlain;
   if (EqualsIgnoreCase(name, "LOGIN")) mechanism = SaslMechanism::kLogin;
+  if (EqualsIgnoreCase(name, "SCRAM-SHA-256")) mechanism = SaslMechanism::kScram;
   if (mechanism == SaslMechanism::kNone) {
     return Error(504, "5.5.4", "Unrecognized authentication type");
   }
+  // SCRAM sends no password, but the session after it would be cleartext:
+  // every mechanism follows the one rule (docs/security.md).
   if (!transport.CleartextAuthAllowed()) {
     // RFC 4954 §6: the mechanism needs an encrypted connection (STARTTLS).
     return Error(538, "5.7.11", "Encryption required for requested authentication mechanism");
+  }
+  if (mechanism == SaslMechanism::kScram) {
+    if (space == args.npos) {
+      auth.scram_first = true;
+      return ExpectResponse(SaslMechanism::kScram, "");
+    }
+    return ScramResponse(initial == "=" ? std::string_view() : initial, true);
   }
   if (space == args.npos) {
     // PLAIN's first challenge is empty; LOGIN asks for the user name.
@@ -74,9 +84,49 @@ void Session::Impl::SaslResponse(const PendingLine& line) {
   if (line.text == "*") {
     // The client gave up: not its fault, not a counted error.
     protocol::Wipe(&auth.login_user);
+    auth.scram_user.clear();
     return Reply(501, "5.0.0", "Authentication cancelled");
   }
+  if (mechanism == SaslMechanism::kScram) {
+    return ScramResponse(line.text, std::exchange(auth.scram_first, false));
+  }
+  if (mechanism == SaslMechanism::kScramFinal) {
+    std::string user = std::exchange(auth.scram_user, std::string());
+    if (!line.text.empty()) return Error(501, "5.5.2", "Error: expected an empty response");
+    auth.user = std::move(user);
+    return Reply(235, "2.7.0", "Authentication successful");
+  }
   SaslStep(mechanism, line.text);
+}
+
+void Session::Impl::ScramResponse(std::string_view line, bool first) {
+  Request(Awaiting::kSasl, protocol::SaslStep{std::string(line), first});
+}
+
+void Session::Impl::CompleteSasl(protocol::SaslReply* reply) {
+  using Kind = protocol::SaslReply::Kind;
+  if (reply == nullptr) return Reply(454, "4.7.0", "Temporary authentication failure");
+  if (reply->kind == Kind::kChallenge) return ExpectResponse(SaslMechanism::kScram, reply->data);
+  if (reply->kind == Kind::kSuccess) {
+    // RFC 4954 §4: the server's final data goes out as a last challenge.
+    auth.scram_user = std::move(reply->user);
+    return ExpectResponse(SaslMechanism::kScramFinal, reply->data);
+  }
+  switch (reply->status.code()) {
+    case Code::kPermissionDenied:
+    case Code::kNotFound:
+      return Error(535, "5.7.8", "Error: authentication failed");
+    case Code::kFailedPrecondition:
+      return Error(535, "5.7.8",
+                   "Error: SCRAM-SHA-256 is not set up for this account (set the password "
+                   "again, or use PLAIN)");
+    case Code::kInvalidArgument:
+      return Error(501, "5.5.2", "Error: malformed SCRAM message");
+    case Code::kResourceExhausted:
+      return Error(454, "4.7.0", "Too many failed logins, try again later");
+    default:
+      return Reply(454, "4.7.0", "Temporary authentication failure");
+  }
 }
 
 // One client response of `mechanism` (decoded here): either the exchange

@@ -80,7 +80,7 @@ void Session::Impl::CmdEhlo(std::string_view args) {
                                     "ENHANCEDSTATUSCODES",
                                     "SMTPUTF8"};
   if (OffersStartTls()) lines.push_back("STARTTLS");
-  if (OffersAuth()) lines.push_back("AUTH PLAIN LOGIN");
+  if (OffersAuth()) lines.push_back("AUTH SCRAM-SHA-256 PLAIN LOGIN");
   ReplyLines(250, lines);
 }
 

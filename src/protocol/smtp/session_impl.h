@@ -56,18 +56,22 @@ struct DataState {
 using PendingLine = protocol::HeldLine;
 
 // What the outstanding request was, to interpret its Response.
-enum class Awaiting { kNothing, kRecipient, kLogin, kDelivery };
+enum class Awaiting { kNothing, kRecipient, kLogin, kSasl, kDelivery };
 
 // The SASL mechanisms of AUTH.
-enum class SaslMechanism { kNone, kPlain, kLogin };
+// kScramFinal: SCRAM succeeded, the server's final message went out as a
+// 334, and the client's (empty) response completes the exchange.
+enum class SaslMechanism { kNone, kPlain, kLogin, kScram, kScramFinal };
 
 // AUTH: the exchange in progress and its outcome.
 struct AuthState {
   // Set while the session waits for the client's next response line (after
   // a 334); that line is a SASL response, not a command.
   SaslMechanism exchange = SaslMechanism::kNone;
-  std::string login_user;  // AUTH LOGIN: the user name, until the password comes
-  std::string user;        // the authenticated address; empty before 235
+  std::string login_user;    // AUTH LOGIN: the user name, until the password comes
+  std::string user;          // the authenticated address; empty before 235
+  bool scram_first = false;  // the next SCRAM response starts the exchange
+  std::string scram_user;    // SCRAM succeeded as this user, 235 still to come
 };
 
 struct Session::Impl {
@@ -125,6 +129,8 @@ struct Session::Impl {
   void ExpectResponse(SaslMechanism mechanism, std::string_view challenge);
   void StartLogin(std::string user, std::string password);
   void CompleteLogin(LoginResult* result);
+  void ScramResponse(std::string_view line, bool first);
+  void CompleteSasl(protocol::SaslReply* reply);
   bool AcceptGreeting(std::string_view args, std::string_view verb);
 
   // --- session_data.cc

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl_test_util.h"
 #include "protocol/smtp/path.h"
 #include "protocol/smtp/session.h"
 
@@ -189,6 +190,12 @@ class Driver {
     if (auto* check = std::get_if<CheckRecipient>(&request)) {
       checked_.push_back(check->address);
       session_.Complete(backend_.Check(check->address));
+      return;
+    }
+    if (auto* step = std::get_if<protocol::SaslStep>(&request)) {
+      transcript_ += "X: first=" + std::string(step->first ? "1" : "0") + " <" +
+                     Escape(step->response) + ">\n";
+      session_.Complete(protocol::testing::FakeScram(*step));
       return;
     }
     if (auto* login = std::get_if<Login>(&request)) {

@@ -30,7 +30,7 @@ using protocol::golden::StartsWith;
 // Lines the session produces (never echoed from the file).
 bool IsOutputLine(std::string_view l) {
   return StartsWith(l, "S: ") || StartsWith(l, "D: ") || StartsWith(l, "M: ") ||
-         StartsWith(l, "A: ") || StartsWith(l, "-- ");
+         StartsWith(l, "A: ") || StartsWith(l, "X: ") || StartsWith(l, "-- ");
 }
 
 int HexDigit(char c) {
