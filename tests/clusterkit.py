@@ -109,6 +109,10 @@ def cluster_overrides(name, host, cluster_port, seeds, secret, cluster_extra=Non
         },
         "cluster": dict({"seeds": list(seeds), "secret": secret}, **(cluster_extra or {})),
     }
+    if not is_loopback(lh):
+        # Test clients reach these nodes from another network namespace, over
+        # plaintext: cleartext logins must be allowed there (docs/security.md).
+        over["auth"] = {"allow_plaintext_without_tls": True}
     if tls:
         files = {"tls_ca_file": os.path.join(tls["dir"], "ca.crt"),
                  "tls_cert_file": os.path.join(tls["dir"], name + ".crt"),

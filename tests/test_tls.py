@@ -65,7 +65,9 @@ def ctx(pki):
     return tlskit.client_context(pki)
 
 
-def deliver_starttls(node, pki, addr=None, subject="over tls"):
+def deliver_starttls(node, pki, addr=None, subject="over tls", login=None):
+    """Delivers one message to alice over STARTTLS; `login` (a user) authenticates first
+    and sends as that user (the submission listener requires it)."""
     host, port = addr or node.smtp
     with smtplib.SMTP(host, port, timeout=IO_TIMEOUT) as s:
         s.ehlo("client.example.org")
@@ -73,7 +75,11 @@ def deliver_starttls(node, pki, addr=None, subject="over tls"):
         s.starttls(context=ctx(pki))
         s.ehlo("client.example.org")
         assert not s.has_extn("starttls"), "STARTTLS offered again after TLS"
-        s.sendmail("sender@example.org", [ALICE], "Subject: %s\r\n\r\nbody\r\n" % subject)
+        sender = "sender@example.org"
+        if login:
+            s.login(login, DEFAULT_PASSWORD)
+            sender = login
+        s.sendmail(sender, [ALICE], "Subject: %s\r\n\r\nbody\r\n" % subject)
 
 
 def pop3s_messages(node, pki, user=ALICE):
@@ -105,11 +111,12 @@ def test_smtp_starttls_and_pop3s_verify_the_chain(tls_node, pki):
 
 
 def test_submission_listeners(tls_node, pki):
-    deliver_starttls(tls_node, pki, addr=tls_node.submission, subject="587")
+    deliver_starttls(tls_node, pki, addr=tls_node.submission, subject="587", login=BOB)
     with smtplib.SMTP_SSL(*tls_node.submissions, context=ctx(pki), timeout=IO_TIMEOUT) as s:
         s.ehlo("client.example.org")
         assert not s.has_extn("starttls")
-        s.sendmail("sender@example.org", [ALICE], "Subject: 465\r\n\r\nbody\r\n")
+        s.login(BOB, DEFAULT_PASSWORD)
+        s.sendmail(BOB, [ALICE], "Subject: 465\r\n\r\nbody\r\n")
     assert len(pop3s_messages(tls_node, pki)) == 2
 
 
@@ -144,8 +151,11 @@ def test_swaks_starttls_and_tls_on_connect(tls_node, pki):
     if shutil.which("swaks") is None:
         pytest.skip("swaks not installed")
     for args in (["-tls", "-s", "%s:%d" % tls_node.smtp],
-                 ["-tlsc", "-s", "%s:%d" % tls_node.submissions]):
-        r = subprocess.run(["swaks", "--to", ALICE, "--from", "s@example.org", "--helo",
+                 ["-tlsc", "-s", "%s:%d" % tls_node.submissions, "--from", BOB, "--auth",
+                  "PLAIN", "--auth-user", BOB, "--auth-password", DEFAULT_PASSWORD]):
+        if "--from" not in args:
+            args = args + ["--from", "s@example.org"]
+        r = subprocess.run(["swaks", "--to", ALICE, "--helo",
                             "client.example.org", "--tls-verify", "--tls-ca-path", pki.ca_file,
                             "--body", "via swaks"] + args,
                            capture_output=True, text=True, timeout=60)

@@ -303,6 +303,12 @@ asio::awaitable<Result<std::vector<MailboxEntry>>> MailService::OpenMailbox(std:
   co_return co_await ListEverywhere(user, info->mail_map, store::kInboxFolder);
 }
 
+asio::awaitable<Result<std::vector<MailboxEntry>>> MailService::ListMaildrop(std::string user) {
+  Result<manager::UserInfo> info = co_await managers_.LookupUser(user, false);
+  if (!info.ok()) co_return info.status();
+  co_return co_await ListEverywhere(user, info->mail_map, store::kInboxFolder);
+}
+
 asio::awaitable<Result<std::string>> MailService::ReadMessage(std::string user,
                                                               MailboxEntry entry) {
   std::vector<NodeId> holders = entry.holders;
@@ -418,6 +424,30 @@ asio::awaitable<Result<manager::UserInfo>> MailService::CheckLogin(std::string l
   if (!ok) co_return Status::PermissionDenied("invalid credentials");
   *user_out = *user;
   co_return info;
+}
+
+asio::awaitable<Result<MailService::ScramAccount>> MailService::BeginScram(std::string login,
+                                                                           std::string client) {
+  std::optional<std::string> user =
+      LoginToAddress(login, options_.domains.empty() ? "" : options_.domains.front());
+  ScramAccount out;
+  out.account = user ? *user : LowerAscii(std::string_view(login).substr(0, 320));
+  PORCUPINE_CO_RETURN_IF_ERROR(logins_.Admit(client, out.account));
+  if (user && IsLocalDomain(DomainOf(*user))) {
+    Result<manager::UserInfo> info = co_await managers_.LookupUser(*user, true);
+    if (info.ok()) {
+      out.user = *user;
+      out.secrets = std::move(info->scram_sha256);
+    } else if (info.status().code() != Code::kNotFound) {
+      co_return info.status();  // nothing was checked: not a failure
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<Status> MailService::FinishScram(std::string client, std::string account,
+                                                 bool success) {
+  co_return co_await logins_.Finish(std::move(client), std::move(account), success);
 }
 
 asio::awaitable<Result<std::string>> MailService::Authenticate(std::string login,

@@ -176,6 +176,24 @@ class MailService {
   // delay): every protocol's password check goes through here.
   asio::awaitable<Result<std::string>> Authenticate(std::string login, std::string password,
                                                     std::string client = "");
+  // SCRAM-SHA-256 (node/scram.h) for `login` from `client`, the same path as
+  // Authenticate around a check that GNU SASL does: BeginScram admits the
+  // login through the throttle (ResourceExhausted when locked) and finds the
+  // user's SCRAM secrets (Unavailable: the manager cannot be asked). An
+  // unknown user (or a login in no local domain) is no error: `user` and
+  // `secrets` are empty, and the caller fails the exchange like a wrong
+  // password. FinishScram counts the outcome like Authenticate's check and
+  // waits out the throttle's delay; ResourceExhausted when it locked.
+  struct ScramAccount {
+    std::string account;  // the throttle's key
+    std::string user;     // canonical address; "" when unknown
+    std::string secrets;  // store Profile.scram_sha256; "" when none
+  };
+  asio::awaitable<Result<ScramAccount>> BeginScram(std::string login, std::string client);
+  asio::awaitable<Status> FinishScram(std::string client, std::string account, bool success);
+  // The inbox listing of OpenMailbox, without a password check: for a user
+  // a SCRAM exchange authenticated. REQUIRES: the caller authenticated it.
+  asio::awaitable<Result<std::vector<MailboxEntry>>> ListMaildrop(std::string user);
   // Reads or changes the user's folders at the manager.
   asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op);
   // The folder's status and its messages over every fragment node (a

@@ -160,8 +160,11 @@ asio::awaitable<Result<UserInfo>> LocalManager::LookupUser(std::string user, uin
                                                            bool with_credentials) {
   Found f = co_await FindWaiting(user, entry_epoch);
   if (f.state != SoftState::State::kFound) co_return LookupErrorOf(f.state, user);
-  UserInfo info{user, std::move(f.mail_map), {}};
-  if (with_credentials) info.password_hash = f.profile->password_hash();
+  UserInfo info{user, std::move(f.mail_map), {}, {}};
+  if (with_credentials) {
+    info.password_hash = f.profile->password_hash();
+    info.scram_sha256 = f.profile->scram_sha256();
+  }
   co_return info;
 }
 
@@ -174,7 +177,7 @@ asio::awaitable<Status> LocalManager::UpdateMailMap(std::string user, NodeId nod
 }
 
 asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string user,
-                                                 std::string password_hash, uint64_t entry_epoch) {
+                                                 PasswordSecrets secrets, uint64_t entry_epoch) {
   Found f = co_await FindWaiting(user, entry_epoch);
   if (kind == UserOpKind::kCreate && f.state == SoftState::State::kFound) {
     co_return Status::AlreadyExists("user exists: " + user);
@@ -199,7 +202,8 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
   p.clear_replicas();
   switch (kind) {
     case UserOpKind::kCreate: {
-      p.set_password_hash(password_hash);
+      p.set_password_hash(secrets.password_hash);
+      p.set_scram_sha256(secrets.scram_sha256);
       p.set_created_ms(Hlc::PhysicalMs(now));
       p.clear_folders();
       store::Folder* inbox = p.add_folders();
@@ -217,13 +221,16 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
       break;
     }
     case UserOpKind::kSetPassword:
-      p.set_password_hash(password_hash);
+      // The old SCRAM secrets are of the old password: replaced, or cleared.
+      p.set_password_hash(secrets.password_hash);
+      p.set_scram_sha256(secrets.scram_sha256);
       break;
     case UserOpKind::kDelete:
       // A tombstone, so that a replica that missed the delete cannot bring
       // the user back.
       p.set_tombstone(true);
       p.clear_password_hash();
+      p.clear_scram_sha256();
       break;
   }
   Status st = co_await writer_.Write(p);

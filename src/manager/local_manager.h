@@ -74,7 +74,7 @@ class LocalManager : public UserManager {
                                                bool with_credentials) override;
   asio::awaitable<Status> UpdateMailMap(std::string user, NodeId node, bool add, uint64_t stamp,
                                         uint64_t entry_epoch) override;
-  asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, std::string password_hash,
+  asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, PasswordSecrets secrets,
                                      uint64_t entry_epoch) override;
   asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
   asio::awaitable<Result<FolderState>> Folders(std::string user, FolderOp op,

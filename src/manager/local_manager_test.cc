@@ -572,6 +572,21 @@ TEST_F(LocalManagerFoldersTest, ProfileWritesAreNewerEachTime) {
   EXPECT_NE(FolderIn(writer_.Last(kUser), "c"), nullptr);
 }
 
+TEST_F(LocalManagerFoldersTest, PasswordChangesReplaceTheScramSecrets) {
+  ASSERT_TRUE(Run(manager_->ManageUser(UserOpKind::kSetPassword, kUser,
+                                       PasswordSecrets("h2", "SCRAM-SHA-256$4096:s$k:v"), Epoch()))
+                  .ok());
+  EXPECT_EQ(writer_.Last(kUser).scram_sha256(), "SCRAM-SHA-256$4096:s$k:v");
+  Result<UserInfo> info = Run(manager_->LookupUser(kUser, Epoch(), true));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->scram_sha256, "SCRAM-SHA-256$4096:s$k:v");
+  EXPECT_TRUE(Run(manager_->LookupUser(kUser, Epoch(), false))->scram_sha256.empty());
+  // A new password without secrets (an older node sent it) drops the old
+  // password's secrets: they would let the old password log in.
+  ASSERT_TRUE(Run(manager_->ManageUser(UserOpKind::kSetPassword, kUser, "h3", Epoch())).ok());
+  EXPECT_EQ(writer_.Last(kUser).scram_sha256(), "");
+}
+
 // ---- UID allocation ------------------------------------------------------------
 
 class LocalManagerFoldersUidTest : public LocalManagerFoldersTest {};

@@ -73,9 +73,9 @@ asio::awaitable<Status> ManagerRouter::UpdateMailMap(std::string user, NodeId no
 }
 
 asio::awaitable<Status> ManagerRouter::ManageUser(UserOpKind kind, std::string user,
-                                                  std::string password_hash) {
-  auto op = [kind, user, password_hash](UserManager& m, uint64_t e) -> asio::awaitable<Status> {
-    return m.ManageUser(kind, user, password_hash, e);
+                                                  PasswordSecrets secrets) {
+  auto op = [kind, user, secrets](UserManager& m, uint64_t e) -> asio::awaitable<Status> {
+    return m.ManageUser(kind, user, secrets, e);
   };
   co_return co_await Route<Status>(user, std::move(op));
 }

@@ -49,7 +49,7 @@ class ManagerRouter {
 
   asio::awaitable<Result<UserInfo>> LookupUser(std::string user, bool with_credentials = false);
   asio::awaitable<Status> UpdateMailMap(std::string user, NodeId node, bool add, uint64_t stamp);
-  asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, std::string password_hash);
+  asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user, PasswordSecrets secrets);
   asio::awaitable<Result<FolderState>> Folders(std::string user, FolderOp op);
   // Every user of the cluster (the union over all members), sorted.
   // Unavailable when some member cannot answer.

@@ -22,6 +22,18 @@ struct UserInfo {
   std::string user;              // canonical address
   std::vector<NodeId> mail_map;  // members holding fragments of the user's mail, sorted
   std::string password_hash;     // only when asked for (LookupUser with_credentials)
+  std::string scram_sha256;      // the same; "" when the password has no SCRAM secrets
+};
+
+// What setting a password stores in the profile: the argon2id hash and the
+// SCRAM-SHA-256 secrets (store Profile.scram_sha256; "" for none).
+struct PasswordSecrets {
+  PasswordSecrets() = default;
+  PasswordSecrets(std::string hash, std::string scram = {})  // NOLINT: a bare hash converts
+      : password_hash(std::move(hash)), scram_sha256(std::move(scram)) {}
+  PasswordSecrets(const char* hash) : password_hash(hash) {}  // NOLINT
+  std::string password_hash;
+  std::string scram_sha256;
 };
 
 enum class UserOpKind { kCreate, kSetPassword, kDelete };
@@ -129,10 +141,11 @@ class UserManager {
                                                 uint64_t stamp, uint64_t entry_epoch) = 0;
   // Creates the user (AlreadyExists if it exists), changes its password or
   // deletes it (NotFound if it does not exist). Durable on this node and
-  // written to the other nodes' profile replicas when OK. `password_hash` is
-  // a crypto_pwhash string (kCreate, kSetPassword).
+  // written to the other nodes' profile replicas when OK. `secrets` (kCreate,
+  // kSetPassword): a crypto_pwhash string and the SCRAM secrets, both
+  // replacing what the profile had.
   virtual asio::awaitable<Status> ManageUser(UserOpKind kind, std::string user,
-                                             std::string password_hash, uint64_t entry_epoch) = 0;
+                                             PasswordSecrets secrets, uint64_t entry_epoch) = 0;
   // The users of every bucket the node manages, sorted.
   virtual asio::awaitable<Result<std::vector<std::string>>> ListUsers() = 0;
   // Reads or changes the user's folders (FolderOp). NotFound for an unknown

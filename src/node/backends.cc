@@ -17,21 +17,55 @@ std::string NowRfc5322() {
 }
 
 asio::awaitable<smtp::Response> SmtpBackend::Handle(smtp::Request request) {
-  if (auto* check = std::get_if<smtp::CheckRecipient>(&request)) {
-    switch (co_await mail_.CheckRecipient(check->address)) {
-      case mail::RecipientCheck::kLocalUser:
-        co_return smtp::RecipientVerdict::kAccept;
-      case mail::RecipientCheck::kUnknownUser:
-      case mail::RecipientCheck::kBadAddress:
-        co_return smtp::RecipientVerdict::kUnknownUser;
-      case mail::RecipientCheck::kNotLocalDomain:
-        co_return smtp::RecipientVerdict::kRelayDenied;
-      case mail::RecipientCheck::kTempFail:
-        co_return smtp::RecipientVerdict::kTempFail;
-    }
-    co_return smtp::RecipientVerdict::kTempFail;
+  auto dispatch = [this](auto&& r) { return Do(std::move(r)); };
+  co_return co_await std::visit(dispatch, std::move(request));
+}
+
+namespace {
+
+smtp::RecipientVerdict VerdictOf(mail::RecipientCheck check) {
+  switch (check) {
+    case mail::RecipientCheck::kLocalUser:
+      return smtp::RecipientVerdict::kAccept;
+    case mail::RecipientCheck::kUnknownUser:
+    case mail::RecipientCheck::kBadAddress:
+      return smtp::RecipientVerdict::kUnknownUser;
+    case mail::RecipientCheck::kNotLocalDomain:
+      return smtp::RecipientVerdict::kRelayDenied;
+    case mail::RecipientCheck::kTempFail:
+      return smtp::RecipientVerdict::kTempFail;
   }
-  auto& deliver = std::get<smtp::Deliver>(request);
+  return smtp::RecipientVerdict::kTempFail;
+}
+
+}  // namespace
+
+// One co_return: g++ 12 miscompiled this coroutine with a co_return in
+// every case of a switch (SIGILL at its start).
+asio::awaitable<smtp::Response> SmtpBackend::Do(smtp::CheckRecipient check) {
+  mail::RecipientCheck result = co_await mail_.CheckRecipient(std::move(check.address));
+  co_return VerdictOf(result);
+}
+
+// AUTH PLAIN/LOGIN: the one password path (MailService::Authenticate, with
+// the login throttle), like POP3 and IMAP.
+asio::awaitable<smtp::Response> SmtpBackend::Do(smtp::Login login) {
+  Result<std::string> user =
+      co_await mail_.Authenticate(std::move(login.user), std::move(login.password), client_);
+  if (!user.ok()) {
+    const Code c = user.status().code();
+    if (c != Code::kPermissionDenied && c != Code::kResourceExhausted && c != Code::kNotFound) {
+      metrics_.smtp().backend_errors->Increment();
+    }
+  }
+  co_return smtp::LoginResult(std::move(user));
+}
+
+asio::awaitable<smtp::Response> SmtpBackend::Do(protocol::SaslStep step) {
+  co_return co_await scram_.Step(std::move(step));
+}
+
+asio::awaitable<smtp::Response> SmtpBackend::Do(smtp::Deliver deliver) {
   const size_t bytes = deliver.message.size();
   mail::MailService::DeliveryReport report;
   Status st =
@@ -64,15 +98,38 @@ asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Login login) {
     }
     co_return pop3::LoginResult(box.status());
   }
-  user_ = user;
+  co_return Listed(std::move(user), std::move(*box));
+}
+
+pop3::LoginResult Pop3Backend::Listed(std::string user, std::vector<mail::MailboxEntry> box) {
+  user_ = std::move(user);
   std::vector<pop3::MessageEntry> entries;
-  entries.reserve(box->size());
-  for (mail::MailboxEntry& e : *box) {
+  entries.reserve(box.size());
+  for (mail::MailboxEntry& e : box) {
     std::string uid = e.id.ToHex();
     entries.push_back({uid, e.size});
     entries_[uid] = std::move(e);
   }
-  co_return pop3::LoginResult(std::move(entries));
+  return pop3::LoginResult(std::move(entries));
+}
+
+asio::awaitable<pop3::Response> Pop3Backend::Do(protocol::SaslStep step) {
+  protocol::SaslReply reply = co_await scram_.Step(std::move(step));
+  scram_user_ = reply.kind == protocol::SaslReply::Kind::kSuccess ? reply.user : std::string();
+  co_return reply;
+}
+
+// Only the user this connection's SCRAM exchange authenticated.
+asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::OpenMaildrop open) {
+  if (scram_user_.empty() || open.user != scram_user_) {
+    co_return pop3::LoginResult(Status::PermissionDenied("not authenticated"));
+  }
+  Result<std::vector<mail::MailboxEntry>> box = co_await mail_.ListMaildrop(open.user);
+  if (!box.ok()) {
+    metrics_.pop3().backend_errors->Increment();
+    co_return pop3::LoginResult(box.status());
+  }
+  co_return Listed(std::move(open.user), std::move(*box));
 }
 
 asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Retrieve retrieve) {
@@ -104,7 +161,8 @@ asio::awaitable<pop3::Response> Pop3Backend::Do(pop3::Commit commit) {
 // ---- IMAP ----
 
 asio::awaitable<imap::Response> ImapBackend::Handle(imap::Request request) {
-  if (!std::holds_alternative<imap::Login>(request) && user_.empty()) {
+  if (!std::holds_alternative<imap::Login>(request) &&
+      !std::holds_alternative<protocol::SaslStep>(request) && user_.empty()) {
     co_return Status::PermissionDenied("not logged in");  // the session never does this
   }
   auto dispatch = [this](auto&& r) { return Do(std::move(r)); };
@@ -123,9 +181,20 @@ Status ImapBackend::Counted(Status st) {
 asio::awaitable<imap::Response> ImapBackend::Do(imap::Login r) {
   Result<std::string> user = co_await mail_.Authenticate(r.user, r.password, client_);
   if (!user.ok()) co_return Result<std::string>(Counted(user.status()));
-  user_ = *user;
-  if (watch_) interest_ = watch_->Watch(user_);
+  LoggedIn(*user);
   co_return user;
+}
+
+void ImapBackend::LoggedIn(std::string user) {
+  user_ = std::move(user);
+  if (watch_) interest_ = watch_->Watch(user_);
+}
+
+asio::awaitable<imap::Response> ImapBackend::Do(protocol::SaslStep r) {
+  protocol::SaslReply reply = co_await scram_.Step(std::move(r));
+  if (reply.kind == protocol::SaslReply::Kind::kSuccess) LoggedIn(reply.user);
+  if (reply.kind == protocol::SaslReply::Kind::kFailure) (void)Counted(reply.status);
+  co_return reply;
 }
 
 asio::awaitable<imap::Response> ImapBackend::Do(imap::ListFolders) {

@@ -13,6 +13,7 @@
 #include "admin/metrics.h"
 #include "mail/mail_service.h"
 #include "node/change_watch.h"
+#include "node/scram.h"
 #include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
 #include "protocol/smtp/session.h"
@@ -21,30 +22,46 @@ namespace porcupine::node {
 
 class SmtpBackend {
  public:
-  SmtpBackend(mail::MailService& mail, admin::Metrics& metrics) : mail_(mail), metrics_(metrics) {}
+  // client: the connection's net::ClientKey (the login throttle counts it).
+  SmtpBackend(mail::MailService& mail, admin::Metrics& metrics, std::string client = "")
+      : mail_(mail), metrics_(metrics), client_(client), scram_(mail, std::move(client)) {}
   asio::awaitable<smtp::Response> Handle(smtp::Request request);
+  ScramServer& scram() { return scram_; }
 
  private:
+  asio::awaitable<smtp::Response> Do(smtp::CheckRecipient check);
+  asio::awaitable<smtp::Response> Do(protocol::SaslStep step);
+  asio::awaitable<smtp::Response> Do(smtp::Login login);
+  asio::awaitable<smtp::Response> Do(smtp::Deliver deliver);
+
   mail::MailService& mail_;
   admin::Metrics& metrics_;
+  const std::string client_;
+  ScramServer scram_;
 };
 
 class Pop3Backend {
  public:
   // client: the connection's net::ClientKey (the login throttle counts it).
   Pop3Backend(mail::MailService& mail, admin::Metrics& metrics, std::string client = "")
-      : mail_(mail), metrics_(metrics), client_(std::move(client)) {}
+      : mail_(mail), metrics_(metrics), client_(client), scram_(mail, std::move(client)) {}
   asio::awaitable<pop3::Response> Handle(pop3::Request request);
+  ScramServer& scram() { return scram_; }
 
  private:
   asio::awaitable<pop3::Response> Do(pop3::Login login);
+  asio::awaitable<pop3::Response> Do(protocol::SaslStep step);
+  asio::awaitable<pop3::Response> Do(pop3::OpenMaildrop open);
+  pop3::LoginResult Listed(std::string user, std::vector<mail::MailboxEntry> box);
   asio::awaitable<pop3::Response> Do(pop3::Retrieve retrieve);
   asio::awaitable<pop3::Response> Do(pop3::Commit commit);
 
   mail::MailService& mail_;
   admin::Metrics& metrics_;
   const std::string client_;
-  std::string user_;  // canonical address after a successful Login
+  ScramServer scram_;
+  std::string scram_user_;  // a SCRAM exchange authenticated this user
+  std::string user_;        // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by UIDL, from Login
 };
 
@@ -59,13 +76,17 @@ class ImapBackend {
               std::chrono::milliseconds recheck = std::chrono::milliseconds(10000))
       : mail_(mail),
         metrics_(metrics),
-        client_(std::move(client)),
+        client_(client),
+        scram_(mail, std::move(client)),
         watch_(watch),
         recheck_(recheck) {}
   asio::awaitable<imap::Response> Handle(imap::Request request);
+  ScramServer& scram() { return scram_; }
 
  private:
   asio::awaitable<imap::Response> Do(imap::Login r);
+  asio::awaitable<imap::Response> Do(protocol::SaslStep r);
+  void LoggedIn(std::string user);
   asio::awaitable<imap::Response> Do(imap::ListFolders r);
   asio::awaitable<imap::Response> Do(imap::CreateFolder r);
   asio::awaitable<imap::Response> Do(imap::DeleteFolder r);
@@ -87,6 +108,7 @@ class ImapBackend {
   mail::MailService& mail_;
   admin::Metrics& metrics_;
   const std::string client_;
+  ScramServer scram_;
   std::string user_;  // canonical address after a successful Login
   std::unordered_map<std::string, mail::MailboxEntry> entries_;  // by MessageInfo::id
   // The ids of the selected folder's messages the session shows.

@@ -28,6 +28,7 @@ asio::awaitable<void> ClusterService::LookupUser(const rpc::LookupRequest& req,
   if (info.ok()) {
     for (NodeId n : info->mail_map) rep->add_mail_map(n);
     rep->set_password_hash(info->password_hash);
+    rep->set_scram_sha256(info->scram_sha256);
   }
   runtime_.FillReply(info.status(), rep->mutable_header());
 }
@@ -50,7 +51,7 @@ asio::awaitable<void> ClusterService::ManageUser(const rpc::UserOp& req, rpc::Ac
   if (req.kind() == rpc::UserOp::DELETE) kind = manager::UserOpKind::kDelete;
   Status st = Status::InvalidArgument("no user");
   if (!req.user().empty()) {
-    st = co_await manager_.ManageUser(kind, req.user(), req.password_hash(),
+    st = co_await manager_.ManageUser(kind, req.user(), {req.password_hash(), req.scram_sha256()},
                                       req.header().entry_epoch());
   }
   runtime_.FillReply(st, rep->mutable_header());

@@ -385,6 +385,18 @@ const std::vector<Key>& Keys() {
                     [](Config& c) -> size_t& { return c.auth.login_cache_entries; }),
       Duration<sec>("auth", "login_cache_ttl_s", "A remembered password is trusted this long.",
                     [](Config& c) -> sec& { return c.auth.login_cache_ttl; }),
+      Field<bool>("auth", "allow_plaintext_without_tls",
+                  "Accept cleartext password logins (LOGIN, USER/PASS, PLAIN) without TLS from "
+                  "any address, not only from loopback.",
+                  [](Config& c) -> bool& { return c.auth.allow_plaintext_without_tls; }),
+      Field<unsigned>(
+          "auth", "scram_iterations",
+          "PBKDF2 rounds of the SCRAM-SHA-256 secrets made when a password is set (>= 4096).",
+          [](Config& c) -> unsigned& { return c.auth.scram_iterations; }, AtLeast<unsigned>(4096)),
+      Field<bool>("submission", "require_sender_match",
+                  "On submission listeners, MAIL FROM must be the authenticated address "
+                  "(else 553 5.7.1).",
+                  [](Config& c) -> bool& { return c.submission.require_sender_match; }),
       Field<S>("tls", "cert_file",
                "Default certificate chain, PEM, leaf first (\"\" = the first of certificates).",
                [](Config& c) -> S& { return c.tls.cert_file; }),

@@ -144,7 +144,18 @@ struct Config {
     LoginThrottleOptions throttle;              // failed-login delays and lockouts
     size_t login_cache_entries = 100000;        // users whose last right password is remembered
     std::chrono::seconds login_cache_ttl{900};  // a remembered password is trusted this long
+    // Cleartext password mechanisms (IMAP LOGIN, AUTHENTICATE PLAIN, POP3
+    // USER/PASS, AUTH PLAIN, SMTP AUTH PLAIN/LOGIN) are accepted without TLS
+    // from loopback peers only, unless this is set.
+    bool allow_plaintext_without_tls = false;
+    // PBKDF2 rounds of new SCRAM-SHA-256 secrets (RFC 7677: at least 4096).
+    unsigned scram_iterations = 4096;
   } auth;
+
+  // Message submission (RFC 6409) on the submission/submissions listeners.
+  struct Submission {
+    bool require_sender_match = true;  // MAIL FROM must be the authenticated address
+  } submission;
 
   struct Admin {
     std::string token;          // when set, the admin API requires "Authorization: Bearer <token>"

@@ -193,17 +193,23 @@ Result<std::string> Node::Impl::LocalUser(const std::string& address) {
 
 asio::awaitable<Status> Node::Impl::ChangeUser(manager::UserOpKind kind, std::string user,
                                                std::string password) {
-  std::string hash;
+  manager::PasswordSecrets secrets;
   if (kind != manager::UserOpKind::kDelete) {
     PasswordCost cost{config.auth.argon2_opslimit, config.auth.argon2_memlimit_kib};
     auto work = [password, cost] { return HashPassword(password, cost); };
     Result<std::string> h = co_await RunOn(cpu.get_executor(), std::move(work));
     if (!h.ok()) co_return h.status();
-    hash = std::move(*h);
+    // The SCRAM-SHA-256 secrets are made with the hash, so that SCRAM works
+    // for every password set from now on (docs/security.md).
+    const unsigned rounds = config.auth.scram_iterations;
+    auto scram = [password, rounds] { return ScramSecretsFromPassword(password, rounds); };
+    Result<std::string> s = co_await RunOn(cpu.get_executor(), std::move(scram));
+    if (!s.ok()) co_return s.status();
+    secrets = {std::move(*h), std::move(*s)};
   } else {
     PORCUPINE_CO_RETURN_IF_ERROR(co_await mail->DeleteAllMail(user));
   }
-  co_return co_await router->ManageUser(kind, std::move(user), std::move(hash));
+  co_return co_await router->ManageUser(kind, std::move(user), std::move(secrets));
 }
 
 Status Node::Impl::AddUser(const std::string& address, const std::string& password) {
@@ -796,12 +802,15 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   info.server_hostname = config.mail.hostname;
   info.peer_ip = PeerIp(socket);
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   info.submission = submission;
+  info.require_sender_match = config.submission.require_sender_match;
   info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
   info.data_budget = &smtp_data_budget;
   smtp::Session session(config.smtp, std::move(info));
-  SmtpBackend backend(*mail, metrics);
+  SmtpBackend backend(*mail, metrics, ClientOf(socket));
+  backend.scram().set_dummy_iterations(config.auth.scram_iterations);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.smtp(), session.counters());
   }
@@ -811,8 +820,10 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
   pop3::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   pop3::Session session(config.pop3, std::move(info));
   Pop3Backend backend(*mail, metrics, ClientOf(socket));
+  backend.scram().set_dummy_iterations(config.auth.scram_iterations);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.pop3(), session.counters());
   }
@@ -822,9 +833,11 @@ asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptio
   imap::SessionInfo info;
   info.server_hostname = config.mail.hostname;
   info.transport = TransportOf(socket, opt);
+  info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
   imap::Session session(config.imap, std::move(info));
   ImapBackend backend(*mail, metrics, ClientOf(socket), changes.get(),
                       config.server.imap_idle_recheck);
+  backend.scram().set_dummy_iterations(config.auth.scram_iterations);
   if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
     CountReplies(metrics.imap(), session.counters());
   }

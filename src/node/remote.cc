@@ -43,8 +43,10 @@ asio::awaitable<Result<manager::UserInfo>> RemotePeer::LookupUser(std::string us
   Result<rpc::LookupReply> r =
       co_await Call(std::move(req), &rpc::AsyncStub::LookupUser, entry_epoch);
   if (!r.ok()) co_return r.status();
-  manager::UserInfo info{
-      std::move(user), {r->mail_map().begin(), r->mail_map().end()}, r->password_hash()};
+  manager::UserInfo info{std::move(user),
+                         {r->mail_map().begin(), r->mail_map().end()},
+                         r->password_hash(),
+                         r->scram_sha256()};
   co_return info;
 }
 
@@ -59,7 +61,8 @@ asio::awaitable<Status> RemotePeer::UpdateMailMap(std::string user, NodeId node,
 }
 
 asio::awaitable<Status> RemotePeer::ManageUser(manager::UserOpKind kind, std::string user,
-                                               std::string password_hash, uint64_t entry_epoch) {
+                                               manager::PasswordSecrets secrets,
+                                               uint64_t entry_epoch) {
   rpc::UserOp req;
   switch (kind) {
     case manager::UserOpKind::kCreate:
@@ -73,7 +76,8 @@ asio::awaitable<Status> RemotePeer::ManageUser(manager::UserOpKind kind, std::st
       break;
   }
   req.set_user(std::move(user));
-  req.set_password_hash(std::move(password_hash));
+  req.set_password_hash(std::move(secrets.password_hash));
+  req.set_scram_sha256(std::move(secrets.scram_sha256));
   co_return (co_await Call(std::move(req), &rpc::AsyncStub::ManageUser, entry_epoch)).status();
 }
 

@@ -32,7 +32,8 @@ class RemotePeer : public manager::UserManager, public mail::FragmentStore {
   asio::awaitable<Status> UpdateMailMap(std::string user, NodeId node, bool add, uint64_t stamp,
                                         uint64_t entry_epoch) override;
   asio::awaitable<Status> ManageUser(manager::UserOpKind kind, std::string user,
-                                     std::string password_hash, uint64_t entry_epoch) override;
+                                     manager::PasswordSecrets secrets,
+                                     uint64_t entry_epoch) override;
   asio::awaitable<Result<std::vector<std::string>>> ListUsers() override;
   asio::awaitable<Result<manager::FolderState>> Folders(std::string user, manager::FolderOp op,
                                                         uint64_t entry_epoch) override;

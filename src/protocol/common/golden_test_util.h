@@ -45,6 +45,22 @@ inline bool ApplyTlsSetup(std::string_view l, Transport* t) {
   return false;
 }
 
+// The transport golden files start from: a plaintext connection from a
+// loopback peer (cleartext logins allowed, as for local clients).
+inline Transport LoopbackTransport() {
+  Transport t;
+  t.peer_loopback = true;
+  return t;
+}
+
+// "!peer remote": the client is not on loopback, so cleartext logins are
+// refused until the connection is secure. False for other lines.
+inline bool ApplyPeerSetup(std::string_view l, Transport* t) {
+  if (l != "!peer remote") return false;
+  t->peer_loopback = false;
+  return true;
+}
+
 // The drivers' transcript line for a handshake: what the client sends after
 // it is a new write (encrypted, it cannot share a write with plaintext).
 inline bool IsHandshakeLine(std::string_view l) {

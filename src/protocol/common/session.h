@@ -45,7 +45,7 @@ struct Step {
 };
 
 // What the driver knows about the connection that a session's rules depend
-// on (which capabilities to offer; later: which login mechanisms to allow).
+// on (which capabilities to offer, which login mechanisms to allow).
 struct Transport {
   // The connection is encrypted: an implicit-TLS listener (RFC 8314), or
   // after a STARTTLS handshake (the session sets it in OnTlsStarted).
@@ -56,6 +56,16 @@ struct Transport {
   bool tls_available = false;
   // The client connects from a loopback address (127.0.0.0/8, ::1).
   bool peer_loopback = false;
+  // [auth] allow_plaintext_without_tls: cleartext password mechanisms are
+  // allowed on any connection (for a network the operator trusts).
+  bool plaintext_auth_anywhere = false;
+
+  // Whether a cleartext password mechanism (IMAP LOGIN and AUTHENTICATE
+  // PLAIN, POP3 USER/PASS and AUTH PLAIN, SMTP AUTH PLAIN/LOGIN) may be
+  // used: the connection is secure, the peer is loopback (nothing crosses a
+  // network), or the operator allowed it everywhere. Where it may not, the
+  // engines neither offer nor accept those mechanisms (docs/security.md).
+  bool CleartextAuthAllowed() const { return secure || peer_loopback || plaintext_auth_anywhere; }
 };
 
 }  // namespace porcupine::protocol

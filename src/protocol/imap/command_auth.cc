@@ -52,8 +52,18 @@ PlainError DecodePlain(std::string_view base64, Credentials* creds) {
 
 }  // namespace
 
+// RFC 5530 PRIVACYREQUIRED: the client ignored LOGINDISABLED (or the
+// absence of AUTH=PLAIN). Counted: it sent a password in clear once already.
+bool Session::Impl::RefuseCleartext() {
+  if (transport.CleartextAuthAllowed()) return false;
+  No("[PRIVACYREQUIRED] Cleartext login refused without TLS, use STARTTLS");
+  CountError();
+  return true;
+}
+
 void Session::Impl::CmdLogin(Command& c) {
   if (!Arity(c, 2, 2, "LOGIN user password")) return;
+  if (RefuseCleartext()) return sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
   if (!c.args[0].is_astring() || !c.args[1].is_astring()) return Bad("Syntax: LOGIN user password");
   StartLogin(c.args[0].text, c.args[1].text);
   sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
@@ -62,17 +72,24 @@ void Session::Impl::CmdLogin(Command& c) {
 void Session::Impl::CmdAuthenticate(Command& c) {
   if (!Arity(c, 1, 2, "AUTHENTICATE mechanism [initial-response]")) return;
   if (c.args[0].kind != Token::Kind::kAtom) return Bad("Syntax: AUTHENTICATE mechanism");
-  if (!EqualsIgnoreCase(c.args[0].text, "PLAIN")) {
+  const bool scram = EqualsIgnoreCase(c.args[0].text, "SCRAM-SHA-256");
+  if (!scram && !EqualsIgnoreCase(c.args[0].text, "PLAIN")) {
     return No("[CANNOT] Unsupported authentication mechanism");
+  }
+  if (RefuseCleartext()) {
+    if (c.args.size() == 2) sodium_memzero(c.args[1].text.data(), c.args[1].text.size());
+    return;
   }
   if (c.args.size() == 2) {
     if (c.args[1].kind != Token::Kind::kAtom) return Bad("Syntax: initial response must be base64");
     // RFC 4959: "=" is an empty initial response.
     std::string_view initial = c.args[1].text == "=" ? std::string_view() : c.args[1].text;
-    return FinishPlain(initial);
+    return scram ? SendScram(initial, true) : FinishPlain(initial);
   }
-  out += "+ \r\n";  // PLAIN's challenge is empty
+  out += "+ \r\n";  // the first challenge of PLAIN and SCRAM is empty
   mode = Mode::kSaslResponse;
+  sasl = scram ? Sasl::kScram : Sasl::kPlain;
+  scram_first = scram;
   reader.SetRawLineMode(true);
 }
 
@@ -82,10 +99,58 @@ void Session::Impl::SaslLine(std::string_view line) {
   if (line == "*") {
     // RFC 3501 §6.2.2: a cancelled exchange is BAD, but the client did
     // nothing wrong: not a counted error.
+    scram_user.clear();
     ++counters.bad;
     return Tagged("BAD", "Authentication cancelled");
   }
+  if (sasl == Sasl::kScram) return SendScram(line, std::exchange(scram_first, false));
+  if (sasl == Sasl::kScramFinal) {
+    // The client's answer to the server's final message: empty (RFC 5802).
+    std::string who = std::exchange(scram_user, std::string());
+    if (!line.empty()) return Bad("Expected an empty response");
+    user = std::move(who);
+    state = State::kAuthenticated;
+    return Ok("[CAPABILITY " + Capabilities() + "] Logged in");
+  }
   FinishPlain(line);
+}
+
+// SCRAM-SHA-256: the exchange's state is the backend's; each response goes
+// there and its challenges come back as continuations.
+void Session::Impl::SendScram(std::string_view base64, bool first) {
+  Send<protocol::SaslReply>(protocol::SaslStep{std::string(base64), first},
+                            [this](protocol::SaslReply& r) { CompleteScram(r); });
+}
+
+void Session::Impl::CompleteScram(protocol::SaslReply& r) {
+  using Kind = protocol::SaslReply::Kind;
+  if (r.kind != Kind::kFailure) {
+    // A challenge, or the server's final message (RFC 4959: sent as a last
+    // continuation; the empty response gets the tagged OK).
+    out += "+ " + r.data + "\r\n";
+    sasl = r.kind == Kind::kChallenge ? Sasl::kScram : Sasl::kScramFinal;
+    if (r.kind == Kind::kSuccess) scram_user = std::move(r.user);
+    mode = Mode::kSaslResponse;
+    reader.SetRawLineMode(true);
+    return;
+  }
+  switch (r.status.code()) {
+    case Code::kPermissionDenied:
+    case Code::kNotFound:
+      No("[AUTHENTICATIONFAILED] Authentication failed");
+      return CountError();
+    case Code::kFailedPrecondition:
+      return No(
+          "[AUTHENTICATIONFAILED] SCRAM-SHA-256 is not set up for this account (set the "
+          "password again, or use PLAIN)");
+    case Code::kInvalidArgument:
+      return Bad("Malformed SCRAM message");
+    case Code::kResourceExhausted:
+      No("[UNAVAILABLE] Too many failed logins, try again later");
+      return CountError();
+    default:
+      return No("[UNAVAILABLE] Authentication temporarily unavailable");
+  }
 }
 
 void Session::Impl::FinishPlain(std::string_view base64) {

@@ -84,7 +84,10 @@ bool Session::Impl::Arity(const Command& c, size_t min, size_t max, std::string_
 std::string Session::Impl::Capabilities() const {
   std::string caps =
       "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
-      "CHILDREN AUTH=PLAIN";
+      "CHILDREN";
+  // RFC 3501 §6.2.3, §7.2.1: where cleartext logins are refused (no TLS, a
+  // peer that is not loopback) LOGINDISABLED, and PLAIN is not offered.
+  caps += transport.CleartextAuthAllowed() ? " AUTH=SCRAM-SHA-256 AUTH=PLAIN" : " LOGINDISABLED";
   if (OffersStartTls()) caps += " STARTTLS";
   return caps;
 }

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl.h"
 #include "protocol/common/session.h"
 #include "protocol/imap/parser.h"
 
@@ -182,9 +183,11 @@ struct ExpungeMessages {  // → Status; durable when OK
   std::vector<MessageInfo> messages;
 };
 
-using Request =
-    std::variant<Login, ListFolders, CreateFolder, DeleteFolder, RenameFolder, Subscribe,
-                 OpenFolder, FetchBody, StoreFlags, CopyMessages, AppendMessage, ExpungeMessages>;
+// protocol::SaslStep: one AUTHENTICATE SCRAM-SHA-256 response (its state
+// lives in the backend) → protocol::SaslReply.
+using Request = std::variant<Login, ListFolders, CreateFolder, DeleteFolder, RenameFolder,
+                             Subscribe, OpenFolder, FetchBody, StoreFlags, CopyMessages,
+                             AppendMessage, ExpungeMessages, protocol::SaslStep>;
 using Step = protocol::Step<Request>;
 
 // The answer to each request, in the same order as Request's alternatives:
@@ -196,8 +199,9 @@ using Step = protocol::Step<Request>;
 // ResourceExhausted at Login (the login throttle) → NO [UNAVAILABLE] Too many
 // failed logins (a counted error); Unavailable anywhere → NO [UNAVAILABLE]
 // (the client may retry).
-using Response = std::variant<Result<std::string>, Result<std::vector<FolderInfo>>, Status,
-                              Result<Snapshot>, Result<CopyResult>, Result<AppendResult>>;
+using Response =
+    std::variant<Result<std::string>, Result<std::vector<FolderInfo>>, Status, Result<Snapshot>,
+                 Result<CopyResult>, Result<AppendResult>, protocol::SaslReply>;
 
 class Session {
  public:

@@ -197,9 +197,12 @@ struct Session::Impl {
 
   // --- command_auth.cc
   void CmdLogin(Command& c);
+  bool RefuseCleartext();
   void CmdAuthenticate(Command& c);
   void SaslLine(std::string_view line);
   void FinishPlain(std::string_view base64);
+  void SendScram(std::string_view base64, bool first);
+  void CompleteScram(protocol::SaslReply& reply);
   void StartLogin(std::string user, std::string password);
 
   // --- command_folder.cc
@@ -294,6 +297,10 @@ struct Session::Impl {
 
   State state = State::kNotAuthenticated;
   Mode mode = Mode::kCommands;
+  // AUTHENTICATE in progress: which mechanism the next response line is for.
+  enum class Sasl { kPlain, kScram, kScramFinal } sasl = Sasl::kPlain;
+  bool scram_first = false;  // the next SCRAM response starts the exchange
+  std::string scram_user;    // SCRAM succeeded as this user; OK after the empty response
   bool closed = false;
   bool eof = false;
   bool shutting_down = false;

@@ -38,9 +38,10 @@ size_t CountRequests(const Driver& d, size_t index) {
 TEST(SessionStepTest, GreetingRequestsAndClose) {
   Session s(Limits{}, testing::TestInfo());
   s.Start();
-  EXPECT_EQ(s.TakeOutput(),
-            "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE "
-            "ENABLE ID UNSELECT CHILDREN AUTH=PLAIN] imap.example.test ready\r\n");
+  EXPECT_EQ(
+      s.TakeOutput(),
+      "* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE "
+      "ENABLE ID UNSELECT CHILDREN AUTH=SCRAM-SHA-256 AUTH=PLAIN] imap.example.test ready\r\n");
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
   s.Feed("a LOGIN alice sec");
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
@@ -842,11 +843,11 @@ struct TlsCase {
   bool secure_after = false;
 };
 
-constexpr protocol::Transport kTlsAvailable{false, true, false};
-constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback peer
+constexpr protocol::Transport kTlsSecure{true, true, true};
 constexpr char kCaps[] =
     "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
-    "CHILDREN AUTH=PLAIN";
+    "CHILDREN AUTH=SCRAM-SHA-256 AUTH=PLAIN";
 
 std::string Greeting(bool starttls) {
   return std::string("S: * OK [CAPABILITY ") + kCaps + (starttls ? " STARTTLS" : "") +
@@ -872,7 +873,10 @@ std::vector<TlsCase> TlsCases() {
        "S: b OK Begin TLS negotiation now\n-- starttls\nS: f BAD Log in first\n-- close\n",
        false,
        true},
-      {"not_configured", {}, {"a STARTTLS\r\n"}, "S: a BAD Unknown command\n-- close\n"},
+      {"not_configured",
+       {false, false, true},
+       {"a STARTTLS\r\n"},
+       "S: a BAD Unknown command\n-- close\n"},
       {"already_secure",
        kTlsSecure,
        {"a STARTTLS\r\n"},

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl_test_util.h"
 #include "protocol/imap/session.h"
 
 namespace porcupine::imap::testing {
@@ -104,9 +105,9 @@ class FakeBackend {
   void FailNext(const std::string& kind, Status status) { failures_[kind].push_back(status); }
 
   static std::string Kind(const Request& r) {
-    static const char* const kKinds[] = {"login",  "list",      "create", "delete",
-                                         "rename", "subscribe", "open",   "fetch",
-                                         "store",  "copy",      "append", "expunge"};
+    static const char* const kKinds[] = {"login",     "list",    "create", "delete", "rename",
+                                         "subscribe", "open",    "fetch",  "store",  "copy",
+                                         "append",    "expunge", "sasl"};
     return kKinds[r.index()];
   }
 
@@ -140,6 +141,11 @@ class FakeBackend {
         return Result<CopyResult>(s);
       case 10:
         return Result<AppendResult>(s);
+      case 12: {
+        protocol::SaslReply reply;
+        reply.status = s;
+        return reply;
+      }
       default:
         return s;
     }
@@ -149,6 +155,8 @@ class FakeBackend {
     auto it = users_.find(name);
     return it == users_.end() ? nullptr : &it->second;
   }
+
+  Response Do(const protocol::SaslStep& step) { return protocol::testing::FakeScram(step); }
 
   Response Do(const Login& l) {
     std::string name = l.user;
@@ -325,6 +333,7 @@ inline SessionInfo TestInfo() {
   info.server_hostname = "imap.example.test";
   info.implementation = "porcupine-test";
   info.version = "9.9";
+  info.transport.peer_loopback = true;  // cleartext logins allowed, as for local clients
   return info;
 }
 
@@ -367,6 +376,9 @@ inline std::string Describe(const Request& request) {
   struct V {
     std::string operator()(const Login& l) const {
       return "login user=" + Escape(l.user) + " password=" + Escape(l.password);
+    }
+    std::string operator()(const protocol::SaslStep& s) const {
+      return std::string("sasl first=") + (s.first ? "1 " : "0 ") + Escape(s.response);
     }
     std::string operator()(const ListFolders&) const { return "list"; }
     std::string operator()(const CreateFolder& c) const { return "create " + Escape(c.name); }

@@ -37,7 +37,7 @@ bool IsOutputLine(std::string_view l) {
 // Directives that set the scene before the session starts.
 bool IsSetup(std::string_view l) {
   return StartsWith(l, "!limit ") || StartsWith(l, "!folder ") || StartsWith(l, "!message ") ||
-         StartsWith(l, "!tls ");
+         StartsWith(l, "!tls ") || StartsWith(l, "!peer ");
 }
 
 // Directives that happen between client writes.
@@ -148,7 +148,7 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
-  protocol::Transport transport;
+  protocol::Transport transport = protocol::golden::LoopbackTransport();
   std::vector<std::string> setup;  // !folder and !message lines, in order
   // Input split at events: bytes to feed, then the event after them ("" at the end).
   std::vector<std::pair<std::string, std::string>> segments;
@@ -162,7 +162,8 @@ Script ParseScript(const std::vector<std::string>& lines) {
     if (StartsWith(l, "!limit ")) {
       std::istringstream kvs{l.substr(7)};
       for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s.limits);
-    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport)) {
+    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport) ||
+               protocol::golden::ApplyPeerSetup(l, &s.transport)) {
     } else if (IsSetup(l)) {
       s.setup.push_back(l);
     } else if (IsEvent(l)) {

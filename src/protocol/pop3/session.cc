@@ -143,6 +143,9 @@ void Session::Impl::Complete(Response response) {
     case Awaiting::kCommit:
       CompleteCommit(Expect<Status>(&response));
       break;
+    case Awaiting::kSasl:
+      CompleteSasl(Expect<protocol::SaslReply>(&response));
+      break;
     case Awaiting::kNothing:
       assert(false && "awaiting nothing in kAwaiting");
       CloseErr("[SYS/TEMP] internal server error");

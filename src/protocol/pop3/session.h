@@ -17,6 +17,9 @@
 //                     -ERR [SYS/TEMP] ... (any other error)
 //   AUTH PLAIN        initial response on the line ("=" for empty) or after "+ ";
 //                     "*" cancels; authzid must be empty or equal the authcid
+//   AUTH SCRAM-SHA-256 each response a SaslStep request; challenges as "+ ";
+//                     the server's final message a last "+ " whose empty
+//                     response makes an OpenMaildrop request (then as Login)
 //   STAT LIST UIDL    from the snapshot taken at login; marked messages are invisible
 //   RETR n            Retrieve request; "+OK <listed size> octets" and the
 //                     dot-stuffed message (every line CRLF-terminated)
@@ -56,6 +59,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl.h"
 #include "protocol/common/session.h"
 
 namespace porcupine::pop3 {
@@ -108,7 +112,15 @@ struct Commit {
   std::vector<std::string> uids;
 };
 
-using Request = std::variant<Login, Retrieve, Commit>;
+// Request: list the maildrop of `user`, whom a SCRAM exchange of this
+// connection authenticated (answered like Login).
+struct OpenMaildrop {
+  std::string user;
+};
+
+// protocol::SaslStep: one AUTH SCRAM-SHA-256 response (its state lives in
+// the backend) → protocol::SaslReply.
+using Request = std::variant<Login, Retrieve, Commit, OpenMaildrop, protocol::SaslStep>;
 using Step = protocol::Step<Request>;
 
 // Login → Result<vector<MessageEntry>>: PermissionDenied/NotFound → -ERR [AUTH],
@@ -117,7 +129,7 @@ using Step = protocol::Step<Request>;
 //   no such message (it vanished). Commit → Status: error → -ERR [SYS/TEMP].
 using LoginResult = Result<std::vector<MessageEntry>>;
 using RetrieveResult = Result<std::string>;
-using Response = std::variant<LoginResult, RetrieveResult, Status>;
+using Response = std::variant<LoginResult, RetrieveResult, Status, protocol::SaslReply>;
 
 class Session {
  public:

@@ -25,8 +25,17 @@ namespace {
 
 }  // namespace
 
+// Where cleartext logins are refused (no TLS, a peer that is not loopback),
+// USER and AUTH PLAIN get this before any password is sent; counted.
+bool Session::Impl::RefuseCleartext() {
+  if (transport.CleartextAuthAllowed()) return false;
+  Error("[AUTH] Plaintext authentication disallowed without TLS, use STLS");
+  return true;
+}
+
 // A second USER replaces the first: clients retry a mistyped name.
 void Session::Impl::CmdUser(const Args& args) {
+  if (RefuseCleartext()) return;
   if (!IsValidUserName(args.words[0])) return Error("syntax: USER name");
   user_given = std::string(args.words[0]);
   Ok("send PASS");
@@ -45,23 +54,85 @@ void Session::Impl::CmdAuth(const Args& args) {
   if (args.words.empty()) {
     // Not in RFC 5034, but long-standing practice (RFC 1734 clients probe it).
     Ok("supported mechanisms follow");
-    AppendListLine(&out, "PLAIN");
+    if (transport.CleartextAuthAllowed()) {
+      AppendListLine(&out, "SCRAM-SHA-256");
+      AppendListLine(&out, "PLAIN");
+    }
     return AppendTerminator(&out);
   }
-  if (!EqualsIgnoreCase(args.words[0], "PLAIN")) return Error("unsupported mechanism");
+  const bool scram = EqualsIgnoreCase(args.words[0], "SCRAM-SHA-256");
+  if (!scram && !EqualsIgnoreCase(args.words[0], "PLAIN")) return Error("unsupported mechanism");
+  // SCRAM sends no password, but the session after it would be cleartext:
+  // every mechanism follows the one rule (docs/security.md).
+  if (RefuseCleartext()) return;
+  if (scram) {
+    if (args.words.size() == 2) return StartScram(args.words[1] == "=" ? "" : args.words[1], true);
+    out.append("+ \r\n");
+    sasl = Sasl::kScram;
+    scram_first = true;
+    phase = Phase::kSaslResponse;
+    return;
+  }
   if (args.words.size() == 2) {
     // RFC 5034 §4: "=" is an initial response of zero length.
     std::string_view initial = args.words[1] == "=" ? std::string_view() : args.words[1];
     return FinishPlain(initial);
   }
   out.append("+ \r\n");  // PLAIN's server challenge is empty
+  sasl = Sasl::kPlain;
   phase = Phase::kSaslResponse;
 }
 
 void Session::Impl::SaslResponse(std::string_view line) {
   phase = Phase::kCommand;
-  if (line == "*") return Err("authentication cancelled");
+  if (line == "*") {
+    scram_user.clear();
+    return Err("authentication cancelled");
+  }
+  if (sasl == Sasl::kScram) return StartScram(line, std::exchange(scram_first, false));
+  if (sasl == Sasl::kScramFinal) {
+    // The client's answer to the server's final message: empty (RFC 5802).
+    std::string who = std::exchange(scram_user, std::string());
+    if (!line.empty()) return Error("expected an empty response");
+    login_user = who;
+    return Request(Awaiting::kLogin, OpenMaildrop{std::move(who)});
+  }
   FinishPlain(line);
+}
+
+// SCRAM-SHA-256: the exchange's state is the backend's; each response goes
+// there and its challenges come back as continuations.
+void Session::Impl::StartScram(std::string_view base64, bool first) {
+  Request(Awaiting::kSasl, protocol::SaslStep{std::string(base64), first});
+}
+
+void Session::Impl::CompleteSasl(protocol::SaslReply* r) {
+  using Kind = protocol::SaslReply::Kind;
+  if (r == nullptr) return CloseErr("[SYS/TEMP] internal server error");
+  if (r->kind != Kind::kFailure) {
+    // A challenge, or the server's final message (RFC 5034 §4: a last
+    // continuation; the empty response completes the login).
+    out.append("+ " + r->data + "\r\n");
+    sasl = r->kind == Kind::kChallenge ? Sasl::kScram : Sasl::kScramFinal;
+    if (r->kind == Kind::kSuccess) scram_user = std::move(r->user);
+    phase = Phase::kSaslResponse;
+    return;
+  }
+  switch (r->status.code()) {
+    case Code::kPermissionDenied:
+    case Code::kNotFound:
+      return Error("[AUTH] invalid credentials");
+    case Code::kFailedPrecondition:
+      return Err(
+          "[AUTH] SCRAM-SHA-256 is not set up for this account (set the password again, or use "
+          "PLAIN)");
+    case Code::kInvalidArgument:
+      return Error("malformed SCRAM message");
+    case Code::kResourceExhausted:
+      return Error("[SYS/TEMP] too many failed logins, try again later");
+    default:
+      return Err("[SYS/TEMP] authentication temporarily unavailable");
+  }
 }
 
 void Session::Impl::FinishPlain(std::string_view base64) {

@@ -57,16 +57,18 @@ void Session::Impl::Dispatch(std::string_view line) {
 }
 
 // RFC 2449 §5. USER and SASL only make sense before login (§6.8: a server
-// may change its capabilities after it).
+// may change its capabilities after it); USER and PLAIN only where cleartext
+// logins are allowed (RFC 2595 §4: hidden until STLS).
 void Session::Impl::CmdCapa(const Args&) {
+  const bool cleartext = state == State::kAuthorization && transport.CleartextAuthAllowed();
   Ok("Capability list follows");
   AppendListLine(&out, "TOP");
   AppendListLine(&out, "UIDL");
-  if (state == State::kAuthorization) AppendListLine(&out, "USER");
+  if (cleartext) AppendListLine(&out, "USER");
   AppendListLine(&out, "RESP-CODES");
   AppendListLine(&out, "PIPELINING");
   AppendListLine(&out, "AUTH-RESP-CODE");
-  if (state == State::kAuthorization) AppendListLine(&out, "SASL PLAIN");
+  if (cleartext) AppendListLine(&out, "SASL SCRAM-SHA-256 PLAIN");
   if (state == State::kAuthorization && OffersStls()) AppendListLine(&out, "STLS");
   AppendListLine(&out, "IMPLEMENTATION " + info.implementation);
   AppendTerminator(&out);

@@ -30,7 +30,10 @@ enum class Phase {
 };
 
 // What the outstanding request was, to interpret its Response.
-enum class Awaiting { kNothing, kLogin, kRetrieve, kCommit };
+enum class Awaiting { kNothing, kLogin, kRetrieve, kCommit, kSasl };
+
+// The mechanism a kSaslResponse line is for.
+enum class Sasl { kPlain, kScram, kScramFinal };
 
 using PendingLine = protocol::HeldLine;
 
@@ -104,11 +107,14 @@ struct Session::Impl {
 
   // --- session_auth.cc
   void CmdUser(const Args& args);
+  bool RefuseCleartext();
   void CmdPass(const Args& args);
   void CmdAuth(const Args& args);
   void SaslResponse(std::string_view line);
   void FinishPlain(std::string_view base64);
   void CompleteLogin(LoginResult* result);
+  void StartScram(std::string_view base64, bool first);
+  void CompleteSasl(protocol::SaslReply* reply);
 
   // --- session_transaction.cc
   // Parses a message-number argument. Replies -ERR and returns nullopt when
@@ -144,6 +150,9 @@ struct Session::Impl {
   std::optional<std::string> user_given;  // USER accepted, waiting for PASS
   std::string login_user;                 // the user of the outstanding Login
   std::string user;                       // authenticated user (TRANSACTION)
+  Sasl sasl = Sasl::kPlain;               // what a kSaslResponse line is for
+  bool scram_first = false;               // the next SCRAM response starts the exchange
+  std::string scram_user;                 // SCRAM succeeded as this user
   Maildrop maildrop;
 
   Awaiting awaiting = Awaiting::kNothing;

@@ -168,11 +168,11 @@ struct TlsCase {
   bool secure_after = false;
 };
 
-constexpr protocol::Transport kTlsAvailable{false, true, false};
-constexpr protocol::Transport kTlsSecure{true, true, false};
+constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback peer
+constexpr protocol::Transport kTlsSecure{true, true, true};
 constexpr char kCapaHead[] =
     "S: +OK Capability list follows\nS: TOP\nS: UIDL\nS: USER\nS: RESP-CODES\n"
-    "S: PIPELINING\nS: AUTH-RESP-CODE\nS: SASL PLAIN\n";
+    "S: PIPELINING\nS: AUTH-RESP-CODE\nS: SASL SCRAM-SHA-256 PLAIN\n";
 constexpr char kCapaTail[] = "S: IMPLEMENTATION porcupine-test\nS: .\n";
 
 std::vector<TlsCase> TlsCases() {

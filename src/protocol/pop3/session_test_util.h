@@ -5,6 +5,8 @@
 //   R: login user=.. password=..       a Login request
 //   R: retrieve user=.. uid=..         a Retrieve request
 //   R: commit user=.. uids=a,b         a Commit request
+//   R: maildrop user=..                an OpenMaildrop request (after SCRAM)
+//   R: sasl first=0|1 <base64>         a SaslStep request (protocol::testing::FakeScram)
 //   -- delay <n>ms / -- close          tarpit and close steps
 // Header-only so the library never links it.
 #pragma once
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl_test_util.h"
 #include "protocol/pop3/session.h"
 
 namespace porcupine::pop3::testing {
@@ -42,6 +45,14 @@ class FakeBackend {
     }
     if (login.user != "alice") return Status::NotFound("no such user");
     if (login.password != "secret") return Status::PermissionDenied("bad password");
+    std::vector<MessageEntry> list;
+    for (const auto& [uid, body] : maildrop_) list.push_back({uid, body.size()});
+    return list;
+  }
+
+  // After SCRAM: alice's maildrop (FakeScram authenticates alice@example.test).
+  LoginResult Maildrop(const pop3::OpenMaildrop& m) const {
+    if (m.user != "alice@example.test") return Status::PermissionDenied("not authenticated");
     std::vector<MessageEntry> list;
     for (const auto& [uid, body] : maildrop_) list.push_back({uid, body.size()});
     return list;
@@ -84,6 +95,7 @@ inline SessionInfo TestInfo() {
   SessionInfo info;
   info.server_hostname = "pop.example.test";
   info.implementation = "porcupine-test";
+  info.transport.peer_loopback = true;  // cleartext logins allowed, as for local clients
   return info;
 }
 
@@ -214,6 +226,11 @@ class Driver {
       transcript_ += "R: login user=" + Escape(l->user) + " password=" + Escape(l->password) + "\n";
     } else if (auto* r = std::get_if<Retrieve>(&request)) {
       transcript_ += "R: retrieve user=" + r->user + " uid=" + r->uid + "\n";
+    } else if (auto* m = std::get_if<OpenMaildrop>(&request)) {
+      transcript_ += "R: maildrop user=" + Escape(m->user) + "\n";
+    } else if (auto* s = std::get_if<protocol::SaslStep>(&request)) {
+      transcript_ +=
+          std::string("R: sasl first=") + (s->first ? "1 " : "0 ") + Escape(s->response) + "\n";
     } else {
       const Commit& c = std::get<Commit>(request);
       transcript_ += "R: commit user=" + c.user + " uids=" + Join(c.uids) + "\n";
@@ -225,6 +242,10 @@ class Driver {
       session_.Complete(backend_.Login(*l));
     } else if (auto* r = std::get_if<Retrieve>(&request)) {
       session_.Complete(backend_.Retrieve(*r));
+    } else if (auto* m = std::get_if<OpenMaildrop>(&request)) {
+      session_.Complete(backend_.Maildrop(*m));
+    } else if (auto* s = std::get_if<protocol::SaslStep>(&request)) {
+      session_.Complete(protocol::testing::FakeScram(*s));
     } else {
       session_.Complete(backend_.Commit(std::get<Commit>(request)));
     }

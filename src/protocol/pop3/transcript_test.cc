@@ -36,7 +36,7 @@ bool IsOutputLine(std::string_view l) {
 // Directives that set the scene before the session starts.
 bool IsSetup(std::string_view l) {
   return StartsWith(l, "!limit ") || StartsWith(l, "!message ") || StartsWith(l, "!retrieve ") ||
-         StartsWith(l, "!commit ") || StartsWith(l, "!tls ");
+         StartsWith(l, "!commit ") || StartsWith(l, "!tls ") || StartsWith(l, "!peer ");
 }
 
 bool IsEvent(std::string_view l) {
@@ -118,7 +118,7 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
-  protocol::Transport transport;
+  protocol::Transport transport = protocol::golden::LoopbackTransport();
   std::vector<std::pair<std::string, std::string>> messages;  // uid, body
   std::vector<Status> retrieve_results;
   std::vector<Status> commit_results;
@@ -129,6 +129,7 @@ struct Script {
 
 void ApplySetup(std::string_view l, Script* s) {
   if (protocol::golden::ApplyTlsSetup(l, &s->transport)) return;
+  if (protocol::golden::ApplyPeerSetup(l, &s->transport)) return;
   if (StartsWith(l, "!limit ")) {
     std::istringstream kvs{std::string(l.substr(7))};
     for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s->limits);

@@ -87,6 +87,12 @@ std::optional<ArgError> ApplyMailParam(std::string_view text, MailArgs* mail) {
   } else if (EqualsIgnoreCase(p->keyword, "SMTPUTF8")) {
     if (p->value || mail->smtputf8) return Fail(ArgError::Kind::kParamSyntax, text);
     mail->smtputf8 = true;
+  } else if (EqualsIgnoreCase(p->keyword, "AUTH")) {
+    // RFC 4954 §5: the identity a relaying client vouches for. Accepted
+    // and ignored: we are the final delivery, never a relay that would
+    // pass it on.
+    if (!p->value || mail->auth_param) return Fail(ArgError::Kind::kParamSyntax, text);
+    mail->auth_param = true;
   } else {
     return Fail(ArgError::Kind::kParamUnsupported, text);
   }

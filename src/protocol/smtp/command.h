@@ -26,12 +26,14 @@ CommandLine SplitCommand(std::string_view line);
 
 enum class BodyType { kUnspecified, k7Bit, k8BitMime };
 
-// MAIL FROM:<reverse-path> [SP params] (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8).
+// MAIL FROM:<reverse-path> [SP params] (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8,
+// RFC 4954 AUTH).
 struct MailArgs {
   Path path;                     // mailbox empty for the null reverse-path <>
   std::optional<uint64_t> size;  // declared size; UINT64_MAX when the number overflows
   BodyType body = BodyType::kUnspecified;
   bool smtputf8 = false;
+  bool auth_param = false;  // AUTH=<mailbox> was given (its value is not used)
 };
 
 // RCPT TO:<forward-path>. No RCPT parameters are supported (no DSN).

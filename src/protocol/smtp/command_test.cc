@@ -137,6 +137,8 @@ TEST(ParseMailArgsTest, Accepted) {
        false},
       {"FROM:<a@b.c> SIZE=99999999999999999999", "a@b.c", UINT64_MAX, BodyType::kUnspecified,
        false},
+      {"FROM:<a@b.c> AUTH=<>", "a@b.c", std::nullopt, BodyType::kUnspecified, false},
+      {"FROM:<a@b.c> AUTH=a+2Bb@b.c", "a@b.c", std::nullopt, BodyType::kUnspecified, false},
   };
   for (const auto& c : cases) {
     MailParse got = ParseMailArgs(c.in);
@@ -174,7 +176,8 @@ TEST(ParseMailArgsTest, Refused) {
       {"FROM:<a@b.c> BODY=BINARYMIME", K::kParamUnsupported, "BODY=BINARYMIME"},
       {"FROM:<a@b.c> SMTPUTF8=1", K::kParamSyntax, "SMTPUTF8=1"},
       {"FROM:<a@b.c> SMTPUTF8 SMTPUTF8", K::kParamSyntax, "SMTPUTF8"},
-      {"FROM:<a@b.c> AUTH=<>", K::kParamUnsupported, "AUTH=<>"},
+      {"FROM:<a@b.c> AUTH", K::kParamSyntax, "AUTH"},
+      {"FROM:<a@b.c> AUTH=<> AUTH=<>", K::kParamSyntax, "AUTH=<>"},
       {"FROM:<a@b.c> =x", K::kParamSyntax, "=x"},
       {"FROM:<a@b.c> -X", K::kParamSyntax, "-X"},
       {"FROM:<a@b.c> X=a=b", K::kParamSyntax, "X=a=b"},
@@ -253,6 +256,27 @@ TEST(ReceivedTest, Formats) {
   EXPECT_EQ(ReceivedProtocol(true, false, true), "ESMTPS");
   EXPECT_EQ(ReceivedProtocol(true, true, true), "UTF8SMTPS");
   EXPECT_EQ(ReceivedProtocol(false, false, true), "SMTP");
+  EXPECT_EQ(ReceivedProtocol(true, false, false, true), "ESMTPA");
+  EXPECT_EQ(ReceivedProtocol(true, false, true, true), "ESMTPSA");
+  EXPECT_EQ(ReceivedProtocol(true, true, false, true), "UTF8SMTPA");
+  EXPECT_EQ(ReceivedProtocol(true, true, true, true), "UTF8SMTPSA");
+}
+
+TEST(ReceivedTest, Authenticated) {
+  ReceivedFields f;
+  f.helo = "laptop";
+  f.peer_ip = "192.0.2.1";
+  f.hostname = "mx";
+  f.protocol = ReceivedProtocol(true, false, true, true);
+  f.id = "s9.3";
+  f.recipient = "a@b.c";
+  f.date = "Mon, 2 Jun 2025 12:00:00 +0000";
+  f.authenticated = "alice@b.c";
+  EXPECT_EQ(FormatReceived(f),
+            "Received: from laptop ([192.0.2.1])\r\n"
+            "\t(authenticated as alice@b.c)\r\n"
+            "\tby mx (porcupine) with ESMTPSA id s9.3\r\n"
+            "\tfor <a@b.c>; Mon, 2 Jun 2025 12:00:00 +0000\r\n");
 }
 
 }  // namespace

@@ -15,8 +15,12 @@ std::string PeerLiteral(std::string_view ip) {
 
 }  // namespace
 
-std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls) {
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls, bool auth) {
   if (!ehlo) return "SMTP";
+  if (auth) {
+    if (tls) return smtputf8 ? "UTF8SMTPSA" : "ESMTPSA";
+    return smtputf8 ? "UTF8SMTPA" : "ESMTPA";
+  }
   if (tls) return smtputf8 ? "UTF8SMTPS" : "ESMTPS";
   return smtputf8 ? "UTF8SMTP" : "ESMTP";
 }
@@ -33,7 +37,15 @@ std::string FormatReceived(const ReceivedFields& f) {
   h += f.helo;
   h += " (";
   h += PeerLiteral(f.peer_ip);
-  h += ")\r\n\tby ";
+  h += ")\r\n\t";
+  if (!f.authenticated.empty()) {
+    // A comment (RFC 5321 §4.4 allows CFWS before "by"); the identity
+    // only, never anything of the credentials.
+    h += "(authenticated as ";
+    h += f.authenticated;
+    h += ")\r\n\t";
+  }
+  h += "by ";
   h += f.hostname;
   h += " (porcupine) with ";
   h += f.protocol;

@@ -14,19 +14,26 @@ struct ReceivedFields {
   std::string_view helo;       // the client's HELO/EHLO argument
   std::string_view peer_ip;    // textual IPv4/IPv6 address; empty when unknown
   std::string_view hostname;   // this server
-  std::string_view protocol;   // "SMTP", "ESMTP", "ESMTPS", "UTF8SMTP", "UTF8SMTPS"
+  std::string_view protocol;   // ReceivedProtocol()
   std::string_view id;         // queue id of this transaction
   std::string_view recipient;  // named in the "for" clause; empty omits it
   std::string_view date;       // RFC 5322 date-time
+  // The user AUTH authenticated (an address from the backend, no CR/LF);
+  // empty: not authenticated.
+  std::string_view authenticated;
 };
 
 // The "with" protocol: "SMTP" after HELO, "ESMTP" after EHLO, "UTF8SMTP" for
 // an EHLO transaction that used SMTPUTF8; after EHLO on a TLS connection
-// "ESMTPS" / "UTF8SMTPS" (RFC 3848, RFC 6531). HELO has no TLS variant.
-std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls = false);
+// "ESMTPS" / "UTF8SMTPS" (RFC 3848, RFC 6531); after a successful AUTH an
+// "A" follows ("ESMTPA", "ESMTPSA", "UTF8SMTPA", "UTF8SMTPSA"). HELO has no
+// TLS or AUTH variant (AUTH needs EHLO).
+std::string_view ReceivedProtocol(bool ehlo, bool smtputf8, bool tls = false, bool auth = false);
 
-// Formats the header, folded over three lines, ending in CRLF:
+// Formats the header, folded over three lines (four when authenticated),
+// ending in CRLF:
 //   Received: from <helo> ([<ip>])
+//   \t(authenticated as <user>)            (only when authenticated)
 //   \tby <hostname> (porcupine) with <protocol> id <id>
 //   \tfor <<recipient>>; <date>
 std::string FormatReceived(const ReceivedFields& f);

@@ -3,6 +3,7 @@
 #include <cassert>
 #include <utility>
 
+#include "protocol/common/sasl.h"
 #include "protocol/smtp/command.h"
 #include "protocol/smtp/reply.h"
 #include "protocol/smtp/session_impl.h"
@@ -89,6 +90,16 @@ std::optional<Step> Session::Impl::PullCommand() {
     case protocol::CommandGate::Kind::kLine:
       break;
   }
+  if (auth.exchange != SaslMechanism::kNone) {
+    // A SASL response line, not a command (it still counts as one).
+    if (++commands > limits.max_commands) {
+      CloseWith(421, "4.7.0", "Error: too many commands");
+    } else {
+      SaslResponse(line);
+    }
+    protocol::Wipe(&line.text);
+    return std::nullopt;
+  }
   Execute(line);
   return std::nullopt;
 }
@@ -121,6 +132,14 @@ void Session::Impl::Complete(Response response) {
     auto* verdict = std::get_if<RecipientVerdict>(&response);
     assert(verdict && "CheckRecipient answered with a Status");
     CompleteRecipient(verdict ? *verdict : RecipientVerdict::kTempFail);
+  } else if (what == Awaiting::kSasl) {
+    auto* reply = std::get_if<protocol::SaslReply>(&response);
+    assert(reply && "SaslStep answered with something else");
+    CompleteSasl(reply);
+  } else if (what == Awaiting::kLogin) {
+    auto* result = std::get_if<LoginResult>(&response);
+    assert(result && "Login answered with something else");
+    CompleteLogin(result);
   } else {
     auto* status = std::get_if<Status>(&response);
     assert(status && "Deliver answered with a RecipientVerdict");
@@ -153,6 +172,7 @@ void Session::OnTlsStarted() {
   i.greeting = Greeting::kNone;
   i.helo_name.clear();
   i.ResetTransaction();
+  i.auth = AuthState{};
   i.reader.Clear();
   i.gate.Reset();
   i.phase = Phase::kCommand;
@@ -169,6 +189,8 @@ void Session::OnTlsFailed() {
 const protocol::Transport& Session::transport() const { return impl_->transport; }
 
 bool Session::submission() const { return impl_->info.submission; }
+
+const std::string& Session::authenticated_user() const { return impl_->auth.user; }
 
 void Session::OnEof() { impl_->eof = true; }
 

@@ -12,7 +12,32 @@
 // (502 5.5.1, as before TLS existed); each is a counted error.
 //
 // The session does not know users or domains: it asks the backend through
-// requests (CheckRecipient, Deliver) and turns the answers into replies.
+// requests (CheckRecipient, Login, Deliver) and turns the answers into
+// replies.
+//
+// AUTH (RFC 4954), on submission listeners only (SessionInfo::submission; on
+// the smtp listener AUTH is 502 and not advertised): mechanisms
+// SCRAM-SHA-256, PLAIN and LOGIN, each with or without an initial response
+// ("=" is an empty one), a 334 continuation otherwise; "*" cancels (501
+// 5.0.0). SCRAM's responses go to the backend as SaslStep requests; its
+// final server message is a last 334 whose empty response gets the 235. Offered in EHLO and
+// accepted only where Transport::CleartextAuthAllowed() (TLS, a loopback
+// peer, or allowed by configuration), else 538 5.7.11. The credentials go out
+// in a Login request: OK → 235 2.7.0; PermissionDenied/NotFound → 535 5.7.8;
+// ResourceExhausted (the login throttle) → 454 4.7.0 (counted); other errors
+// → 454 4.7.0. Refused: before EHLO, after a successful AUTH, inside a mail
+// transaction (503 5.5.1), an unknown mechanism (504 5.5.4), bad base64
+// (501 5.5.2), a malformed PLAIN message (501 5.5.2), an authzid that is not
+// the user (535 5.7.8), a response line over max_command_line (500 5.5.6).
+//
+// Submission (RFC 6409), on submission listeners: MAIL before AUTH is 530
+// 5.7.0; with SessionInfo::require_sender_match the reverse path must be
+// the authenticated address (the null sender too), else 553 5.7.1; a
+// recipient in a domain that is not local (kRelayDenied) gets 451 4.3.2
+// "outbound delivery not available yet" (not an error: nothing is lost, a
+// client or relay retries once outbound delivery exists) where the smtp
+// listener answers 550 5.7.1. Received: says ESMTPA/ESMTPSA (UTF8SMTPA/SA)
+// and "(authenticated as <user>)"; never anything of the password.
 //
 // Files: command.h (command-line and MAIL/RCPT argument parsing), path.h
 // (address syntax), reply.h, received.h, session_impl.h (internal state);
@@ -42,6 +67,7 @@
 
 #include "core/memory_budget.h"
 #include "core/status.h"
+#include "protocol/common/sasl.h"
 #include "protocol/common/session.h"
 
 namespace porcupine::smtp {
@@ -82,9 +108,12 @@ struct SessionInfo {
   MemoryBudget* data_budget = nullptr;
   // Whether the connection is (or can become) secure, and the peer loopback.
   protocol::Transport transport;
-  // A submission listener (RFC 6409: 587, 465). For now the session behaves
-  // as on the smtp listener; AUTH and the submission rules build on it.
+  // A submission listener (RFC 6409: 587, 465): AUTH is offered and
+  // required, and the submission rules apply (above).
   bool submission = false;
+  // [submission] require_sender_match: MAIL FROM must be the authenticated
+  // address (553 5.7.1 otherwise). Only on submission listeners.
+  bool require_sender_match = true;
 };
 
 // Request: is this forward-path deliverable here?
@@ -111,12 +140,23 @@ struct Deliver {
   bool eight_bit_mime = false;
 };
 
-using Request = std::variant<CheckRecipient, Deliver>;
+// Request: check these credentials (AUTH PLAIN or LOGIN). The password is
+// the client's; the session wipes its own copies.
+struct Login {
+  std::string user;
+  std::string password;
+};
+
+// SCRAM-SHA-256: the exchange's state lives in the backend (protocol/common/
+// sasl.h); the session forwards each client response as a SaslStep.
+using Request = std::variant<CheckRecipient, Login, Deliver, protocol::SaslStep>;
 using Step = protocol::Step<Request>;
 
 // Answers, one per request kind. For Deliver: OK → 250; Unavailable or any
 // other error → 451 4.3.0 (the client retries); ResourceExhausted → 452 4.3.1.
-using Response = std::variant<RecipientVerdict, Status>;
+// For Login: the canonical address of the user, or an error (above).
+using LoginResult = Result<std::string>;
+using Response = std::variant<RecipientVerdict, Status, LoginResult, protocol::SaslReply>;
 
 class Session {
  public:
@@ -156,9 +196,11 @@ class Session {
   // The connection as the session sees it now (secure after OnTlsStarted).
   const protocol::Transport& transport() const;
   bool submission() const;
+  // The address AUTH authenticated; empty before (and after STARTTLS).
+  const std::string& authenticated_user() const;
 
   // Answers the request of the last kRequest step. RecipientVerdict for
-  // CheckRecipient, Status for Deliver; a successful Deliver is answered
+  // CheckRecipient, LoginResult for Login, Status for Deliver; a successful Deliver is answered
   // "250 2.0.0 Ok: queued as <session_id>.<n>" (n counts DATA transactions).
   // REQUIRES: the last Next() returned kRequest; response type matches it
   // (a mismatch asserts in debug builds and is treated as a temporary

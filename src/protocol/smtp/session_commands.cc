@@ -22,9 +22,9 @@ bool ContainsIgnoreCase(const std::vector<std::string>& list, std::string_view s
 
 }  // namespace
 
-// AUTH and BDAT are not advertised yet; they answer 502 and count as
-// errors, like any command the server does not offer (STARTTLS too when the
-// connection cannot have TLS).
+// BDAT is not advertised; it answers 502 and counts as an error, like any
+// command the server does not offer (STARTTLS when the connection cannot
+// have TLS, AUTH on the smtp listener).
 const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view verb) {
   static constexpr CommandSpec kCommands[] = {
       {"EHLO", &Impl::CmdEhlo, 0},           {"HELO", &Impl::CmdHelo, 0},
@@ -33,7 +33,7 @@ const Session::Impl::CommandSpec* Session::Impl::FindCommand(std::string_view ve
       {"NOOP", &Impl::CmdNoop, 0},  // RFC 5321: NOOP [ SP String ]
       {"QUIT", &Impl::CmdQuit, kNoArgs},     {"VRFY", &Impl::CmdVrfy, 0},
       {"EXPN", &Impl::CmdExpn, 0},           {"HELP", &Impl::CmdHelp, 0},
-      {"STARTTLS", &Impl::CmdStartTls, 0},   {"AUTH", &Impl::CmdNotImplemented, 0},
+      {"STARTTLS", &Impl::CmdStartTls, 0},   {"AUTH", &Impl::CmdAuth, 0},
       {"BDAT", &Impl::CmdNotImplemented, 0}, {"TURN", &Impl::CmdNotImplemented, 0},
   };
   for (const CommandSpec& c : kCommands) {
@@ -80,6 +80,7 @@ void Session::Impl::CmdEhlo(std::string_view args) {
                                     "ENHANCEDSTATUSCODES",
                                     "SMTPUTF8"};
   if (OffersStartTls()) lines.push_back("STARTTLS");
+  if (OffersAuth()) lines.push_back("AUTH SCRAM-SHA-256 PLAIN LOGIN");
   ReplyLines(250, lines);
 }
 
@@ -101,6 +102,11 @@ void Session::Impl::CmdStartTls(std::string_view args) {
 void Session::Impl::CmdMail(std::string_view args) {
   if (greeting == Greeting::kNone) return Error(503, "5.5.1", "Error: send HELO/EHLO first");
   if (txn.active) return Error(503, "5.5.1", "Error: nested MAIL command");
+  // RFC 6409 §4.3: a submission server accepts mail from authenticated
+  // users only.
+  if (info.submission && auth.user.empty()) {
+    return Error(530, "5.7.0", "Authentication required");
+  }
   MailParse parsed = ParseMailArgs(args);
   if (auto* err = std::get_if<ArgError>(&parsed)) {
     switch (err->kind) {
@@ -121,11 +127,24 @@ void Session::Impl::CmdMail(std::string_view args) {
   if (mail.size && *mail.size > limits.max_message_bytes) {
     return Reply(552, "5.3.4", "Message size exceeds fixed limit");
   }
+  if (!SenderAllowed(mail.path.mailbox)) {
+    return Error(
+        553, "5.7.1",
+        "<" + mail.path.mailbox + ">: Sender address rejected: not owned by user " + auth.user);
+  }
   txn.active = true;
   txn.reverse_path = std::move(mail.path.mailbox);
   txn.smtputf8 = mail.smtputf8;
   txn.eight_bit_mime = mail.body == BodyType::k8BitMime;
   Reply(250, "2.1.0", "Ok");
+}
+
+// RFC 6409 §6.1: the submission server may check that the sender is the
+// authenticated user; with require_sender_match it must be (aliases, once
+// they exist, will count too). The null sender is no user's address.
+bool Session::Impl::SenderAllowed(std::string_view reverse_path) const {
+  if (!info.submission || !info.require_sender_match) return true;
+  return !reverse_path.empty() && EqualsIgnoreCase(reverse_path, auth.user);
 }
 
 void Session::Impl::CmdRcpt(std::string_view args) {
@@ -169,6 +188,12 @@ void Session::Impl::CompleteRecipient(RecipientVerdict verdict) {
     case RecipientVerdict::kUnknownUser:
       return Error(550, "5.1.1", who + "Recipient address rejected: User unknown");
     case RecipientVerdict::kRelayDenied:
+      if (info.submission) {
+        // An authenticated user may send anywhere (RFC 6409), but the node
+        // cannot deliver to other domains yet: a temporary refusal, so that
+        // nothing is lost and nothing bounces for good (docs/protocols.md).
+        return Reply(451, "4.3.2", who + "Outbound delivery not available yet, try again later");
+      }
       return Error(550, "5.7.1", who + "Relay access denied");
     case RecipientVerdict::kTempFail:
       return Reply(451, "4.4.3", who + "Recipient lookup failed, try again later");
@@ -206,7 +231,9 @@ void Session::Impl::CmdVrfy(std::string_view args) {
 void Session::Impl::CmdExpn(std::string_view) { Error(502, "5.5.1", "Error: EXPN not supported"); }
 
 void Session::Impl::CmdHelp(std::string_view) {
-  Reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+  Reply(214, "2.0.0",
+        info.submission ? "Commands: EHLO HELO AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+                        : "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 }
 
 void Session::Impl::CmdNotImplemented(std::string_view) {

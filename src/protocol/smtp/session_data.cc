@@ -31,7 +31,9 @@ void Session::Impl::BeginData() {
   f.helo = helo_name;
   f.peer_ip = info.peer_ip;
   f.hostname = info.server_hostname;
-  f.protocol = ReceivedProtocol(greeting == Greeting::kEhlo, txn.smtputf8, transport.secure);
+  f.protocol = ReceivedProtocol(greeting == Greeting::kEhlo, txn.smtputf8, transport.secure,
+                                !auth.user.empty());
+  f.authenticated = auth.user;
   f.id = data.id;
   if (txn.recipients.size() == 1) f.recipient = txn.recipients.front();
   std::string date = info.now_rfc5322 ? info.now_rfc5322() : std::string();

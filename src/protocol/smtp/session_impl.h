@@ -2,6 +2,7 @@
 //   session.cc          lifecycle, the Next() loop, replies, error accounting
 //   session_commands.cc the command table and one handler per command
 //   session_data.cc     DATA: reading, unstuffing, limits, the Deliver request
+//   session_auth.cc     AUTH: the SASL exchange, the Login request
 // Not part of the contract; include only from those files and tests.
 #pragma once
 
@@ -55,7 +56,23 @@ struct DataState {
 using PendingLine = protocol::HeldLine;
 
 // What the outstanding request was, to interpret its Response.
-enum class Awaiting { kNothing, kRecipient, kDelivery };
+enum class Awaiting { kNothing, kRecipient, kLogin, kSasl, kDelivery };
+
+// The SASL mechanisms of AUTH.
+// kScramFinal: SCRAM succeeded, the server's final message went out as a
+// 334, and the client's (empty) response completes the exchange.
+enum class SaslMechanism { kNone, kPlain, kLogin, kScram, kScramFinal };
+
+// AUTH: the exchange in progress and its outcome.
+struct AuthState {
+  // Set while the session waits for the client's next response line (after
+  // a 334); that line is a SASL response, not a command.
+  SaslMechanism exchange = SaslMechanism::kNone;
+  std::string login_user;    // AUTH LOGIN: the user name, until the password comes
+  std::string user;          // the authenticated address; empty before 235
+  bool scram_first = false;  // the next SCRAM response starts the exchange
+  std::string scram_user;    // SCRAM succeeded as this user, 235 still to come
+};
 
 struct Session::Impl {
   Impl(const Limits& l, SessionInfo i);
@@ -102,6 +119,18 @@ struct Session::Impl {
   void CmdStartTls(std::string_view args);
   bool OffersStartTls() const { return transport.tls_available && !transport.secure; }
   void CompleteRecipient(RecipientVerdict verdict);
+  bool SenderAllowed(std::string_view reverse_path) const;
+
+  // --- session_auth.cc
+  void CmdAuth(std::string_view args);
+  bool OffersAuth() const { return info.submission && transport.CleartextAuthAllowed(); }
+  void SaslResponse(const PendingLine& line);
+  void SaslStep(SaslMechanism mechanism, std::string_view base64);
+  void ExpectResponse(SaslMechanism mechanism, std::string_view challenge);
+  void StartLogin(std::string user, std::string password);
+  void CompleteLogin(LoginResult* result);
+  void ScramResponse(std::string_view line, bool first);
+  void CompleteSasl(protocol::SaslReply* reply);
   bool AcceptGreeting(std::string_view args, std::string_view verb);
 
   // --- session_data.cc
@@ -132,6 +161,7 @@ struct Session::Impl {
   Greeting greeting = Greeting::kNone;
   std::string helo_name;
   Transaction txn;
+  AuthState auth;
   DataState data;
   // The reservation of the message handed out in a Deliver request: the
   // backend holds its bytes until it answers.

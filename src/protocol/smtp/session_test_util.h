@@ -4,6 +4,7 @@
 //   S: <reply line>                     bytes the session wrote, one per CRLF line
 //   D: from=<..> to=<..>,<..> ...       a Deliver request
 //   M: <message line>                   the delivered message, one per CRLF line
+//   A: user=<..> password=<..>          a Login request (AUTH)
 //   -- delay <n>ms / -- close           tarpit and close steps
 // Header-only so the library never links it.
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "protocol/common/sasl_test_util.h"
 #include "protocol/smtp/path.h"
 #include "protocol/smtp/session.h"
 
@@ -35,6 +37,18 @@ class FakeBackend {
     std::string local = a.substr(0, at);
     bool known = local == "alice" || local == "bob" || local == "postmaster";
     return known ? RecipientVerdict::kAccept : RecipientVerdict::kUnknownUser;
+  }
+
+  // alice and bob (bare or @example.test, any case) with password "secret"
+  // are canonical "<name>@example.test"; password "throttled" is refused by
+  // the login throttle, "down" finds no manager; anything else is wrong.
+  LoginResult Login(std::string_view user, std::string_view password) const {
+    if (password == "throttled") return Status::ResourceExhausted("locked");
+    if (password == "down") return Status::Unavailable("no manager");
+    std::string u = Lower(user);
+    if (u.find('@') == std::string::npos) u += "@example.test";
+    if ((u == "alice@example.test" || u == "bob@example.test") && password == "secret") return u;
+    return Status::PermissionDenied("invalid credentials");
   }
 
   // Answers the next Deliver: scripted statuses first, then OK.
@@ -65,6 +79,7 @@ inline SessionInfo TestInfo() {
   info.peer_ip = "192.0.2.7";
   info.session_id = "s1";
   info.now_rfc5322 = &FixedDate;
+  info.transport.peer_loopback = true;  // cleartext logins allowed, as for local clients
   return info;
 }
 
@@ -175,6 +190,18 @@ class Driver {
     if (auto* check = std::get_if<CheckRecipient>(&request)) {
       checked_.push_back(check->address);
       session_.Complete(backend_.Check(check->address));
+      return;
+    }
+    if (auto* step = std::get_if<protocol::SaslStep>(&request)) {
+      transcript_ += "X: first=" + std::string(step->first ? "1" : "0") + " <" +
+                     Escape(step->response) + ">\n";
+      session_.Complete(protocol::testing::FakeScram(*step));
+      return;
+    }
+    if (auto* login = std::get_if<Login>(&request)) {
+      transcript_ +=
+          "A: user=<" + Escape(login->user) + "> password=<" + Escape(login->password) + ">\n";
+      session_.Complete(backend_.Login(login->user, login->password));
       return;
     }
     Deliver& d = std::get<Deliver>(request);

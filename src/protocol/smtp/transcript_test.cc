@@ -30,7 +30,7 @@ using protocol::golden::StartsWith;
 // Lines the session produces (never echoed from the file).
 bool IsOutputLine(std::string_view l) {
   return StartsWith(l, "S: ") || StartsWith(l, "D: ") || StartsWith(l, "M: ") ||
-         StartsWith(l, "-- ");
+         StartsWith(l, "A: ") || StartsWith(l, "X: ") || StartsWith(l, "-- ");
 }
 
 int HexDigit(char c) {
@@ -111,8 +111,9 @@ void ApplyLimit(std::string_view kv, Limits* l) {
 // One golden file, parsed.
 struct Script {
   Limits limits;
-  protocol::Transport transport;
+  protocol::Transport transport = protocol::golden::LoopbackTransport();
   std::vector<Status> deliver_results;
+  bool submission = false;  // "!submission": a submission listener
   // Input split at events: bytes to feed, then the event after them ("" at the end).
   std::vector<std::pair<std::string, std::string>> segments;
   std::string expected_output;  // only the session's lines
@@ -125,6 +126,7 @@ bool IsEvent(std::string_view l) {
 SessionInfo InfoFor(const Script& script) {
   SessionInfo info = testing::TestInfo();
   info.transport = script.transport;
+  info.submission = script.submission;
   return info;
 }
 
@@ -137,7 +139,10 @@ Script ParseScript(const std::vector<std::string>& lines) {
       for (std::string kv; kvs >> kv;) ApplyLimit(kv, &s.limits);
     } else if (StartsWith(l, "!deliver ")) {
       s.deliver_results.push_back(ParseStatus(l.substr(9)));
-    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport)) {
+    } else if (protocol::golden::ApplyTlsSetup(l, &s.transport) ||
+               protocol::golden::ApplyPeerSetup(l, &s.transport)) {
+    } else if (l == "!submission") {
+      s.submission = true;
     } else if (IsEvent(l)) {
       s.segments.back().second = l;
       s.segments.emplace_back();
@@ -172,7 +177,8 @@ std::string ReplayInterleaved(const std::vector<std::string>& lines, const Scrip
     consumed = d.transcript().size();
   };
   for (const std::string& l : lines) {
-    bool header = l.empty() || l[0] == '#' || StartsWith(l, "!limit ") || StartsWith(l, "!tls ");
+    bool header = l.empty() || l[0] == '#' || StartsWith(l, "!limit ") || StartsWith(l, "!tls ") ||
+                  StartsWith(l, "!peer ") || l == "!submission";
     if (!started && !header) {
       d.Start();
       started = true;

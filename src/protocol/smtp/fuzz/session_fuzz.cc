@@ -2,8 +2,8 @@
 // parsers, DATA unstuffing and the limits, and the STARTTLS transition).
 //
 // Input: byte 0 picks a fragment size (1..256), byte 1 picks which Deliver
-// requests fail; the rest is what the client sends, in writes separated by
-// 0xFF (protocol/common/fuzz_session.h: the TLS transition is fuzzed too).
+// requests fail (and its top bit a submission listener: AUTH); the rest is what the client sends,
+// in writes separated by 0xFF (protocol/common/fuzz_session.h: the TLS transition is fuzzed too).
 // The session is driven to the end against the fake backend twice, whole and
 // fragmented, and must produce the same transcript, made only of whole CRLF
 // lines, and close at EOF.
@@ -36,6 +36,7 @@ std::string Run(std::string_view input, size_t fragment, uint8_t failures) {
   limits.tarpit_delay = std::chrono::milliseconds(1);
   porcupine::smtp::SessionInfo info = porcupine::smtp::testing::TestInfo();
   info.transport.tls_available = true;
+  info.submission = (failures & 0x80) != 0;  // AUTH and the submission rules too
   Driver d(limits, info);
   for (int bit = 0; bit < 8; ++bit) {
     if (failures & (1u << bit)) {
