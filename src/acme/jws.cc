@@ -12,30 +12,16 @@
 
 #include <cctype>
 
+#include "net/openssl.h"
+
 namespace porcupine::acme {
 namespace {
 
-struct Free {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
-  void operator()(X509_NAME* p) const { X509_NAME_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(STACK_OF(X509_EXTENSION) * p) const {
-    sk_X509_EXTENSION_pop_free(p, X509_EXTENSION_free);
-  }
-};
 template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
+using Ptr = net::OpenSslPtr<T>;
 
 Status SslFailure(const std::string& what) {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  char buf[256] = "unknown OpenSSL error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  return Status::Internal(what + ": " + buf);
+  return Status::Internal(what + ": " + net::OpenSslError());
 }
 
 std::shared_ptr<EVP_PKEY> Own(EVP_PKEY* key) { return {key, EVP_PKEY_free}; }

@@ -16,40 +16,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "net/openssl.h"
+
 namespace porcupine::net {
 namespace {
 
-// Owning handles for the OpenSSL objects used here.
-struct Free {
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
-  void operator()(STACK_OF(X509) * p) const { sk_X509_pop_free(p, X509_free); }
-};
 template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
+using Ptr = OpenSslPtr<T>;
 
-// The oldest queued OpenSSL error as text (and the queue emptied).
-std::string SslError() {
-  unsigned long e = ERR_get_error();
-  unsigned long last = e;
-  while (last != 0) {
-    unsigned long next = ERR_get_error();
-    if (next == 0) break;
-    last = next;
-  }
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
+Status SslFailure(const std::string& what) {
+  return Status::Internal(what + ": " + OpenSslError());
 }
-
-Status SslFailure(const std::string& what) { return Status::Internal(what + ": " + SslError()); }
 
 bool IsIp(const std::string& host) {
   unsigned char buf[16];

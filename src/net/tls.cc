@@ -8,6 +8,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "net/openssl.h"
+
 namespace porcupine::net {
 namespace {
 
@@ -15,16 +17,6 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-// The text of the oldest OpenSSL error queued (and clears the queue).
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
 }
 
 Status CheckReadable(const std::string& path, const char* what) {
