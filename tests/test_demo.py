@@ -234,6 +234,12 @@ def test_demo_serves_tls_everywhere_with_its_printed_ca(demo):
             r.stdout[-3000:] + r.stderr[-2000:]
         wait_for(lambda: inbox_count_imaps(n1["imaps"], ctx) == 2, 30, interval=0.5,
                  what="the swaks message")
+        # The printed submission line: STARTTLS, AUTH PLAIN as alice, to bob.
+        line = next(ln.strip() for ln in d.lines if ln.strip().startswith("swaks --tls ") and
+                    "--auth PLAIN" in ln)
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "235 2.7.0" in r.stdout and "250 2.0.0" in r.stdout, \
+            r.stdout[-3000:] + r.stderr[-2000:]
 
     left = d.stop()
     assert not left, "node processes outlived the demo: %s" % left

@@ -237,8 +237,7 @@ void PrintWelcome(const std::vector<NodeProc>& nodes, const fs::path& dir, const
       ca.c_str(), first.smtp, ca.c_str(), last.imap, ca.c_str(), last.imaps, last.imaps, ca.c_str(),
       last.pop3s, ca.c_str());
   std::printf(
-      "submission with SMTP AUTH (once AUTH has landed; until then the server does not offer "
-      "it):\n"
+      "submission with SMTP AUTH (STARTTLS, then AUTH PLAIN; the sender must be the user):\n"
       "  swaks --tls --tls-verify --tls-ca-path %s --auth PLAIN --auth-user alice@example.test "
       "--auth-password alice-secret --server 127.0.0.1:%d --to bob@example.test "
       "--from alice@example.test\n",
