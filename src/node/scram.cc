@@ -2,6 +2,7 @@
 
 #include <gsasl.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <array>
 
@@ -181,8 +182,14 @@ asio::awaitable<protocol::SaslReply> ScramServer::First(std::string response) {
   Result<mail::MailService::ScramAccount> account = co_await mail_.BeginScram(*login, client_);
   if (!account.ok()) co_return Failure(account.status());
   if (!account->user.empty() && account->secrets.empty()) {
-    co_return Failure(Status::FailedPrecondition(
-        "no SCRAM-SHA-256 secrets for this account: its password was set before SCRAM existed"));
+    // The password was set before SCRAM existed. The exchange goes on with
+    // made-up secrets and fails like a wrong password, counted by the
+    // throttle: a distinct answer would tell which accounts exist.
+    spdlog::info(
+        "SCRAM-SHA-256 login for {} cannot succeed: its password was set before SCRAM "
+        "secrets were kept (set it again)",
+        account->user);
+    account->user.clear();
   }
   std::optional<Secrets> secrets = account->user.empty()
                                        ? DummySecrets(account->account, dummy_iterations_)
