@@ -360,7 +360,8 @@ def test_200_half_open_handshakes_do_not_stop_real_clients(nodes, pki):
             socks += half_open(getattr(n, IMPLICIT[i % 3]), 1, partial=bool(i % 2))
         start = time.monotonic()
         with smtplib.SMTP_SSL(*n.submissions, context=ctx(pki), timeout=IO_TIMEOUT) as s:
-            s.sendmail("sender@example.org", [ALICE], "Subject: past 200\r\n\r\nbody\r\n")
+            s.login(ALICE, DEFAULT_PASSWORD)  # submission wants AUTH (RFC 6409)
+            s.sendmail(ALICE, [ALICE], "Subject: past 200\r\n\r\nbody\r\n")
         m = imaplib.IMAP4_SSL(*n.imaps, ssl_context=ctx(pki), timeout=IO_TIMEOUT)
         m.login(ALICE, DEFAULT_PASSWORD)
         assert m.select("INBOX") == ("OK", [b"1"])
