@@ -134,8 +134,8 @@ class MailServiceTest : public testing::Test {
     fragments_ =
         std::make_unique<LocalFragments>(FragmentOptions{}, *store_, hlc_, kSelf, *router_, node_);
     node_.Set(manager_.get(), fragments_.get());
-    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_,
-                                          *logins_, hlc_);
+    mail_ = std::make_unique<MailService>(options_, *router_, node_, node_, credentials_, *logins_,
+                                          hlc_);
   }
   // The login throttle the tests use unless they say otherwise: out of the way.
   static LoginThrottleOptions Lenient() {
