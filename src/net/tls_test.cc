@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -261,6 +263,161 @@ TEST(Stream, PlaintextIsNotTls) {
   });
   EXPECT_FALSE(server.ok);
   EXPECT_EQ(server.failure, TlsFailure::kNotTls);
+}
+
+// A client's bytes cross to the server one at a time, a millisecond apart;
+// the server's go back at once. Serves one connection.
+class DripProxy {
+ public:
+  explicit DripProxy(uint16_t server_port)
+      : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        server_port_(server_port) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~DripProxy() { thread_.join(); }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  void Run() {
+    tcp::socket client(io_), server(io_);
+    acceptor_.accept(client);
+    server.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_port_));
+    std::thread back([&] { Copy(server, client, false); });
+    Copy(client, server, true);
+    back.join();
+  }
+  static void Copy(tcp::socket& from, tcp::socket& to, bool drip) {
+    char buf[4096];
+    asio::error_code ec;
+    for (;;) {
+      size_t n = from.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      for (size_t i = 0; i < n && !ec; i += drip ? 1 : n) {
+        asio::write(to, asio::buffer(buf + i, drip ? 1 : n), ec);
+        if (drip) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      if (ec) break;
+    }
+    to.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  uint16_t server_port_;
+  std::thread thread_;
+};
+
+// The session driver races every read against a timer (idle polls of IMAP
+// IDLE cancel reads all the time): a read cancelled while a TLS record is
+// half received must lose none of it.
+TEST(Stream, CancelledReadsKeepAPartialRecord) {
+  namespace ex = asio::experimental;
+  TestPki pki;
+  auto set = TlsContexts::Load(Options(pki.Leaf("default", {"mx.test"})));
+  ASSERT_TRUE(set.ok());
+  const std::string message(200, 'x');
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::string received;
+  int cancelled = 0;
+  Stream::Handshake hs;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [ec, socket] = co_await acceptor.async_accept(as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        Stream stream(std::move(socket));
+        asio::steady_timer timer(io);
+        hs = co_await stream.StartTls(*set, timer, std::chrono::seconds(20));
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (hs.ok && received.size() < message.size() &&
+               std::chrono::steady_clock::now() < give_up) {
+          char buf[512];
+          timer.expires_after(std::chrono::milliseconds(5));
+          auto [order, rec, n, tec] = co_await ex::make_parallel_group(
+                                          stream.async_read_some(asio::buffer(buf), ex::deferred),
+                                          timer.async_wait(ex::deferred))
+                                          .async_wait(ex::wait_for_one(), asio::use_awaitable);
+          received.append(buf, n);
+          if (order[0] == 1 && n == 0) ++cancelled;
+          if (rec && rec != asio::error::operation_aborted) break;
+        }
+        co_await stream.Close(timer, std::chrono::seconds(1));
+      },
+      asio::detached);
+  DripProxy proxy(acceptor.local_endpoint().port());
+  std::thread client([&] {
+    asio::io_context cio;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ctx.load_verify_file(pki.ca_file());
+    asio::ssl::stream<tcp::socket> s(cio, ctx);
+    asio::error_code ec;
+    s.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), proxy.port()), ec);
+    SSL_set_tlsext_host_name(s.native_handle(), "mx.test");
+    if (!ec) s.handshake(asio::ssl::stream_base::client, ec);
+    if (!ec) asio::write(s, asio::buffer(message), ec);
+    char c;
+    s.read_some(asio::buffer(&c, 1), ec);  // until the server closes
+  });
+  io.run();
+  client.join();
+  ASSERT_TRUE(hs.ok) << TlsFailureName(hs.failure);
+  EXPECT_EQ(received, message);
+  EXPECT_GT(cancelled, 5);  // reads were cancelled while the record trickled in
+}
+
+// Megabytes each way: writes that fill the socket wait for it to drain and
+// resume where they stopped; reads see every byte in order.
+TEST(Stream, LargeTransfersBothWays) {
+  TestPki pki;
+  auto set = TlsContexts::Load(Options(pki.Leaf("default", {"mx.test"})));
+  ASSERT_TRUE(set.ok());
+  std::string data(4 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 % 251);
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::string got_by_server(data.size(), '\0');
+  asio::error_code server_ec;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto [ec, socket] = co_await acceptor.async_accept(as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        Stream stream(std::move(socket));
+        asio::steady_timer timer(io);
+        auto hs = co_await stream.StartTls(*set, timer, std::chrono::seconds(5));
+        if (!hs.ok) co_return;
+        auto [rec, rn] = co_await asio::async_read(stream, asio::buffer(got_by_server),
+                                                   as_tuple(asio::use_awaitable));
+        server_ec = rec;
+        if (!rec) {
+          auto [wec, wn] =
+              co_await asio::async_write(stream, asio::buffer(data), as_tuple(asio::use_awaitable));
+          server_ec = wec;
+        }
+        co_await stream.Close(timer, std::chrono::seconds(1));
+      },
+      asio::detached);
+  std::string got_by_client(data.size(), '\0');
+  asio::error_code client_ec;
+  std::thread client([&] {
+    asio::io_context cio;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ctx.load_verify_file(pki.ca_file());
+    asio::ssl::stream<tcp::socket> s(cio, ctx);
+    s.next_layer().connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), acceptor.local_endpoint().port()),
+        client_ec);
+    if (!client_ec) s.handshake(asio::ssl::stream_base::client, client_ec);
+    if (!client_ec) asio::write(s, asio::buffer(data), client_ec);
+    if (!client_ec) asio::read(s, asio::buffer(got_by_client), client_ec);
+  });
+  io.run();
+  client.join();
+  EXPECT_FALSE(server_ec) << server_ec.message();
+  EXPECT_FALSE(client_ec) << client_ec.message();
+  EXPECT_TRUE(got_by_server == data);
+  EXPECT_TRUE(got_by_client == data);
 }
 
 }  // namespace

@@ -105,13 +105,9 @@ asio::awaitable<ReadOutcome> RaceRead(DriverState& st, DeferredRead read, size_t
 inline asio::awaitable<ReadOutcome> ReadSome(DriverState& st, net::Stream& stream, char* buf,
                                              size_t cap, size_t* got,
                                              std::chrono::milliseconds timeout) {
-  namespace ex = asio::experimental;
-  if (net::Stream::TlsStream* tls = stream.tls()) {
-    co_return co_await RaceRead(st, tls->async_read_some(asio::buffer(buf, cap), ex::deferred), got,
-                                timeout);
-  }
   co_return co_await RaceRead(
-      st, stream.socket().async_read_some(asio::buffer(buf, cap), ex::deferred), got, timeout);
+      st, stream.async_read_some(asio::buffer(buf, cap), asio::experimental::deferred), got,
+      timeout);
 }
 
 // A server handshake on `stream` within the listener's deadline, counted in
