@@ -3,15 +3,21 @@
 Each node runs in its own network namespace with a veth into one bridge in the
 root namespace (10.77.X.254/24), where the test process talks to every node.
 `NetLab.partition(a, b)` installs nftables drop rules inside the namespaces of
-both index groups; `heal()` deletes them. Names carry the test process's pid;
-`lab(n)` (the conftest fixture `netlab`) creates everything and deletes every
-namespace, veth and the bridge whatever happened, after removing what earlier
-runs killed with SIGKILL left behind. Root only: `lab` skips otherwise.
+both index groups; `heal()` deletes them. `add_address()` gives the root
+namespace more addresses on the bridge (for several listeners there on one
+port). Names carry the test process's pid; the subnet X is one that no link of
+the root namespace uses, chosen and taken under a lock file, so parallel test
+processes never share one. `lab(n)` (the conftest fixture `netlab`) creates
+everything and deletes every namespace, veth and the bridge whatever happened,
+after removing what earlier runs killed with SIGKILL left behind. Root only:
+`lab` skips otherwise (also tests/test_acme.py and tests/test_plaintext.py).
 """
 
 import contextlib
+import fcntl
 import os
 import re
+import shutil
 import socket
 import subprocess
 
@@ -20,6 +26,8 @@ import pytest
 NFT = "/usr/sbin/nft"
 BRIDGE_NF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 CHECK_PORT = 7999
+# Taken while a subnet is chosen and its bridge address added.
+SUBNET_LOCK = "/run/porcupine-netlab.lock"
 
 
 def run(*args, ns=None, check=True, input=None, timeout=20):
@@ -36,11 +44,11 @@ class NetLab:
     def __init__(self, n):
         pid = os.getpid()
         self.n = n
-        self.subnet = 10 + pid % 200
+        self.subnet = None  # chosen in setup
         self.bridge = "pb%d" % pid
         self.names = ["pc%dn%d" % (pid, i + 1) for i in range(n)]
-        self.hosts = ["10.77.%d.%d" % (self.subnet, i + 1) for i in range(n)]
-        self.gateway = "10.77.%d.254" % self.subnet
+        self.hosts = []
+        self.gateway = None
         self.veths = ["pv%dh%d" % (pid, i + 1) for i in range(n)]
         self.created_ns = []
         self.created_links = []
@@ -50,7 +58,12 @@ class NetLab:
     def setup(self):
         run("ip", "link", "add", self.bridge, "type", "bridge")
         self.created_links.append(self.bridge)
-        run("ip", "addr", "add", self.gateway + "/24", "dev", self.bridge)
+        with open(SUBNET_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.subnet = _free_subnet(os.getpid())
+            self.hosts = ["10.77.%d.%d" % (self.subnet, i + 1) for i in range(self.n)]
+            self.gateway = "10.77.%d.254" % self.subnet
+            run("ip", "addr", "add", self.gateway + "/24", "dev", self.bridge)
         run("ip", "link", "set", self.bridge, "up")
         for i, (ns, host, veth) in enumerate(zip(self.names, self.hosts, self.veths)):
             run("ip", "netns", "add", ns)
@@ -75,6 +88,14 @@ class NetLab:
             assert self.connected(), (
                 "namespaces cannot reach each other over bridge %s (%s=%s); ruleset:\n%s"
                 % (self.bridge, BRIDGE_NF, value, run(NFT, "list", "ruleset", check=False).stdout))
+
+    def add_address(self, last):
+        """Gives the root namespace the address 10.77.X.last on the bridge too; returns it.
+        It goes away with the bridge."""
+        addr = "10.77.%d.%d" % (self.subnet, last)
+        assert last not in range(1, self.n + 1) and addr != self.gateway, addr
+        run("ip", "addr", "add", addr + "/24", "dev", self.bridge)
+        return addr
 
     def connected(self):
         """TCP from the root namespace to every namespace and from each to n1."""
@@ -167,6 +188,18 @@ def remove_leftovers():
             run("ip", "link", "del", m.group(1), check=False)
 
 
+def _free_subnet(pid):
+    """A third octet X in 10..209 (from the pid on) that no address of the root namespace
+    has in 10.77.X.0/24. REQUIRES: SUBNET_LOCK held until the bridge has its address."""
+    used = set(int(m) for m in re.findall(r"\binet 10\.77\.(\d+)\.",
+                                          run("ip", "-o", "-4", "addr", "show").stdout))
+    for i in range(200):
+        x = 10 + (pid + i) % 200
+        if x not in used:
+            return x
+    raise AssertionError("no free 10.77.X.0/24 for the network namespaces: %s" % sorted(used))
+
+
 def _read(path):
     try:
         with open(path) as f:
@@ -178,6 +211,8 @@ def _read(path):
 @contextlib.contextmanager
 def lab(n):
     """A set-up NetLab of n namespaces; skips the test without root (no `ip netns add`)."""
+    if not shutil.which("ip"):
+        pytest.skip("no `ip` (iproute2): network namespaces need it")
     probe = "pcprobe%d" % os.getpid()
     r = run("ip", "netns", "add", probe, check=False)
     if r.returncode != 0:

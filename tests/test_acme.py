@@ -1,12 +1,17 @@
 """Certificates from an ACME CA (docs/security.md "ACME") against pebble, the
-ACME test server Debian packages, all on loopback.
+ACME test server Debian packages, running in a network namespace the test
+creates (netlab.py: a bridge in the root namespace, 10.77.X.254, and one
+namespace behind a veth, 10.77.X.1; X unique per test process).
 
-pebble's HTTPS API gets a throwaway certificate (tlskit) for "localhost";
-pebble-challtestsrv is its DNS server and answers every name with 127.0.0.1
-(or what a test sets; no AAAA), so pebble's HTTP-01 validation of HOSTNAME
-reaches a node's `listen.acme_http` on the port pebble is configured to use.
-The clients verify what the nodes serve against pebble's issuing root,
-fetched from its management API.
+pebble and pebble-challtestsrv run in the namespace: pebble's API and
+management API on 10.77.X.1 (its certificate, from tlskit, names that
+address), challtestsrv's DNS on the namespace's own loopback, its management
+API on 10.77.X.1. challtestsrv answers every name with the address the nodes'
+`listen.acme_http` is on (or what a test sets; no AAAA): a bridge address of
+the root namespace, so pebble's HTTP-01 validation crosses the veth to the
+nodes. The nodes run in the root namespace (mail and cluster ports on
+loopback). The clients verify what the nodes serve against pebble's issuing
+root, fetched from its management API. Root only (skipped otherwise).
 
 - two nodes: the certificate is ordered once (by the node that manages the
   record's bucket), kept in the replicated store, and served by both nodes on
@@ -30,6 +35,7 @@ import urllib.request
 
 import pytest
 
+import netlab
 import tlskit
 from cluster import DEFAULT_PASSWORD, DOMAIN, HOSTNAME, sample, wait_for
 from clusterkit import free_port, make_node, new_secret, wait_view
@@ -37,61 +43,73 @@ from clusterkit import free_port, make_node, new_secret, wait_view
 ALICE = "alice@" + DOMAIN
 IO_TIMEOUT = 15
 ISSUE_DEADLINE = 60
-
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("pebble") and shutil.which("pebble-challtestsrv")),
-    reason="pebble not installed (scripts/install-deps installs it)")
+# Inside the namespace nothing else listens: fixed ports.
+PEBBLE_PORT = 14000
+PEBBLE_MGMT_PORT = 15000
+PEBBLE_TLS_PORT = 5001  # pebble wants one (TLS-ALPN-01); unused here
+DNS_PORT = 8053
+DNS_MGMT_PORT = 8055
+# Addresses of the root namespace on the bridge besides the gateway (10.77.X.254).
+SECOND_NODE = 253  # the second node's acme_http
+NOBODY = 252       # nothing listens there: connections are refused at once
 
 
 class Pebble:
-    """pebble and pebble-challtestsrv (its DNS) on free loopback ports."""
+    """pebble and pebble-challtestsrv (its DNS) in the lab's first namespace."""
 
-    def __init__(self, root, default_ipv4="127.0.0.1"):
+    def __init__(self, root, lab, default_ipv4=None):
+        assert shutil.which("pebble") and shutil.which("pebble-challtestsrv"), (
+            "pebble not installed (scripts/install-deps installs it)")
         self.root = str(root)
+        self.ns = lab.names[0]
+        self.addr = lab.hosts[0]
         self.procs = []
         pki = tlskit.Pki(os.path.join(self.root, "pki"))
-        leaf = pki.leaf("pebble", ["localhost"], ips=["127.0.0.1"])
+        leaf = pki.leaf("pebble", ["localhost"], ips=[self.addr])
         self.api_ca = pki.ca_file  # trusted by the nodes for pebble's API
-        self.port = free_port()
-        self.mgmt_port = free_port()
-        self.http_port = free_port()  # where pebble validates HTTP-01
-        dns_port = free_port()
-        self.dns_mgmt_port = free_port()
-        self.directory_url = "https://localhost:%d/dir" % self.port
+        # Where pebble validates HTTP-01: a port of the root namespace.
+        self.http_port = free_port(lab.gateway)
+        self.directory_url = "https://%s:%d/dir" % (self.addr, PEBBLE_PORT)
         config = {"pebble": {
-            "listenAddress": "127.0.0.1:%d" % self.port,
-            "managementListenAddress": "127.0.0.1:%d" % self.mgmt_port,
+            "listenAddress": "%s:%d" % (self.addr, PEBBLE_PORT),
+            "managementListenAddress": "%s:%d" % (self.addr, PEBBLE_MGMT_PORT),
             "certificate": leaf.chain,
             "privateKey": leaf.key,
             "httpPort": self.http_port,
-            "tlsPort": free_port(),
+            "tlsPort": PEBBLE_TLS_PORT,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
         }}
         config_path = os.path.join(self.root, "pebble.json")
         with open(config_path, "w") as f:
             json.dump(config, f)
-        self._spawn("dns", ["pebble-challtestsrv", "-dns01", "127.0.0.1:%d" % dns_port,
+        self._spawn("dns", ["pebble-challtestsrv", "-dns01", "127.0.0.1:%d" % DNS_PORT,
                             "-http01", "", "-https01", "", "-tlsalpn01", "",
-                            "-management", "127.0.0.1:%d" % self.dns_mgmt_port,
-                            "-defaultIPv4", default_ipv4, "-defaultIPv6", ""])
+                            "-management", "%s:%d" % (self.addr, DNS_MGMT_PORT),
+                            "-defaultIPv4", default_ipv4 or lab.gateway, "-defaultIPv6", ""])
         env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
         self._spawn("pebble", ["pebble", "-config", config_path,
-                               "-dnsserver", "127.0.0.1:%d" % dns_port], env=env)
+                               "-dnsserver", "127.0.0.1:%d" % DNS_PORT], env=env)
         self.api_context = ssl.create_default_context(cafile=self.api_ca)
         wait_for(self._directory_ok, 20, interval=0.1, what="pebble's directory")
+        wait_for(self._dns_ok, 20, interval=0.1, what="pebble-challtestsrv's management API")
 
     def _spawn(self, name, args, env=None):
         log = open(os.path.join(self.root, name + ".log"), "wb")
         try:
-            self.procs.append(subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+            # `ip netns exec` execs the program in place: terminate() reaches it.
+            self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns] + args,
+                                               stdin=subprocess.DEVNULL, stdout=log,
                                                stderr=subprocess.STDOUT, env=env, cwd=self.root))
         finally:
             log.close()
 
-    def _directory_ok(self):
+    def _check_running(self):
         for p in self.procs:
-            assert p.poll() is None, "%s exited:\n%s" % (p.args[0], self.logs())
+            assert p.poll() is None, "%s exited:\n%s" % (p.args[4], self.logs())
+
+    def _directory_ok(self):
+        self._check_running()
         try:
             with urllib.request.urlopen(self.directory_url, timeout=2,
                                         context=self.api_context) as r:
@@ -99,17 +117,25 @@ class Pebble:
         except OSError:
             return False
 
+    def _dns_ok(self):
+        self._check_running()
+        try:
+            socket.create_connection((self.addr, DNS_MGMT_PORT), timeout=2).close()
+            return True
+        except OSError:
+            return False
+
     def set_address(self, host, address):
         """Makes pebble's DNS answer host with address (challtestsrv /add-a)."""
         body = json.dumps({"host": host, "addresses": [address]}).encode()
-        url = "http://127.0.0.1:%d/add-a" % self.dns_mgmt_port
+        url = "http://%s:%d/add-a" % (self.addr, DNS_MGMT_PORT)
         with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"),
                                     timeout=5) as r:
             assert r.status == 200, r.status
 
     def root_pem(self):
         """The root pebble issues under (regenerated at each pebble start)."""
-        url = "https://localhost:%d/roots/0" % self.mgmt_port
+        url = "https://%s:%d/roots/0" % (self.addr, PEBBLE_MGMT_PORT)
         with urllib.request.urlopen(url, timeout=5, context=self.api_context) as r:
             return r.read().decode()
 
@@ -139,13 +165,21 @@ class Pebble:
 
 
 @pytest.fixture
-def pebble(tmp_path):
-    p = Pebble(tmp_path / "pebble")
+def lab():
+    """The namespace pebble runs in; ask for it before `nodes`, so that the nodes stop
+    before their network goes away."""
+    with netlab.lab(1) as net:
+        yield net
+
+
+@pytest.fixture
+def pebble(lab, tmp_path):
+    p = Pebble(tmp_path / "pebble", lab)
     yield p
     p.close()
 
 
-def acme_overrides(pebble, acme_host="127.0.0.1", **acme):
+def acme_overrides(pebble, acme_host, **acme):
     conf = {"directory_url": pebble.directory_url, "email": "ops@" + DOMAIN,
             "ca_file": pebble.api_ca, "check_interval_s": 1, "retry_max_s": 4}
     conf.update(acme)
@@ -212,23 +246,24 @@ def total(node_list, name, **labels):
 
 # ---- tests ---------------------------------------------------------------
 
-def test_cluster_orders_once_and_every_node_serves_it(nodes, tmp_path):
-    """n1 answers HTTP-01 on 127.0.0.1, n2 on 127.0.0.2 (same port). The name
-    first resolves to 127.0.0.3, where nobody answers: the first order fails,
-    which tells the test which node orders. Then the name is pointed at the
-    *other* node, which can only answer from the replicated record."""
-    pebble = Pebble(tmp_path / "pebble", default_ipv4="127.0.0.3")
+def test_cluster_orders_once_and_every_node_serves_it(lab, nodes, tmp_path):
+    """n1 answers HTTP-01 on the bridge's gateway address, n2 on a second one
+    (same port). The name first resolves to a third, where nobody answers: the
+    first order fails, which tells the test which node orders. Then the name
+    is pointed at the *other* node, which can only answer from the replicated
+    record."""
+    hosts = [lab.gateway, lab.add_address(SECOND_NODE)]
+    pebble = Pebble(tmp_path / "pebble", lab, default_ipv4=lab.add_address(NOBODY))
     try:
-        run_cluster_test(nodes, pebble)
+        run_cluster_test(nodes, pebble, hosts)
     finally:
         pebble.close()
 
 
-def run_cluster_test(nodes, pebble):
+def run_cluster_test(nodes, pebble, hosts):
     ports = [free_port(), free_port()]
     seeds = ["127.0.0.1:%d" % p for p in ports]
     secret = new_secret()
-    hosts = ["127.0.0.1", "127.0.0.2"]
     pair = [make_node(nodes, "n%d" % (i + 1), "127.0.0.1", ports[i], seeds, secret,
                       extra=acme_overrides(pebble, acme_host=hosts[i])) for i in range(2)]
     for n in pair:
@@ -277,9 +312,9 @@ def run_cluster_test(nodes, pebble):
     assert total(pair, "porcupine_acme_orders_total", result="ok") == 1
 
 
-def test_renewal_replaces_the_certificate_without_dropping_a_session(nodes, pebble):
+def test_renewal_replaces_the_certificate_without_dropping_a_session(lab, pebble, nodes):
     # Longer than pebble's validity: every check finds the renewal due.
-    n = nodes.start(overrides=acme_overrides(pebble, renew_before_days=100000,
+    n = nodes.start(overrides=acme_overrides(pebble, lab.gateway, renew_before_days=100000,
                                              check_interval_s=2))
     n.add_user(ALICE)
     ctx = pebble.client_context()
@@ -304,9 +339,10 @@ def test_renewal_replaces_the_certificate_without_dropping_a_session(nodes, pebb
     assert n.metric("porcupine_acme_orders_total", result="failed") == 0
 
 
-def test_mail_is_served_while_the_ca_is_unreachable(nodes, pebble):
-    closed = free_port()
-    over = acme_overrides(pebble, directory_url="https://localhost:%d/dir" % closed)
+def test_mail_is_served_while_the_ca_is_unreachable(lab, pebble, nodes):
+    # The namespace's address, where nothing listens on this port: refused at once.
+    over = acme_overrides(pebble, lab.gateway,
+                          directory_url="https://%s:%d/dir" % (pebble.addr, PEBBLE_PORT + 1))
     n = nodes.start(overrides=over)
     n.add_user(ALICE)
     # Failures are counted and retried with growing delays.
