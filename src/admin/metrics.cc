@@ -65,6 +65,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       gauge("porcupine_rebuild_chunks_sent_total", "Reconstruction messages delivered");
   announcements_retried =
       gauge("porcupine_rebuild_chunks_retried_total", "Reconstruction messages sent again");
+  epoch_floor_write_failures =
+      gauge("porcupine_membership_epoch_floor_write_failures_total",
+            "Durable writes of the membership Lamport floor that failed (their messages dropped)");
   profile_copies_failed = gauge("porcupine_profile_copies_failed_total",
                                 "Profile replica writes that did not reach a member");
   node_load = gauge("porcupine_load", "Pending disk-bound operations (the balancer's load)");

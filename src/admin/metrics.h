@@ -86,6 +86,7 @@ class Metrics {
   prometheus::Gauge* rpc_refused;
   prometheus::Gauge* announcements_sent;
   prometheus::Gauge* announcements_retried;
+  prometheus::Gauge* epoch_floor_write_failures;
   prometheus::Gauge* profile_copies_failed;
   prometheus::Gauge* node_load;
   // Replication.

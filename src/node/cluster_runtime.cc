@@ -48,6 +48,7 @@ ClusterRuntime::~ClusterRuntime() { Join(); }
 void ClusterRuntime::Join() {
   Stop();
   scan_pool_.join();
+  persist_pool_.join();
 }
 
 int64_t ClusterRuntime::NowMs() const {
@@ -148,18 +149,41 @@ Status ClusterRuntime::Remove(NodeId node) {
   return Status::Ok();
 }
 
+// Messages leave only once the Lamport counter they may carry is durable
+// (Membership's REQUIRES). The synced write runs on persist_pool_, never on
+// the strand; messages made meanwhile wait in held_. A failed write drops
+// them, as a lossy network would (the protocol resends on its timers), and
+// is tried again at the next Flush.
 void ClusterRuntime::Persist() {
+  if (persisting_) return;  // its completion comes back here
   const uint32_t lamport = membership_->lamport();
-  if (lamport <= persisted_lamport_) return;
-  // Before any message with an epoch from this counter leaves the node.
-  Status st = store_.PutMeta(kLamportMeta, std::to_string(lamport));
-  if (!st.ok()) spdlog::error("cannot persist the membership epoch floor: {}", st.ToString());
-  persisted_lamport_ = lamport;
+  if (lamport <= persisted_lamport_) {
+    for (cluster::Outgoing& out : held_) Send(std::move(out));
+    held_.clear();
+    return;
+  }
+  persisting_ = true;
+  asio::post(persist_pool_, [this, lamport] {
+    Status st = store_.PutMeta(kLamportMeta, std::to_string(lamport));
+    asio::post(strand_, [this, lamport, st = std::move(st)] {
+      persisting_ = false;
+      if (stopped_ || !membership_) return;
+      if (!st.ok()) {
+        persist_failures_.fetch_add(1);
+        spdlog::error("cannot persist the membership epoch floor {}: {}; {} messages dropped",
+                      lamport, st.ToString(), held_.size());
+        held_.clear();
+        return;
+      }
+      persisted_lamport_ = std::max(persisted_lamport_, lamport);
+      Persist();  // sends, or persists a counter that moved on meanwhile
+    });
+  });
 }
 
 void ClusterRuntime::Flush() {
+  for (cluster::Outgoing& out : membership_->TakeOutbox()) held_.push_back(std::move(out));
   Persist();
-  for (cluster::Outgoing& out : membership_->TakeOutbox()) Send(std::move(out));
   if (membership_->removed() && !removed_.exchange(true)) {
     spdlog::error("this node was removed from the cluster by the operator; it serves no mail");
     // No view any more: every request on this node answers "try later", and
@@ -331,6 +355,7 @@ ClusterRuntime::Status_ ClusterRuntime::status() {
   out.removed = removed_.load();
   out.announcements_sent = announcements_sent_.load();
   out.announcements_failed = announcements_failed_.load();
+  out.epoch_floor_write_failures = persist_failures_.load();
   std::lock_guard lock(mu_);
   out.views_installed = views_installed_;
   const int64_t now = NowMs();

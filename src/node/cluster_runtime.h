@@ -106,6 +106,7 @@ class ClusterRuntime : public manager::ViewSource {
     uint64_t views_installed = 0;
     uint64_t announcements_sent = 0;
     uint64_t announcements_failed = 0;
+    uint64_t epoch_floor_write_failures = 0;
   };
   Status_ status();
   // Finds a node by name, or by id in hex (8 digits) or decimal.
@@ -138,6 +139,8 @@ class ClusterRuntime : public manager::ViewSource {
 
   std::optional<cluster::Membership> membership_;  // strand only; set by Start
   uint32_t persisted_lamport_ = 0;                 // strand only
+  bool persisting_ = false;                        // a floor write in flight; strand only
+  std::vector<cluster::Outgoing> held_;            // waiting for the floor; strand only
   asio::steady_timer* timer_ = nullptr;            // TimerLoop's timer; strand only
   std::atomic<bool> stopped_{false};
   std::atomic<bool> removed_{false};
@@ -149,8 +152,10 @@ class ClusterRuntime : public manager::ViewSource {
   cluster::LoadTable loads_;                   // guarded by mu_
   uint64_t views_installed_ = 0;               // guarded by mu_
 
-  asio::thread_pool scan_pool_{1};  // reconstruction scans, one at a time
-  cluster::View announced_;         // scan thread only
+  asio::thread_pool scan_pool_{1};     // reconstruction scans, one at a time
+  asio::thread_pool persist_pool_{1};  // the epoch floor's synced writes
+  std::atomic<uint64_t> persist_failures_{0};
+  cluster::View announced_;  // scan thread only
   std::atomic<uint64_t> announcements_sent_{0};
   std::atomic<uint64_t> announcements_failed_{0};
 };

@@ -494,6 +494,7 @@ void Node::Impl::AddMetrics() {
     metrics.views_installed->Set(static_cast<double>(cs.views_installed));
     metrics.announcements_sent->Set(static_cast<double>(cs.announcements_sent));
     metrics.announcements_retried->Set(static_cast<double>(cs.announcements_failed));
+    metrics.epoch_floor_write_failures->Set(static_cast<double>(cs.epoch_floor_write_failures));
     metrics.rpc_calls->Set(static_cast<double>(rpc_client->calls()));
     metrics.rpc_failures->Set(static_cast<double>(rpc_client->failures()));
     metrics.rpc_refused->Set(static_cast<double>(rpc_server ? rpc_server->refused() : 0));
