@@ -26,11 +26,10 @@
 namespace porcupine::protocol::testing {
 
 // The backend's SCRAM-SHA-256 exchange for the engines' tests (the real one
-// is node/scram.h, GNU SASL). A first response naming n=old is an account
-// without SCRAM secrets; one that is base64 of "n,,n=..." gets a challenge;
-// any other first response is malformed; a final response with p=good
-// succeeds as alice@example.test (data "v=ok"), any other fails like a
-// wrong password (PermissionDenied).
+// is node/scram.h, GNU SASL). A first response that is base64 of "n,,n=..."
+// gets a challenge; any other first response is malformed; a final response
+// with p=good succeeds as alice@example.test (data "v=ok"), any other fails
+// like a wrong password (PermissionDenied), as every failed proof does.
 inline SaslReply FakeScram(const SaslStep& step) {
   using Kind = SaslReply::Kind;
   std::string m;
@@ -38,8 +37,6 @@ inline SaslReply FakeScram(const SaslStep& step) {
   r.kind = Kind::kFailure;
   if (!DecodeBase64(step.response, &m)) {
     r.status = Status::InvalidArgument("base64");
-  } else if (step.first && m.find("n=old") != std::string::npos) {
-    r.status = Status::FailedPrecondition("no SCRAM secrets");
   } else if (step.first && m.rfind("n,,n=", 0) == 0) {
     r.kind = Kind::kChallenge;
     r.data = EncodeBase64("r=nonce,s=c2FsdA==,i=4096");
