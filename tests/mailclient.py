@@ -11,6 +11,7 @@ import random
 import re
 import smtplib
 import socket
+import subprocess
 import time
 
 from cluster import DEFAULT_PASSWORD, HOSTNAME
@@ -394,3 +395,54 @@ def imap_subjects_by_uid(m):
             uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
             out[uid] = item[1].decode().split(":", 1)[1].strip()
     return out
+
+
+def mbsync_config(root, host, port, user, password=DEFAULT_PASSWORD, ssltype="None",
+                  ca_file=None, patterns="INBOX", sync="All", expunge=False):
+    """An mbsync (Debian isync) configuration, as text: channel "sync" between
+    the IMAP account user@host:port ("remote"; ssltype None, STARTTLS or
+    IMAPS, trusting ca_file if given; LOGIN) and a Maildir under root/mail/
+    ("local"), for the folders `patterns`, creating them on both sides;
+    `sync` is mbsync's Sync (All, Pull, ...), `expunge` expunges both sides."""
+    lines = [
+        "IMAPAccount porcupine",
+        "Host %s" % host,
+        "Port %d" % port,
+        "User %s" % user,
+        "Pass %s" % password,
+        "SSLType %s" % ssltype,
+    ]
+    if ca_file is not None:
+        lines.append("CertificateFile %s" % ca_file)
+    lines += [
+        "AuthMechs LOGIN",
+        "Timeout 60",
+        "",
+        "IMAPStore remote",
+        "Account porcupine",
+        "",
+        "MaildirStore local",
+        "Path %s/mail/" % root,
+        "Inbox %s/mail/INBOX" % root,
+        "SubFolders Verbatim",
+        "",
+        "Channel sync",
+        "Far :remote:",
+        "Near :local:",
+        "Patterns %s" % patterns,
+        "Create Both",
+    ]
+    if expunge:
+        lines.append("Expunge Both")
+    lines += ["SyncState *", "Sync %s" % sync]
+    return "\n".join(lines) + "\n"
+
+
+def run_mbsync(config_path, timeout):
+    """Runs every channel of the mbsync configuration at config_path; asserts
+    that mbsync succeeded (showing the tail of its output if not)."""
+    proc = subprocess.run(["mbsync", "-c", str(config_path), "-a"], capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, "mbsync failed (%d):\n%s\n%s" % (
+        proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
+    return proc

@@ -5,50 +5,17 @@ new message) back up, without errors; the server ends up with the edits."""
 import imaplib
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
 
 from cluster import DEFAULT_PASSWORD, DOMAIN
+from mailclient import mbsync_config, run_mbsync
 
 ALICE = "alice@" + DOMAIN
 MESSAGES = 1000
 
-CONFIG = """IMAPAccount porcupine
-Host {host}
-Port {port}
-User {user}
-Pass {password}
-SSLType None
-AuthMechs LOGIN
-Timeout 60
-
-IMAPStore remote
-Account porcupine
-
-MaildirStore local
-Path {root}/mail/
-Inbox {root}/mail/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns INBOX Sent
-Create Both
-Expunge Both
-SyncState *
-Sync All
-"""
-
-
-def mbsync(config):
-    proc = subprocess.run(["mbsync", "-c", config, "-a"], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, "mbsync failed (%d):\n%s\n%s" % (
-        proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
-    return proc
+MBSYNC_TIMEOUT_S = 300
 
 
 def maildir_files(root, folder="INBOX"):
@@ -73,10 +40,10 @@ def test_mbsync_round_trip(node, tmp_path):
         assert typ == "OK", data
     (tmp_path / "mail").mkdir()
     config = tmp_path / "mbsyncrc"
-    config.write_text(CONFIG.format(host=host, port=port, user=ALICE, password=DEFAULT_PASSWORD,
-                                    root=tmp_path))
+    config.write_text(mbsync_config(tmp_path, host, port, ALICE, patterns="INBOX Sent",
+                                    expunge=True))
     start = time.monotonic()
-    mbsync(str(config))
+    run_mbsync(config, MBSYNC_TIMEOUT_S)
     down_s = time.monotonic() - start
     files = maildir_files(tmp_path)
     assert len(files) == MESSAGES, len(files)
@@ -94,8 +61,8 @@ def test_mbsync_round_trip(node, tmp_path):
     with open(new, "wb") as f:
         f.write(b"From: me@example.org\r\nTo: %s\r\nSubject: written offline\r\n\r\nhi\r\n"
                 % ALICE.encode())
-    mbsync(str(config))
-    mbsync(str(config))  # a second run finds nothing left to do
+    run_mbsync(config, MBSYNC_TIMEOUT_S)
+    run_mbsync(config, MBSYNC_TIMEOUT_S)  # a second run finds nothing left to do
 
     typ, data = m.select("INBOX")
     assert typ == "OK"

@@ -21,6 +21,7 @@ import pytest
 
 import tlskit
 from cluster import DEFAULT_PASSWORD, DOMAIN, HOSTNAME, wait_for
+from mailclient import mbsync_config, run_mbsync
 
 ALICE = "alice@" + DOMAIN
 BOB = "bob@" + DOMAIN
@@ -192,36 +193,6 @@ def test_openssl_s_client_implicit(tls_node, pki, attr, close):
     assert "Verification: OK" in err, err
 
 
-# mbsync checks the host name against the certificate's DNS names (not its
-# IP addresses): "localhost", which the default certificate lists.
-MBSYNC = """IMAPAccount porcupine
-Host localhost
-Port {port}
-User {user}
-Pass {password}
-SSLType {ssltype}
-CertificateFile {ca}
-AuthMechs LOGIN
-Timeout 60
-
-IMAPStore remote
-Account porcupine
-
-MaildirStore local
-Path {root}/mail/
-Inbox {root}/mail/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns INBOX
-Create Both
-SyncState *
-Sync Pull
-"""
-
-
 @pytest.mark.skipif(shutil.which("mbsync") is None, reason="mbsync (isync) not installed")
 @pytest.mark.parametrize("ssltype,attr", [("STARTTLS", "imap"), ("IMAPS", "imaps")])
 def test_mbsync(tls_node, pki, tmp_path, ssltype, attr):
@@ -232,12 +203,11 @@ def test_mbsync(tls_node, pki, tmp_path, ssltype, attr):
     m.logout()
     (tmp_path / "mail").mkdir()
     config = tmp_path / "mbsyncrc"
-    config.write_text(MBSYNC.format(port=getattr(tls_node, attr)[1], user=ALICE,
-                                    password=DEFAULT_PASSWORD, ssltype=ssltype, ca=pki.ca_file,
-                                    root=tmp_path))
-    r = subprocess.run(["mbsync", "-c", str(config), "-a"], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # mbsync checks the host name against the certificate's DNS names (not
+    # its IP addresses): "localhost", which the default certificate lists.
+    config.write_text(mbsync_config(tmp_path, "localhost", getattr(tls_node, attr)[1], ALICE,
+                                    ssltype=ssltype, ca_file=pki.ca_file, sync="Pull"))
+    run_mbsync(config, timeout=120)
     got = sum(len(os.listdir(tmp_path / "mail" / "INBOX" / d)) for d in ("cur", "new"))
     assert got == 20
     listener = "imap" if ssltype == "STARTTLS" else "imaps"

@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +15,20 @@ data_dir = "/tmp/x"
 [mail]
 domains = ["Example.TEST"]
 )";
+
+// kMinimal followed by `extra`, parsed; a parse error fails the test (and
+// the default Config is returned).
+Config Parse(const std::string& extra = "") {
+  Result<Config> c = ParseConfig(std::string(kMinimal) + extra);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? *c : Config{};
+}
+
+// The error of kMinimal followed by `extra`, or "ok" when it parses.
+std::string ErrorFor(const std::string& extra) {
+  Result<Config> c = ParseConfig(std::string(kMinimal) + extra);
+  return c.ok() ? std::string("ok") : c.status().message();
+}
 
 TEST(Config, MinimalFileGetsDefaults) {
   Result<Config> c = ParseConfig(kMinimal);
@@ -55,7 +70,7 @@ sync = false
 }
 
 TEST(Config, ReadsTheLoginThrottleAndCache) {
-  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+  const Config c = Parse(R"(
 [auth]
 failures_before_delay = 2
 delay_initial_ms = 50
@@ -70,8 +85,7 @@ max_trusted_logins = 30
 login_cache_entries = 0
 login_cache_ttl_s = 5
 )");
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  const LoginThrottleOptions& t = c->auth.throttle;
+  const LoginThrottleOptions& t = c.auth.throttle;
   EXPECT_EQ(t.failures_before_delay, 2);
   EXPECT_EQ(t.delay_initial, std::chrono::milliseconds(50));
   EXPECT_EQ(t.delay_max, std::chrono::milliseconds(400));
@@ -82,18 +96,17 @@ login_cache_ttl_s = 5
   EXPECT_EQ(t.max_addresses, 10u);
   EXPECT_EQ(t.max_accounts, 20u);
   EXPECT_EQ(t.max_trusted, 30u);
-  EXPECT_EQ(c->auth.login_cache_entries, 0u);
-  EXPECT_EQ(c->auth.login_cache_ttl, std::chrono::seconds(5));
+  EXPECT_EQ(c.auth.login_cache_entries, 0u);
+  EXPECT_EQ(c.auth.login_cache_ttl, std::chrono::seconds(5));
 }
 
 TEST(Config, ReadsTls) {
-  Result<Config> none = ParseConfig(kMinimal);
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->tls.enabled());
-  EXPECT_EQ(none->tls.min_version, "1.2");
-  EXPECT_EQ(none->tls.handshake_timeout, std::chrono::seconds(10));
-  EXPECT_EQ(none->listen.imaps, "");
-  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+  const Config none = Parse();
+  EXPECT_FALSE(none.tls.enabled());
+  EXPECT_EQ(none.tls.min_version, "1.2");
+  EXPECT_EQ(none.tls.handshake_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(none.listen.imaps, "");
+  const Config c = Parse(R"(
 [listen]
 imaps = "127.0.0.1:0"
 submission = "127.0.0.1:0"
@@ -111,24 +124,23 @@ domains = ["d.test"]
 cert_file = "/etc/d.pem"
 key_file = "/etc/d.key"
 )");
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_TRUE(c->tls.enabled());
-  EXPECT_EQ(c->listen.imaps, "127.0.0.1:0");
-  EXPECT_EQ(c->tls.min_version, "1.3");
-  EXPECT_EQ(c->tls.handshake_timeout, std::chrono::seconds(3));
-  ASSERT_EQ(c->tls.certificates.size(), 2u);
-  EXPECT_EQ(c->tls.certificates[0].domains, (std::vector<std::string>{"b.test", "*.c.test"}));
-  EXPECT_EQ(c->tls.certificates[1].key_file, "/etc/d.key");
+  EXPECT_TRUE(c.tls.enabled());
+  EXPECT_EQ(c.listen.imaps, "127.0.0.1:0");
+  EXPECT_EQ(c.tls.min_version, "1.3");
+  EXPECT_EQ(c.tls.handshake_timeout, std::chrono::seconds(3));
+  ASSERT_EQ(c.tls.certificates.size(), 2u);
+  EXPECT_EQ(c.tls.certificates[0].domains, (std::vector<std::string>{"b.test", "*.c.test"}));
+  EXPECT_EQ(c.tls.certificates[1].key_file, "/etc/d.key");
   // Certificates alone are enough (the first is the default).
-  Result<Config> only = ParseConfig(std::string(kMinimal) + R"(
+  EXPECT_EQ(ErrorFor(R"(
 [listen]
 pop3s = "127.0.0.1:0"
 [[tls.certificates]]
 domains = ["b.test"]
 cert_file = "/etc/b.pem"
 key_file = "/etc/b.key"
-)");
-  ASSERT_TRUE(only.ok()) << only.status().ToString();
+)"),
+            "ok");
 }
 
 TEST(Config, ErrorsNameTheKey) {
@@ -167,9 +179,7 @@ TEST(Config, ErrorsNameTheKey) {
       {"[tls]\ncertificates = \"x\"\n", "tls.certificates: must be an array of tables"},
   };
   for (const Bad& b : cases) {
-    Result<Config> c = ParseConfig(std::string(kMinimal) + b.extra);
-    ASSERT_FALSE(c.ok()) << b.extra;
-    EXPECT_EQ(c.status().message().rfind(b.want, 0), 0u) << c.status().message();
+    EXPECT_THAT(ErrorFor(b.extra), ::testing::StartsWith(b.want)) << b.extra;
   }
   EXPECT_FALSE(ParseConfig("[mail]\ndomains=[\"x\"]\n").ok());  // no data_dir
   EXPECT_FALSE(ParseConfig("[node]\ndata_dir=\"/x\"\n").ok());  // no domains
@@ -220,12 +230,11 @@ TEST(Config, PostmasterIsEmptyByDefaultAndCanonicalWhenSet) {
 }
 
 TEST(Config, ReadsAcme) {
-  Result<Config> off = ParseConfig(kMinimal);
-  ASSERT_TRUE(off.ok());
-  EXPECT_FALSE(off->acme.enabled());
-  EXPECT_EQ(off->listen.acme_http, "");
+  const Config off = Parse();
+  EXPECT_FALSE(off.acme.enabled());
+  EXPECT_EQ(off.listen.acme_http, "");
 
-  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+  const Config c = Parse(R"(
 [listen]
 acme_http = "0.0.0.0:80"
 imaps = "127.0.0.1:993"
@@ -238,15 +247,14 @@ renew_before_days = 20
 check_interval_s = 600
 retry_max_s = 7200
 )");
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_TRUE(c->acme.enabled());
-  EXPECT_EQ(c->listen.acme_http, "0.0.0.0:80");
-  EXPECT_EQ(c->acme.domains, (std::vector<std::string>{"mail.example.test", "imap.example.test"}));
-  EXPECT_EQ(c->acme.challenge, "http-01");
-  EXPECT_EQ(c->acme.renew_before_days, 20);
-  EXPECT_EQ(c->acme.check_interval, std::chrono::seconds(600));
-  EXPECT_EQ(c->acme.retry_max, std::chrono::seconds(7200));
-  EXPECT_EQ(c->acme.validation_timeout, std::chrono::seconds(120));
+  EXPECT_TRUE(c.acme.enabled());
+  EXPECT_EQ(c.listen.acme_http, "0.0.0.0:80");
+  EXPECT_EQ(c.acme.domains, (std::vector<std::string>{"mail.example.test", "imap.example.test"}));
+  EXPECT_EQ(c.acme.challenge, "http-01");
+  EXPECT_EQ(c.acme.renew_before_days, 20);
+  EXPECT_EQ(c.acme.check_interval, std::chrono::seconds(600));
+  EXPECT_EQ(c.acme.retry_max, std::chrono::seconds(7200));
+  EXPECT_EQ(c.acme.validation_timeout, std::chrono::seconds(120));
 
   // The domains default to the mail host name.
   Result<Config> d = ParseConfig(R"(
@@ -263,24 +271,21 @@ directory_url = "https://acme.example/dir"
 }
 
 TEST(Config, AcmeErrorsNameTheKey) {
-  auto error = [](const std::string& extra) {
-    Result<Config> c = ParseConfig(std::string(kMinimal) + extra);
-    return c.ok() ? std::string("ok") : c.status().message();
-  };
-  EXPECT_EQ(error("[acme]\ndirectory_url = \"http://ca/dir\"\ndomains = [\"a.b\"]\n"),
+  EXPECT_EQ(ErrorFor("[acme]\ndirectory_url = \"http://ca/dir\"\ndomains = [\"a.b\"]\n"),
             "acme.directory_url: must be an https:// URL");
-  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\nchallenge = \"dns-01\"\n"),
+  EXPECT_EQ(ErrorFor("[acme]\ndirectory_url = \"https://ca/dir\"\nchallenge = \"dns-01\"\n"),
             "acme.challenge: must be \"http-01\"");
-  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"localhost\"]\n"),
+  EXPECT_EQ(ErrorFor("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"localhost\"]\n"),
             "acme.domains: \"localhost\" is not a fully qualified DNS name");
-  EXPECT_EQ(error("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"
-                  "check_interval_s = 100\nretry_max_s = 10\n"),
+  EXPECT_EQ(ErrorFor("[acme]\ndirectory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"
+                     "check_interval_s = 100\nretry_max_s = 10\n"),
             "acme.retry_max_s: must be at least acme.check_interval_s");
-  EXPECT_EQ(error("[acme]\nrenew_before_days = 0\n"), "acme.renew_before_days: must be at least 1");
-  EXPECT_EQ(error("[listen]\nacme_http = \"nope\"\n"), "listen.acme_http: must be host:port");
+  EXPECT_EQ(ErrorFor("[acme]\nrenew_before_days = 0\n"),
+            "acme.renew_before_days: must be at least 1");
+  EXPECT_EQ(ErrorFor("[listen]\nacme_http = \"nope\"\n"), "listen.acme_http: must be host:port");
   // Implicit TLS with only [acme]: fine (its certificate serves).
-  EXPECT_EQ(error("[listen]\nimaps = \"127.0.0.1:0\"\n[acme]\n"
-                  "directory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"),
+  EXPECT_EQ(ErrorFor("[listen]\nimaps = \"127.0.0.1:0\"\n[acme]\n"
+                     "directory_url = \"https://ca/dir\"\ndomains = [\"a.b\"]\n"),
             "ok");
 }
 

@@ -34,8 +34,9 @@ std::optional<std::string> ScramClientUser(std::string_view client_first);
 // engines' SaslStep requests into SaslReply answers. Each exchange goes
 // through MailService::BeginScram / FinishScram (the login throttle), like
 // a password check. An unknown user gets made-up secrets, stable per name,
-// so that it fails at the proof like a wrong password; a user whose password
-// predates SCRAM gets FailedPrecondition at once. Not thread-safe: one
+// so that it fails at the proof like a wrong password; so does a user whose
+// password predates SCRAM (and the node logs that it must be set again).
+// Not thread-safe: one
 // connection's backend.
 class ScramServer {
  public:

@@ -29,6 +29,49 @@ inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+inline int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes the escapes of raw client bytes and message bodies in the golden
+// files: \r \n \t \0 \\ \xHH; any other backslash stays as it is (IMAP
+// flags are full of them).
+inline std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    char e = s[i + 1];
+    if (e == 'r' || e == 'n' || e == 't' || e == '0' || e == '\\') {
+      out += e == 'r' ? '\r' : e == 'n' ? '\n' : e == 't' ? '\t' : e == '0' ? '\0' : '\\';
+      ++i;
+    } else if (e == 'x' && i + 3 < s.size() && HexDigit(s[i + 2]) >= 0 && HexDigit(s[i + 3]) >= 0) {
+      out += static_cast<char>(HexDigit(s[i + 2]) * 16 + HexDigit(s[i + 3]));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// "C: text" (or "C:" for an empty line, in case an editor trimmed the
+// space) is a line plus CRLF; "C~ text" is raw escaped bytes.
+inline bool IsClientLine(std::string_view l) {
+  return l == "C:" || StartsWith(l, "C: ") || StartsWith(l, "C~ ");
+}
+
+// The bytes a client line sends.
+inline std::string ClientBytes(std::string_view l) {
+  if (StartsWith(l, "C~ ")) return Unescape(l.substr(3));
+  return std::string(l.substr(std::min<size_t>(3, l.size()))) + "\r\n";
+}
+
 // The TLS setup directive of every protocol's golden files: "!tls available"
 // (the driver can start TLS: STARTTLS is offered) or "!tls secure" (an
 // implicit-TLS listener: secure from the start). False for other lines.

@@ -55,10 +55,11 @@ struct SaslReply {
     kSuccess,    // authenticated as `user`; `data` (base64) is the server's
                  // final message, sent as a last challenge whose (empty)
                  // response completes the exchange
-    kFailure,    // `status`: PermissionDenied (wrong password, unknown user),
-                 // FailedPrecondition (the account has no SCRAM secrets),
-                 // InvalidArgument (a malformed message), ResourceExhausted
-                 // (the login throttle), other (temporary)
+    kFailure,    // `status`: PermissionDenied (wrong password, unknown user,
+                 // an account without SCRAM secrets: all alike, so the answer
+                 // tells nothing of the account), InvalidArgument (a
+                 // malformed message), ResourceExhausted (the login
+                 // throttle), other (temporary)
   };
   Kind kind = Kind::kFailure;
   std::string data;

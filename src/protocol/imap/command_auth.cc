@@ -139,10 +139,6 @@ void Session::Impl::CompleteScram(protocol::SaslReply& r) {
     case Code::kNotFound:
       No("[AUTHENTICATIONFAILED] Authentication failed");
       return CountError();
-    case Code::kFailedPrecondition:
-      return No(
-          "[AUTHENTICATIONFAILED] SCRAM-SHA-256 is not set up for this account (set the "
-          "password again, or use PLAIN)");
     case Code::kInvalidArgument:
       return Bad("Malformed SCRAM message");
     case Code::kResourceExhausted:

@@ -831,17 +831,9 @@ TEST(SessionFolderTest, UnclosedBracketInAMailboxNameIsNoNotBad) {
   EXPECT_TRUE(Contains(d.Send("2 EXAMINE a[b"), "S: 2 OK [READ-ONLY]"));
 }
 
-// STARTTLS transitions (RFC 3501 §6.2.1): each case is a list of client
-// writes (a handshake cuts the write it happens in), replayed at every
-// fragment size down to one byte.
-struct TlsCase {
-  const char* name;
-  protocol::Transport transport;
-  std::vector<std::string> writes;
-  std::string expected;  // after the greeting
-  bool fail_handshake = false;
-  bool secure_after = false;
-};
+// STARTTLS transitions (RFC 3501 §6.2.1), replayed at every fragment size
+// down to one byte (protocol::testing::ExpectTlsTranscripts).
+using protocol::testing::TlsCase;
 
 constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback peer
 constexpr protocol::Transport kTlsSecure{true, true, true};
@@ -849,7 +841,9 @@ constexpr char kCaps[] =
     "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE NAMESPACE SPECIAL-USE ENABLE ID UNSELECT "
     "CHILDREN AUTH=SCRAM-SHA-256 AUTH=PLAIN";
 
-std::string Greeting(bool starttls) {
+// STARTTLS is in the greeting while TLS can still start.
+std::string Greeting(const protocol::Transport& t) {
+  const bool starttls = t.tls_available && !t.secure;
   return std::string("S: * OK [CAPABILITY ") + kCaps + (starttls ? " STARTTLS" : "") +
          "] imap.example.test ready\n";
 }
@@ -892,24 +886,8 @@ std::vector<TlsCase> TlsCases() {
 }
 
 TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
-  for (const TlsCase& c : TlsCases()) {
-    SCOPED_TRACE(c.name);
-    size_t longest = 1;
-    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
-    for (size_t k = longest; k >= 1; --k) {
-      SessionInfo info = testing::TestInfo();
-      info.transport = c.transport;
-      Driver d(Limits{}, info);
-      d.Start();
-      if (c.fail_handshake) d.FailNextTls();
-      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
-      d.Eof();
-      bool offered = c.transport.tls_available && !c.transport.secure;
-      ASSERT_EQ(d.transcript(), Greeting(offered) + c.expected) << "fragment size " << k;
-      EXPECT_EQ(d.session().transport().secure, c.secure_after);
-      EXPECT_TRUE(d.requests().empty()) << "a dropped command reached the backend";
-    }
-  }
+  protocol::testing::ExpectTlsTranscripts<Driver>(TlsCases(), Limits{}, testing::TestInfo(),
+                                                  Greeting);
 }
 
 // The engine itself drops what was pipelined behind STARTTLS in one read.
@@ -918,12 +896,7 @@ TEST(SessionTlsTest, EngineDropsBufferedInput) {
   info.transport = kTlsAvailable;
   Session s(Limits{}, info);
   s.Start();
-  s.Feed("a STARTTLS\r\nb LOGIN alice secret\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  s.TakeOutput();
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
-  EXPECT_FALSE(s.HasOutput());
+  protocol::testing::ExpectStartTlsDropsBufferedInput(s, "a STARTTLS\r\nb LOGIN alice secret\r\n");
 }
 
 TEST(SessionTlsTest, ShutdownDuringHandshakeSaysByeAfterIt) {
@@ -931,15 +904,8 @@ TEST(SessionTlsTest, ShutdownDuringHandshakeSaysByeAfterIt) {
   info.transport = kTlsAvailable;
   Session s(Limits{}, info);
   s.Start();
-  s.Feed("a STARTTLS\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  s.TakeOutput();
-  s.OnShutdown();
-  s.OnIdleTimeout();
-  EXPECT_FALSE(s.HasOutput());
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
-  EXPECT_EQ(s.TakeOutput(), "* BYE server shutting down\r\n");
+  protocol::testing::ExpectShutdownWaitsForHandshake(s, "a STARTTLS\r\n",
+                                                     "* BYE server shutting down\r\n");
 }
 
 #ifndef NDEBUG
@@ -1035,10 +1001,7 @@ TEST(SessionFuzzTest, RandomDialoguesAreFramedAndSplitIndependent) {
       EXPECT_FALSE(d.unterminated());
       return d.transcript();
     };
-    std::string whole = run(input.size());
-    for (size_t k : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, 1 + rng() % input.size()}) {
-      ASSERT_EQ(run(k), whole) << "fragment " << k << " input " << ::testing::PrintToString(input);
-    }
+    ASSERT_NO_FATAL_FAILURE(protocol::testing::ExpectSplitIndependent(input, &rng, run));
   }
 }
 

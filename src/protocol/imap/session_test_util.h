@@ -7,7 +7,8 @@
 //   S: <line>                  bytes the session wrote, one per CRLF line
 //   R: <request>               a backend request (see Describe below)
 //   -- delay <n>ms / -- close  tarpit and close steps
-// Header-only so the library never links it.
+//   -- starttls [failed]       a TLS handshake
+// The driving is protocol::testing::SessionDriver's. Header-only so the library never links it.
 #pragma once
 
 #include <algorithm>
@@ -21,7 +22,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "protocol/common/sasl_test_util.h"
+#include "protocol/common/session_test_util.h"
 #include "protocol/imap/session.h"
 
 namespace porcupine::imap::testing {
@@ -340,21 +341,7 @@ inline SessionInfo TestInfo() {
 // Renders bytes for a transcript line: tab as \t, other controls as \xHH,
 // everything else as is (backslashes too: IMAP flags are full of them).
 inline std::string Escape(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
+  return protocol::testing::EscapeBytes(s, {.double_backslash = false, .escape_8bit = false});
 }
 
 inline std::string Uids(const std::vector<MessageInfo>& messages) {
@@ -419,54 +406,25 @@ inline std::string Describe(const Request& request) {
   return std::visit(V{}, request);
 }
 
-class Driver {
+class Driver : public protocol::testing::SessionDriver<Driver, Session, Request> {
  public:
   // A driver with its own backend, or one sharing `backend` (not owned;
   // it must outlive the driver).
   explicit Driver(const Limits& limits, SessionInfo info = TestInfo())
-      : owned_(std::make_unique<FakeBackend>()),
-        backend_(owned_.get()),
-        session_(limits, std::move(info)) {}
+      : SessionDriver(limits, std::move(info)),
+        owned_(std::make_unique<FakeBackend>()),
+        backend_(owned_.get()) {}
   Driver(FakeBackend* backend, const Limits& limits, SessionInfo info = TestInfo())
-      : backend_(backend), session_(limits, std::move(info)) {}
+      : SessionDriver(limits, std::move(info)), backend_(backend) {}
 
-  void Start() {
-    session_.Start();
-    Pump();
-  }
-  // One client write.
-  void Feed(std::string_view bytes) { FeedInPieces(bytes, std::max<size_t>(bytes.size(), 1)); }
-  // One client write that arrives in pieces of `fragment` bytes, pumping
-  // after each. A STARTTLS handshake cuts the write: its later pieces would
-  // reach the TLS layer (and fail the handshake), never the session.
-  void FeedInPieces(std::string_view bytes, size_t fragment) {
-    write_cut_ = false;
-    for (size_t i = 0; i < bytes.size() && !closed_ && !write_cut_; i += fragment) {
-      FeedPiece(bytes.substr(i, fragment));
-    }
-  }
-  // The next TLS handshake fails.
-  void FailNextTls() { fail_tls_ = true; }
-  void Eof() { Event(&Session::OnEof); }
-  void Timeout() { Event(&Session::OnIdleTimeout); }
-  void Shutdown() { Event(&Session::OnShutdown); }
   // The driver's poll timer fired (only if the session asked for one).
   void Poll() {
-    if (closed_) return;
+    if (closed()) return;
     if (!session_.PollInterval()) {
       transcript_ += "-- no poll requested\n";
       return;
     }
     Event(&Session::OnPoll);
-  }
-  // The next request is recorded but left unanswered until Release().
-  void Hold() { hold_next_ = true; }
-  void Release() {
-    if (!held_) return;
-    Request r = std::move(*held_);
-    held_.reset();
-    session_.Complete(backend_->Handle(r));
-    Pump();
   }
 
   // Sends `line` + CRLF and returns what the session wrote in response.
@@ -476,97 +434,17 @@ class Driver {
     return transcript_.substr(from);
   }
 
-  const std::string& transcript() const { return transcript_; }
-  bool closed() const { return closed_; }
-  // Some output chunk did not end in CRLF (a framing bug).
-  bool unterminated() const { return unterminated_; }
-  Session& session() { return session_; }
   FakeBackend& backend() { return *backend_; }
-  const std::vector<Request>& requests() const { return requests_; }
 
  private:
-  void FeedPiece(std::string_view bytes) {
-    if (closed_ || write_cut_) return;
-    session_.Feed(bytes);
-    if (!held_) Pump();
-  }
+  friend SessionDriver;
 
-  void Event(void (Session::*event)()) {
-    if (closed_) return;
-    (session_.*event)();
-    Flush();
-    if (!held_) Pump();
-  }
-
-  void Pump() {
-    for (;;) {
-      Step step = session_.Next();
-      Flush();
-      switch (step.kind) {
-        case Step::Kind::kNeedInput:
-          return;
-        case Step::Kind::kClose:
-          closed_ = true;
-          transcript_ += "-- close\n";
-          return;
-        case Step::Kind::kDelay:
-          transcript_ += "-- delay " + std::to_string(step.delay.count()) + "ms\n";
-          break;
-        case Step::Kind::kStartTls:
-          write_cut_ = true;
-          if (std::exchange(fail_tls_, false)) {
-            transcript_ += "-- starttls failed\n";
-            session_.OnTlsFailed();
-          } else {
-            transcript_ += "-- starttls\n";
-            session_.OnTlsStarted();
-          }
-          break;
-        case Step::Kind::kRequest:
-          requests_.push_back(*step.request);
-          transcript_ += "R: " + Describe(*step.request) + "\n";
-          if (std::exchange(hold_next_, false)) {
-            held_ = std::move(*step.request);
-            return;
-          }
-          session_.Complete(backend_->Handle(*step.request));
-          break;
-      }
-    }
-  }
-
-  void Flush() {
-    if (session_.HasOutput()) AppendLines("S: ", session_.TakeOutput());
-  }
-
-  // Splits CRLF-terminated text into transcript lines; an unterminated tail
-  // is marked so a missing CRLF shows up in a diff.
-  void AppendLines(std::string_view prefix, std::string_view text) {
-    while (!text.empty()) {
-      size_t end = text.find("\r\n");
-      std::string_view line = text.substr(0, end);
-      transcript_ += std::string(prefix) + Escape(line);
-      if (end == std::string_view::npos) {
-        transcript_ += " [no CRLF]\n";
-        unterminated_ = true;
-        return;
-      }
-      transcript_ += "\n";
-      text.remove_prefix(end + 2);
-    }
-  }
+  static std::string Escape(std::string_view s) { return testing::Escape(s); }
+  void Record(const Request& request) { transcript_ += "R: " + Describe(request) + "\n"; }
+  void Answer(Request request) { session_.Complete(backend_->Handle(request)); }
 
   std::unique_ptr<FakeBackend> owned_;
   FakeBackend* backend_;
-  Session session_;
-  std::string transcript_;
-  bool closed_ = false;
-  bool write_cut_ = false;  // a handshake ended the current client write
-  bool fail_tls_ = false;
-  bool unterminated_ = false;
-  bool hold_next_ = false;
-  std::optional<Request> held_;
-  std::vector<Request> requests_;
 };
 
 }  // namespace porcupine::imap::testing

@@ -26,8 +26,11 @@ using testing::FakeBackend;
 
 fs::path TestdataDir() { return fs::path(PORCUPINE_SOURCE_DIR) / "src/protocol/imap/testdata"; }
 
+using protocol::golden::ClientBytes;
+using protocol::golden::IsClientLine;
 using protocol::golden::SplitLines;
 using protocol::golden::StartsWith;
+using protocol::golden::Unescape;
 
 // Lines the session produces (never echoed from the file).
 bool IsOutputLine(std::string_view l) {
@@ -45,46 +48,6 @@ bool IsEvent(std::string_view l) {
   return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release" ||
          l == "!poll" || StartsWith(l, "!fail ") || StartsWith(l, "!append ") ||
          StartsWith(l, "!store ") || StartsWith(l, "!expunge ") || l == "!tls-fail";
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes \r \n \t \0 \\ \xHH; any other backslash stays as it is.
-std::string Unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-      continue;
-    }
-    char e = s[i + 1];
-    if (e == 'r' || e == 'n' || e == 't' || e == '0' || e == '\\') {
-      out += e == 'r' ? '\r' : e == 'n' ? '\n' : e == 't' ? '\t' : e == '0' ? '\0' : '\\';
-      ++i;
-    } else if (e == 'x' && i + 3 < s.size() && HexDigit(s[i + 2]) >= 0 && HexDigit(s[i + 3]) >= 0) {
-      out += static_cast<char>(HexDigit(s[i + 2]) * 16 + HexDigit(s[i + 3]));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// "C: text" (or "C:" for an empty line) is a line plus CRLF; "C~ text" is
-// raw escaped bytes.
-bool IsClientLine(std::string_view l) {
-  return l == "C:" || StartsWith(l, "C: ") || StartsWith(l, "C~ ");
-}
-
-std::string ClientBytes(std::string_view l) {
-  if (StartsWith(l, "C~ ")) return Unescape(l.substr(3));
-  return std::string(l.substr(std::min<size_t>(3, l.size()))) + "\r\n";
 }
 
 Status ParseStatus(std::string_view name) {

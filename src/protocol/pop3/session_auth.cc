@@ -122,10 +122,6 @@ void Session::Impl::CompleteSasl(protocol::SaslReply* r) {
     case Code::kPermissionDenied:
     case Code::kNotFound:
       return Error("[AUTH] invalid credentials");
-    case Code::kFailedPrecondition:
-      return Err(
-          "[AUTH] SCRAM-SHA-256 is not set up for this account (set the password again, or use "
-          "PLAIN)");
     case Code::kInvalidArgument:
       return Error("malformed SCRAM message");
     case Code::kResourceExhausted:

@@ -157,16 +157,9 @@ TEST(SessionTest, IdleTimeoutWhileRequestOutIsIgnored) {
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
 }
 
-// STLS transitions (RFC 2595): each case is a list of client writes (a
-// handshake cuts the write it happens in), replayed at every fragment size.
-struct TlsCase {
-  const char* name;
-  protocol::Transport transport;
-  std::vector<std::string> writes;
-  std::string expected;  // after the greeting
-  bool fail_handshake = false;
-  bool secure_after = false;
-};
+// STLS transitions (RFC 2595), replayed at every fragment size
+// (protocol::testing::ExpectTlsTranscripts).
+using protocol::testing::TlsCase;
 
 constexpr protocol::Transport kTlsAvailable{false, true, true};  // a loopback peer
 constexpr protocol::Transport kTlsSecure{true, true, true};
@@ -208,24 +201,10 @@ std::vector<TlsCase> TlsCases() {
 }
 
 TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
-  for (const TlsCase& c : TlsCases()) {
-    SCOPED_TRACE(c.name);
-    size_t longest = 1;
-    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
-    for (size_t k = longest; k >= 1; --k) {
-      SessionInfo info = testing::TestInfo();
-      info.transport = c.transport;
-      Driver d(Limits{}, info);
-      d.Start();
-      if (c.fail_handshake) d.FailNextTls();
-      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
-      d.Eof();
-      ASSERT_EQ(d.transcript(), "S: +OK pop.example.test POP3 ready\n" + c.expected)
-          << "fragment size " << k;
-      EXPECT_EQ(d.session().transport().secure, c.secure_after);
-      EXPECT_TRUE(d.requests().empty()) << "a dropped PASS reached the backend";
-    }
-  }
+  protocol::testing::ExpectTlsTranscripts<Driver>(
+      TlsCases(), Limits{}, testing::TestInfo(), [](const protocol::Transport&) {
+        return std::string("S: +OK pop.example.test POP3 ready\n");
+      });
 }
 
 // The engine itself drops what was pipelined behind STLS in one read.
@@ -234,13 +213,11 @@ TEST(SessionTlsTest, EngineDropsBufferedInput) {
   info.transport = kTlsAvailable;
   Session s(Limits{}, info);
   s.Start();
-  s.Feed("USER alice\r\nSTLS\r\nPASS secret\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  EXPECT_EQ(s.TakeOutput(),
+  std::string before;
+  protocol::testing::ExpectStartTlsDropsBufferedInput(s, "USER alice\r\nSTLS\r\nPASS secret\r\n",
+                                                      &before);
+  EXPECT_EQ(before,
             "+OK pop.example.test POP3 ready\r\n+OK send PASS\r\n+OK Begin TLS negotiation\r\n");
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
-  EXPECT_FALSE(s.HasOutput());
 }
 
 TEST(SessionTlsTest, ShutdownDuringHandshakeClosesAfterIt) {
@@ -248,15 +225,8 @@ TEST(SessionTlsTest, ShutdownDuringHandshakeClosesAfterIt) {
   info.transport = kTlsAvailable;
   Session s(Limits{}, info);
   s.Start();
-  s.Feed("STLS\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  s.TakeOutput();
-  s.OnShutdown();
-  s.OnIdleTimeout();
-  EXPECT_FALSE(s.HasOutput());
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
-  EXPECT_EQ(s.TakeOutput(), "-ERR [SYS/TEMP] server shutting down\r\n");
+  protocol::testing::ExpectShutdownWaitsForHandshake(s, "STLS\r\n",
+                                                     "-ERR [SYS/TEMP] server shutting down\r\n");
 }
 
 #ifndef NDEBUG
@@ -345,10 +315,7 @@ TEST(SessionFuzzTest, RandomDialoguesAreFramedAndSplitIndependent) {
       EXPECT_FALSE(d.unterminated());
       return d.transcript();
     };
-    std::string whole = run(input.size());
-    for (size_t k : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, 1 + rng() % input.size()}) {
-      ASSERT_EQ(run(k), whole) << "fragment " << k << " input " << ::testing::PrintToString(input);
-    }
+    ASSERT_NO_FATAL_FAILURE(protocol::testing::ExpectSplitIndependent(input, &rng, run));
   }
 }
 

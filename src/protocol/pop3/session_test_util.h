@@ -8,7 +8,8 @@
 //   R: maildrop user=..                an OpenMaildrop request (after SCRAM)
 //   R: sasl first=0|1 <base64>         a SaslStep request (protocol::testing::FakeScram)
 //   -- delay <n>ms / -- close          tarpit and close steps
-// Header-only so the library never links it.
+//   -- starttls [failed]               a TLS handshake (STLS)
+// The driving is protocol::testing::SessionDriver's. Header-only so the library never links it.
 #pragma once
 
 #include <algorithm>
@@ -20,7 +21,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "protocol/common/sasl_test_util.h"
+#include "protocol/common/session_test_util.h"
 #include "protocol/pop3/session.h"
 
 namespace porcupine::pop3::testing {
@@ -102,23 +103,7 @@ inline SessionInfo TestInfo() {
 // Renders bytes for a transcript line: tab as \t, other controls as \xHH,
 // backslash doubled, everything else as is.
 inline std::string Escape(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
+  return protocol::testing::EscapeBytes(s, {.double_backslash = true, .escape_8bit = false});
 }
 
 inline std::string Join(const std::vector<std::string>& v) {
@@ -127,101 +112,19 @@ inline std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
-class Driver {
+class Driver : public protocol::testing::SessionDriver<Driver, Session, Request> {
  public:
   explicit Driver(const Limits& limits, SessionInfo info = TestInfo())
-      : session_(limits, std::move(info)) {}
+      : SessionDriver(limits, std::move(info)) {}
 
-  void Start() {
-    session_.Start();
-    Pump();
-  }
-  // One client write.
-  void Feed(std::string_view bytes) { FeedInPieces(bytes, std::max<size_t>(bytes.size(), 1)); }
-  // One client write that arrives in pieces of `fragment` bytes, pumping
-  // after each. A STARTTLS handshake cuts the write: its later pieces would
-  // reach the TLS layer (and fail the handshake), never the session.
-  void FeedInPieces(std::string_view bytes, size_t fragment) {
-    write_cut_ = false;
-    for (size_t i = 0; i < bytes.size() && !closed_ && !write_cut_; i += fragment) {
-      FeedPiece(bytes.substr(i, fragment));
-    }
-  }
-  // The next TLS handshake fails.
-  void FailNextTls() { fail_tls_ = true; }
-  void Eof() { Event(&Session::OnEof); }
-  void Timeout() { Event(&Session::OnIdleTimeout); }
-  void Shutdown() { Event(&Session::OnShutdown); }
-  // The next request is recorded but left unanswered until Release().
-  void Hold() { hold_next_ = true; }
-  void Release() {
-    if (!held_) return;
-    Request r = std::move(*held_);
-    held_.reset();
-    Answer(std::move(r));
-    Pump();
-  }
-
-  const std::string& transcript() const { return transcript_; }
-  bool closed() const { return closed_; }
-  // Some output chunk did not end in CRLF (a framing bug).
-  bool unterminated() const { return unterminated_; }
-  Session& session() { return session_; }
   FakeBackend& backend() { return backend_; }
-  const std::vector<Request>& requests() const { return requests_; }
 
  private:
-  void FeedPiece(std::string_view bytes) {
-    if (closed_ || write_cut_) return;
-    session_.Feed(bytes);
-    if (!held_) Pump();
-  }
+  friend SessionDriver;
 
-  void Event(void (Session::*event)()) {
-    if (closed_) return;
-    (session_.*event)();
-    Flush();
-    if (!held_) Pump();
-  }
-
-  void Pump() {
-    for (;;) {
-      Step step = session_.Next();
-      Flush();
-      switch (step.kind) {
-        case Step::Kind::kNeedInput:
-          return;
-        case Step::Kind::kClose:
-          closed_ = true;
-          transcript_ += "-- close\n";
-          return;
-        case Step::Kind::kDelay:
-          transcript_ += "-- delay " + std::to_string(step.delay.count()) + "ms\n";
-          break;
-        case Step::Kind::kStartTls:
-          write_cut_ = true;
-          if (std::exchange(fail_tls_, false)) {
-            transcript_ += "-- starttls failed\n";
-            session_.OnTlsFailed();
-          } else {
-            transcript_ += "-- starttls\n";
-            session_.OnTlsStarted();
-          }
-          break;
-        case Step::Kind::kRequest:
-          Record(*step.request);
-          if (std::exchange(hold_next_, false)) {
-            held_ = std::move(*step.request);
-            return;
-          }
-          Answer(std::move(*step.request));
-          break;
-      }
-    }
-  }
+  static std::string Escape(std::string_view s) { return testing::Escape(s); }
 
   void Record(const Request& request) {
-    requests_.push_back(request);
     if (auto* l = std::get_if<Login>(&request)) {
       transcript_ += "R: login user=" + Escape(l->user) + " password=" + Escape(l->password) + "\n";
     } else if (auto* r = std::get_if<Retrieve>(&request)) {
@@ -251,37 +154,7 @@ class Driver {
     }
   }
 
-  void Flush() {
-    if (session_.HasOutput()) AppendLines("S: ", session_.TakeOutput());
-  }
-
-  // Splits CRLF-terminated text into transcript lines; an unterminated tail
-  // is marked so a missing CRLF shows up in a diff.
-  void AppendLines(std::string_view prefix, std::string_view text) {
-    while (!text.empty()) {
-      size_t end = text.find("\r\n");
-      std::string_view line = text.substr(0, end);
-      transcript_ += std::string(prefix) + Escape(line);
-      if (end == std::string_view::npos) {
-        transcript_ += " [no CRLF]\n";
-        unterminated_ = true;
-        return;
-      }
-      transcript_ += "\n";
-      text.remove_prefix(end + 2);
-    }
-  }
-
-  Session session_;
   FakeBackend backend_;
-  std::string transcript_;
-  bool closed_ = false;
-  bool write_cut_ = false;  // a handshake ended the current client write
-  bool fail_tls_ = false;
-  bool unterminated_ = false;
-  bool hold_next_ = false;
-  std::optional<Request> held_;
-  std::vector<Request> requests_;
 };
 
 }  // namespace porcupine::pop3::testing

@@ -25,8 +25,11 @@ using testing::Driver;
 
 fs::path TestdataDir() { return fs::path(PORCUPINE_SOURCE_DIR) / "src/protocol/pop3/testdata"; }
 
+using protocol::golden::ClientBytes;
+using protocol::golden::IsClientLine;
 using protocol::golden::SplitLines;
 using protocol::golden::StartsWith;
+using protocol::golden::Unescape;
 
 // Lines the session produces (never echoed from the file).
 bool IsOutputLine(std::string_view l) {
@@ -42,51 +45,6 @@ bool IsSetup(std::string_view l) {
 bool IsEvent(std::string_view l) {
   return l == "!eof" || l == "!timeout" || l == "!shutdown" || l == "!hold" || l == "!release" ||
          l == "!tls-fail";
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes \r \n \t \0 \\ \xHH.
-std::string Unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-      continue;
-    }
-    char e = s[++i];
-    if (e == 'r') {
-      out += '\r';
-    } else if (e == 'n') {
-      out += '\n';
-    } else if (e == 't') {
-      out += '\t';
-    } else if (e == '0') {
-      out += '\0';
-    } else if (e == 'x' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
-      i += 2;
-    } else {
-      out += e;
-    }
-  }
-  return out;
-}
-
-// "C: text" (or "C:" for an empty line) is a line plus CRLF; "C~ text" is
-// raw escaped bytes.
-bool IsClientLine(std::string_view l) {
-  return l == "C:" || StartsWith(l, "C: ") || StartsWith(l, "C~ ");
-}
-
-std::string ClientBytes(std::string_view l) {
-  if (StartsWith(l, "C~ ")) return Unescape(l.substr(3));
-  return std::string(l.substr(std::min<size_t>(3, l.size()))) + "\r\n";
 }
 
 Status ParseStatus(std::string_view name) {

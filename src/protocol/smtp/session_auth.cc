@@ -116,10 +116,6 @@ void Session::Impl::CompleteSasl(protocol::SaslReply* reply) {
     case Code::kPermissionDenied:
     case Code::kNotFound:
       return Error(535, "5.7.8", "Error: authentication failed");
-    case Code::kFailedPrecondition:
-      return Error(535, "5.7.8",
-                   "Error: SCRAM-SHA-256 is not set up for this account (set the password "
-                   "again, or use PLAIN)");
     case Code::kInvalidArgument:
       return Error(501, "5.5.2", "Error: malformed SCRAM message");
     case Code::kResourceExhausted:

@@ -139,17 +139,9 @@ std::string Repeat(std::string_view s, int n) {
   return out;
 }
 
-// STARTTLS transitions (RFC 3207): each case is a list of client writes
-// (a handshake cuts the write it happens in: its later bytes would reach
-// the TLS layer), replayed at every fragment size down to one byte.
-struct TlsCase {
-  const char* name;
-  protocol::Transport transport;
-  std::vector<std::string> writes;
-  std::string expected;  // after the greeting
-  bool fail_handshake = false;
-  bool secure_after = false;
-};
+// STARTTLS transitions (RFC 3207), replayed at every fragment size down to
+// one byte (protocol::testing::ExpectTlsTranscripts).
+using protocol::testing::TlsCase;
 
 constexpr protocol::Transport kTlsAvailable{false, true, false};
 constexpr protocol::Transport kTlsSecure{true, true, false};
@@ -215,23 +207,9 @@ std::vector<TlsCase> TlsCases() {
 }
 
 TEST(SessionTlsTest, EveryFragmentSizeGivesTheSameTranscript) {
-  for (const TlsCase& c : TlsCases()) {
-    SCOPED_TRACE(c.name);
-    size_t longest = 1;
-    for (const std::string& w : c.writes) longest = std::max(longest, w.size());
-    for (size_t k = longest; k >= 1; --k) {
-      SessionInfo info = testing::TestInfo();
-      info.transport = c.transport;
-      Driver d(SmallLimits(), info);
-      d.Start();
-      if (c.fail_handshake) d.FailNextTls();
-      for (const std::string& w : c.writes) d.FeedInPieces(w, k);
-      d.Eof();
-      ASSERT_EQ(d.transcript(), kGreeting + c.expected) << "fragment size " << k;
-      EXPECT_EQ(d.session().transport().secure, c.secure_after);
-      EXPECT_TRUE(d.checked().empty()) << "a dropped RCPT reached the backend";
-    }
-  }
+  protocol::testing::ExpectTlsTranscripts<Driver>(
+      TlsCases(), SmallLimits(), testing::TestInfo(),
+      [](const protocol::Transport&) { return std::string(kGreeting); });
 }
 
 // The engine itself drops what was pipelined behind STARTTLS in one read,
@@ -241,12 +219,8 @@ TEST(SessionTlsTest, EngineDropsBufferedInput) {
   info.transport = kTlsAvailable;
   Session s(SmallLimits(), info);
   s.Start();
-  s.Feed("STARTTLS\r\nHELO evil.test\r\nMAIL FROM:<>\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  s.TakeOutput();
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
-  EXPECT_FALSE(s.HasOutput());
+  ASSERT_NO_FATAL_FAILURE(protocol::testing::ExpectStartTlsDropsBufferedInput(
+      s, "STARTTLS\r\nHELO evil.test\r\nMAIL FROM:<>\r\n"));
   s.Feed("MAIL FROM:<>\r\n");
   EXPECT_EQ(s.Next().kind, Step::Kind::kNeedInput);
   EXPECT_EQ(s.TakeOutput(), "503 5.5.1 Error: send HELO/EHLO first\r\n");
@@ -257,15 +231,8 @@ TEST(SessionTlsTest, ShutdownDuringHandshakeClosesAfterIt) {
   info.transport = kTlsAvailable;
   Session s(SmallLimits(), info);
   s.Start();
-  s.Feed("STARTTLS\r\n");
-  ASSERT_EQ(s.Next().kind, Step::Kind::kStartTls);
-  s.TakeOutput();
-  s.OnShutdown();
-  s.OnIdleTimeout();  // ignored during the handshake
-  EXPECT_FALSE(s.HasOutput());
-  s.OnTlsStarted();
-  EXPECT_EQ(s.Next().kind, Step::Kind::kClose);
-  EXPECT_EQ(s.TakeOutput(), "421 4.3.2 Service shutting down, closing transmission channel\r\n");
+  protocol::testing::ExpectShutdownWaitsForHandshake(
+      s, "STARTTLS\r\n", "421 4.3.2 Service shutting down, closing transmission channel\r\n");
 }
 
 TEST(SessionScriptTest, ThousandPipelinedNoops) {

@@ -5,8 +5,10 @@
 //   D: from=<..> to=<..>,<..> ...       a Deliver request
 //   M: <message line>                   the delivered message, one per CRLF line
 //   A: user=<..> password=<..>          a Login request (AUTH)
+//   X: first=0|1 <base64>               a SaslStep request (protocol::testing::FakeScram)
 //   -- delay <n>ms / -- close           tarpit and close steps
-// Header-only so the library never links it.
+//   -- starttls [failed]                a TLS handshake
+// The driving is protocol::testing::SessionDriver's. Header-only so the library never links it.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "protocol/common/sasl_test_util.h"
+#include "protocol/common/session_test_util.h"
 #include "protocol/smtp/path.h"
 #include "protocol/smtp/session.h"
 
@@ -87,162 +89,58 @@ inline SessionInfo TestInfo() {
 // is, tab as \t, other controls (and all 8-bit bytes of a line that is not
 // UTF-8) as \xHH, backslash doubled.
 inline std::string Escape(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  bool utf8 = IsValidUtf8(s);
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
+  return protocol::testing::EscapeBytes(s,
+                                        {.double_backslash = true, .escape_8bit = !IsValidUtf8(s)});
 }
 
-class Driver {
+class Driver : public protocol::testing::SessionDriver<Driver, Session, Request> {
  public:
   explicit Driver(const Limits& limits, SessionInfo info = TestInfo())
-      : session_(limits, std::move(info)) {}
+      : SessionDriver(limits, std::move(info)) {}
 
-  void Start() {
-    session_.Start();
-    Pump();
-  }
-  // One client write.
-  void Feed(std::string_view bytes) { FeedInPieces(bytes, std::max<size_t>(bytes.size(), 1)); }
-  // One client write that arrives in pieces of `fragment` bytes, pumping
-  // after each. A STARTTLS handshake cuts the write: its later pieces would
-  // reach the TLS layer (and fail the handshake), never the session.
-  void FeedInPieces(std::string_view bytes, size_t fragment) {
-    write_cut_ = false;
-    for (size_t i = 0; i < bytes.size() && !closed_ && !write_cut_; i += fragment) {
-      FeedPiece(bytes.substr(i, fragment));
-    }
-  }
-  // The next TLS handshake fails.
-  void FailNextTls() { fail_tls_ = true; }
-  void Eof() { Event(&Session::OnEof); }
-  void Timeout() { Event(&Session::OnIdleTimeout); }
-  void Shutdown() { Event(&Session::OnShutdown); }
-
-  const std::string& transcript() const { return transcript_; }
-  bool closed() const { return closed_; }
-  // Some output chunk did not end in CRLF (a framing bug).
-  bool unterminated() const { return unterminated_; }
-  Session& session() { return session_; }
   FakeBackend& backend() { return backend_; }
   const std::vector<Deliver>& deliveries() const { return deliveries_; }
   const std::vector<std::string>& checked() const { return checked_; }
 
  private:
-  void FeedPiece(std::string_view bytes) {
-    if (closed_ || write_cut_) return;
-    session_.Feed(bytes);
-    Pump();
-  }
+  friend SessionDriver;
 
-  void Event(void (Session::*event)()) {
-    if (closed_) return;
-    (session_.*event)();
-    Pump();
-  }
+  static std::string Escape(std::string_view s) { return testing::Escape(s); }
 
-  void Pump() {
-    for (;;) {
-      Step step = session_.Next();
-      Flush();
-      switch (step.kind) {
-        case Step::Kind::kNeedInput:
-          return;
-        case Step::Kind::kClose:
-          closed_ = true;
-          transcript_ += "-- close\n";
-          return;
-        case Step::Kind::kDelay:
-          transcript_ += "-- delay " + std::to_string(step.delay.count()) + "ms\n";
-          break;
-        case Step::Kind::kStartTls:
-          write_cut_ = true;
-          if (std::exchange(fail_tls_, false)) {
-            transcript_ += "-- starttls failed\n";
-            session_.OnTlsFailed();
-          } else {
-            transcript_ += "-- starttls\n";
-            session_.OnTlsStarted();
-          }
-          break;
-        case Step::Kind::kRequest:
-          Answer(std::move(*step.request));
-          break;
-      }
+  void Record(const Request& request) {
+    if (auto* check = std::get_if<CheckRecipient>(&request)) {
+      checked_.push_back(check->address);
+    } else if (auto* step = std::get_if<protocol::SaslStep>(&request)) {
+      transcript_ += "X: first=" + std::string(step->first ? "1" : "0") + " <" +
+                     Escape(step->response) + ">\n";
+    } else if (auto* login = std::get_if<Login>(&request)) {
+      transcript_ +=
+          "A: user=<" + Escape(login->user) + "> password=<" + Escape(login->password) + ">\n";
+    } else {
+      const Deliver& d = std::get<Deliver>(request);
+      std::string to;
+      for (const std::string& r : d.recipients) to += (to.empty() ? "<" : ",<") + r + ">";
+      transcript_ += "D: from=<" + d.reverse_path + "> to=" + to +
+                     " smtputf8=" + (d.smtputf8 ? "1" : "0") +
+                     " 8bitmime=" + (d.eight_bit_mime ? "1" : "0") + "\n";
+      AppendLines("M: ", d.message);
+      deliveries_.push_back(d);
     }
   }
 
   void Answer(Request request) {
     if (auto* check = std::get_if<CheckRecipient>(&request)) {
-      checked_.push_back(check->address);
       session_.Complete(backend_.Check(check->address));
-      return;
-    }
-    if (auto* step = std::get_if<protocol::SaslStep>(&request)) {
-      transcript_ += "X: first=" + std::string(step->first ? "1" : "0") + " <" +
-                     Escape(step->response) + ">\n";
+    } else if (auto* step = std::get_if<protocol::SaslStep>(&request)) {
       session_.Complete(protocol::testing::FakeScram(*step));
-      return;
-    }
-    if (auto* login = std::get_if<Login>(&request)) {
-      transcript_ +=
-          "A: user=<" + Escape(login->user) + "> password=<" + Escape(login->password) + ">\n";
+    } else if (auto* login = std::get_if<Login>(&request)) {
       session_.Complete(backend_.Login(login->user, login->password));
-      return;
-    }
-    Deliver& d = std::get<Deliver>(request);
-    std::string to;
-    for (const std::string& r : d.recipients) to += (to.empty() ? "<" : ",<") + r + ">";
-    transcript_ += "D: from=<" + d.reverse_path + "> to=" + to +
-                   " smtputf8=" + (d.smtputf8 ? "1" : "0") +
-                   " 8bitmime=" + (d.eight_bit_mime ? "1" : "0") + "\n";
-    AppendLines("M: ", d.message);
-    deliveries_.push_back(d);
-    session_.Complete(backend_.NextDeliverStatus());
-  }
-
-  void Flush() {
-    if (session_.HasOutput()) AppendLines("S: ", session_.TakeOutput());
-  }
-
-  // Splits CRLF-terminated text into transcript lines; an unterminated tail
-  // is marked so a missing CRLF shows up in a diff.
-  void AppendLines(std::string_view prefix, std::string_view text) {
-    while (!text.empty()) {
-      size_t end = text.find("\r\n");
-      std::string_view line = text.substr(0, end);
-      transcript_ += std::string(prefix) + Escape(line);
-      if (end == std::string_view::npos) {
-        transcript_ += " [no CRLF]\n";
-        unterminated_ = true;
-        return;
-      }
-      transcript_ += "\n";
-      text.remove_prefix(end + 2);
+    } else {
+      session_.Complete(backend_.NextDeliverStatus());
     }
   }
 
-  Session session_;
   FakeBackend backend_;
-  std::string transcript_;
-  bool closed_ = false;
-  bool unterminated_ = false;
-  bool write_cut_ = false;  // a handshake ended the current client write
-  bool fail_tls_ = false;
   std::vector<Deliver> deliveries_;
   std::vector<std::string> checked_;
 };
