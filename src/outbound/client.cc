@@ -113,6 +113,9 @@ Client::Step Client::Impl::NextStep() {
     case Phase::kBody:
       return {Kind::kNeedBody, options.timeouts.data_block};
     default:
+      // kActive and kQuitting always await a reply: reaching here is a bug.
+      assert(false && "no reply awaited and nothing to do");
+      phase = Phase::kClosed;
       return {Kind::kClose, {}};
   }
 }

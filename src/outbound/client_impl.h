@@ -32,6 +32,26 @@ Outcome Decided(Outcome::Kind kind, Stage stage, EnhancedCode status, std::strin
 // Whether an address may be put between "<" and ">" on a command line.
 bool SafeAddress(std::string_view address);
 
+// (Outside Impl: clang wants nested structs with member initializers complete
+// before Impl is.)
+// A reply we wait for, in the order the commands went out.
+struct PendingReply {
+  Stage stage = Stage::kConnect;
+  size_t index = 0;  // kRcpt: the recipient
+};
+// The message in progress.
+struct Transaction {
+  Envelope envelope;
+  std::vector<std::optional<Outcome>> outcomes;  // per recipient; nullopt: undecided
+  std::vector<size_t> to_send;                   // recipients with a sendable address
+  size_t next_rcpt = 0;                          // into to_send (not pipelined)
+  size_t accepted = 0;
+  std::optional<Outcome> mail_failure;  // MAIL refused (pipelined: replies still coming)
+  bool pipelined = false;
+  bool lone_dot = false;  // 354 came with nobody to deliver to: "." sent, reply ignored
+  DataEncoder encoder;
+};
+
 struct Client::Impl {
   enum class Phase {
     kActive,    // commands sent, replies expected (see `expect`)
@@ -41,25 +61,8 @@ struct Client::Impl {
     kQuitting,  // QUIT sent
     kClosed,
   };
-  // A reply we wait for, in the order the commands went out.
-  struct Expect {
-    Stage stage = Stage::kConnect;
-    size_t index = 0;  // kRcpt: the recipient
-  };
-  // The message in progress.
-  struct Txn {
-    Envelope envelope;
-    std::vector<std::optional<Outcome>> outcomes;  // per recipient; nullopt: undecided
-    std::vector<bool> rcpt_accepted;               // 2xx to its RCPT
-    std::vector<size_t> to_send;                   // recipients with a sendable address
-    size_t next_rcpt = 0;                          // into to_send (not pipelined)
-    size_t accepted = 0;
-    std::optional<Outcome> mail_failure;  // MAIL refused (pipelined: replies still coming)
-    bool pipelined = false;
-    bool lone_dot = false;  // 354 came with nobody to deliver to: "." sent, reply ignored
-    bool body_started = false;
-    DataEncoder encoder;
-  };
+  using Expect = PendingReply;
+  using Txn = Transaction;
 
   explicit Impl(ClientOptions o) : options(std::move(o)), parser(options.reply_limits) {}
 

@@ -11,7 +11,6 @@ void Client::Impl::Start(Envelope envelope) {
   txn->envelope = std::move(envelope);
   size_t n = txn->envelope.recipients.size();
   txn->outcomes.resize(n);
-  txn->rcpt_accepted.resize(n, false);
   if (DecideLocally()) return FinishTxn();
   if (need_rset) return Send("RSET", {Stage::kRset, 0});
   SendMailGroup();
@@ -102,7 +101,6 @@ void Client::Impl::OnRcpt(size_t index, const Reply& r) {
   // likely) say nothing about the recipients: MAIL's reply decides them.
   if (!txn->mail_failure) {
     if (r.Class() == 2) {
-      txn->rcpt_accepted[index] = true;
       ++txn->accepted;
     } else if (r.Class() == 4 || r.Class() == 5) {
       txn->outcomes[index] = FromReply(r, Stage::kRcpt);
@@ -123,7 +121,6 @@ void Client::Impl::OnData(const Reply& r) {
       expect.push_back({Stage::kDataEnd, 0});
       return;
     }
-    txn->body_started = true;
     phase = Phase::kBody;
     return;
   }
