@@ -197,9 +197,11 @@ def test_slow_body_is_cut_at_the_body_deadline(nodes, slow):
 
 
 def test_connection_limit_refuses_at_once_and_recovers(nodes, slow):
-    """Over admin.max_connections a connection gets 503 at once instead of waiting
-    in a queue; when the slow ones are gone, health checks are served again."""
-    node = nodes.start(overrides={"admin": {"max_connections": 4, "header_timeout_s": 3}})
+    """Over admin.max_connections (and its health slots) a connection gets 503 at once
+    instead of waiting in a queue; when the slow ones are gone, every request is served
+    again."""
+    node = nodes.start(overrides={"admin": {"max_connections": 4, "health_connections": 0,
+                                            "header_timeout_s": 3}})
     clients = slow(addr_of(node), 4, interval=0.5)
     time.sleep(0.3)
     start = time.monotonic()
@@ -215,6 +217,45 @@ def test_connection_limit_refuses_at_once_and_recovers(nodes, slow):
     wait_for(lambda: timed_get(node, "/healthz")[0] == 200, 5, what="a free slot")
     assert_health_answers(node, "after the cut")
     assert node.metric("porcupine_admin_connections_refused_total") >= 2
+
+
+def test_health_answers_while_slow_clients_hold_every_connection(nodes, slow):
+    """admin.max_connections slow clients hold the whole pool: /healthz and /readyz
+    are still answered 200 at once, on the slots kept for them (admin.health_connections);
+    any other request there is refused 503 at once, and a health-slot connection that
+    sends nothing is cut at admin.health_header_timeout_s."""
+    node = nodes.start(overrides={"admin": {"max_connections": 4, "health_connections": 2}})
+    clients = slow(addr_of(node), 4, interval=0.5)
+    time.sleep(0.3)
+    assert clients.open_count() == 4
+    assert_health_answers(node, "4 slow clients hold max_connections = 4")
+    for path in ("/healthz?verbose", "/readyz"):
+        out = raw_exchange(addr_of(node), b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        assert out.startswith(b"HTTP/1.1 200 "), out[:200]
+        assert b"Connection: close" in out, "one request per health slot"
+    start = time.monotonic()
+    out = raw_exchange(addr_of(node), b"GET /v1/cluster HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 503 "), out[:200]
+    assert time.monotonic() - start < HEALTH_BUDGET_S
+    # Silent connections take both health slots until their head deadline cuts them.
+    silent = [socket.create_connection(addr_of(node), timeout=10) for _ in range(2)]
+    try:
+        out = raw_exchange(addr_of(node), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out == b"" or out.startswith(b"HTTP/1.1 503 "), out[:200]
+        for s in silent:
+            s.settimeout(5)
+            start = time.monotonic()
+            assert s.recv(4096).startswith(b"HTTP/1.1 408 ")
+            assert time.monotonic() - start < 3.5
+    finally:
+        for s in silent:
+            s.close()
+    wait_for(lambda: timed_get(node, "/healthz")[0] == 200, 5, what="a free health slot")
+    assert clients.open_count() == 4, "the slow clients still hold the pool"
+    clients.close()  # /metrics is an ordinary request: it needs a free connection
+    wait_for(lambda: timed_get(node, "/metrics")[0] == 200, 5, what="the pool to free up")
+    assert node.metric("porcupine_admin_health_slot_requests_total") >= 5
+    assert node.metric("porcupine_admin_connections_refused_total") >= 1
 
 
 def test_head_and_body_sizes(nodes):

@@ -19,6 +19,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -31,6 +32,21 @@ using Clock = std::chrono::steady_clock;
 // Set on the accept thread while it runs a task the pool refused: the task's
 // process_and_close_socket then refuses its socket instead of serving it.
 thread_local bool t_refusing = false;
+// Set on a pool thread while it runs a task admitted on a health-check slot.
+thread_local bool t_health_slot = false;
+
+// A request line "GET /healthz HTTP/1.1" (or HEAD, /readyz, with a query).
+bool IsHealthCheck(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  size_t sp = line.find(' ');
+  if (sp == std::string_view::npos) return false;
+  std::string_view method = line.substr(0, sp);
+  if (method != "GET" && method != "HEAD") return false;
+  std::string_view target = line.substr(sp + 1);
+  target = target.substr(0, target.find(' '));
+  std::string_view path = target.substr(0, target.find('?'));
+  return path == "/healthz" || path == "/readyz";
+}
 
 // Waits until fd is ready for `events`, the deadline passes (false, *expired)
 // or wake_fd becomes readable (false).
@@ -79,19 +95,22 @@ void AddressOf(int fd, bool peer, std::string& ip, int& port) {
 }  // namespace
 
 // httplib's task queue, replaced: one thread per admitted connection, made on
-// demand and kept for later ones, at most `max`; over that the task runs at
-// once on the accept thread with t_refusing set.
+// demand and kept for later ones, at most `max`; over that up to `health`
+// more run with t_health_slot set; over that too the task runs at once on the
+// accept thread with t_refusing set.
 class GuardedHttpServer::Pool : public httplib::TaskQueue {
  public:
-  explicit Pool(size_t max) : max_(max) {}
+  Pool(size_t max, size_t health) : max_(max), health_max_(health) {}
   ~Pool() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard lock(mu_);
-      if (active_ < max_ && !stopping_ && (idle_ + starting_ > jobs_.size() || Spawn())) {
-        ++active_;
-        jobs_.push_back(std::move(fn));
+      const bool health = active_ >= max_;
+      if (!stopping_ && (!health || health_active_ < health_max_) &&
+          (idle_ + starting_ > jobs_.size() || Spawn())) {
+        ++(health ? health_active_ : active_);
+        jobs_.push_back({std::move(fn), health});
         cv_.notify_one();
         return;
       }
@@ -140,24 +159,33 @@ class GuardedHttpServer::Pool : public httplib::TaskQueue {
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       --idle_;
       if (jobs_.empty()) return;  // stopping, nothing left
-      std::function<void()> fn = std::move(jobs_.front());
+      Job job = std::move(jobs_.front());
       jobs_.pop_front();
       lock.unlock();
-      fn();
+      t_health_slot = job.health;
+      job.fn();
+      t_health_slot = false;
       lock.lock();
-      --active_;
+      --(job.health ? health_active_ : active_);
     }
   }
 
+  struct Job {
+    std::function<void()> fn;
+    bool health = false;  // admitted on a health-check slot
+  };
+
   const size_t max_;
+  const size_t health_max_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  std::vector<std::thread> threads_;        // guarded by mu_
-  size_t active_ = 0;                       // queued or running; guarded by mu_
-  size_t idle_ = 0;                         // threads waiting for a job; guarded by mu_
-  size_t starting_ = 0;                     // threads made, not yet waiting; guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
+  std::deque<Job> jobs_;              // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
+  size_t active_ = 0;                 // queued or running; guarded by mu_
+  size_t health_active_ = 0;          // those on health slots; guarded by mu_
+  size_t idle_ = 0;                   // threads waiting for a job; guarded by mu_
+  size_t starting_ = 0;               // threads made, not yet waiting; guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
 };
 
 // One connection: httplib's Stream over a non-blocking socket, optionally
@@ -182,6 +210,24 @@ class GuardedHttpServer::Connection : public httplib::Stream {
       int r = SSL_accept(ssl_);
       if (r == 1) return handshaken_ = true;
       if (!WaitSsl(r, guard_.read_deadline(), /*reading=*/true)) return false;
+    }
+  }
+
+  // Reads until the request line (up to its LF) is buffered, within the
+  // head deadline, and shows it in *line; the bytes stay buffered for the
+  // parser. False when the client closed, the deadline passed (the request
+  // is cut) or the line does not fit the buffer.
+  bool PeekRequestLine(std::string_view* line) {
+    for (;;) {
+      const char* begin = buf_ + pos_;
+      if (const void* lf = std::memchr(begin, '\n', len_ - pos_)) {
+        *line = std::string_view(begin, static_cast<size_t>(static_cast<const char*>(lf) - begin));
+        return true;
+      }
+      std::memmove(buf_, begin, len_ - pos_);
+      len_ -= pos_;
+      pos_ = 0;
+      if (len_ == sizeof buf_ || !Receive(len_)) return false;
     }
   }
 
@@ -260,20 +306,28 @@ class GuardedHttpServer::Connection : public httplib::Stream {
   // Reads what is there into buf_, waiting until the read deadline.
   bool Fill() {
     pos_ = len_ = 0;
+    return Receive(0);
+  }
+
+  // Reads what is there into buf_ from `at` (len_ = at + what came),
+  // waiting until the read deadline. REQUIRES: at < sizeof buf_.
+  bool Receive(size_t at) {
+    char* into = buf_ + at;
+    const size_t room = sizeof buf_ - at;
     for (;;) {
       if (ssl_) {
         ERR_clear_error();
-        int r = SSL_read(ssl_, buf_, sizeof buf_);
+        int r = SSL_read(ssl_, into, static_cast<int>(room));
         if (r > 0) {
-          len_ = static_cast<size_t>(r);
+          len_ = at + static_cast<size_t>(r);
           return true;
         }
         if (!WaitSsl(r, guard_.read_deadline(), true)) return false;
         continue;
       }
-      ssize_t n = ::recv(fd_, buf_, sizeof buf_, 0);
+      ssize_t n = ::recv(fd_, into, room, 0);
       if (n > 0) {
-        len_ = static_cast<size_t>(n);
+        len_ = at + static_cast<size_t>(n);
         return true;
       }
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return false;
@@ -359,8 +413,11 @@ GuardedHttpServer::GuardedHttpServer(const HttpLimits& limits,
       SSL_CTX_set_mode(ssl_ctx_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     }
   }
+  health_limits_ = limits_;
+  health_limits_.header_timeout = std::min(limits_.header_timeout, limits_.health_header_timeout);
   size_t max = limits_.max_connections;
-  new_task_queue = [max] { return new Pool(max); };
+  size_t health = limits_.health_connections;
+  new_task_queue = [max, health] { return new Pool(max, health); };
   set_payload_max_length(limits_.max_body_bytes);
   set_keep_alive_timeout(limits_.keep_alive_timeout.count());
 }
@@ -391,7 +448,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     Refuse(sock);
     return false;
   }
-  Serve(sock, Clock::now());
+  Serve(sock, Clock::now(), t_health_slot);
   return true;
 }
 
@@ -409,20 +466,38 @@ void GuardedHttpServer::Refuse(socket_t sock) {
   ::close(sock);
 }
 
-void GuardedHttpServer::Serve(socket_t sock, Clock::time_point accepted) {
+void GuardedHttpServer::Serve(socket_t sock, Clock::time_point accepted, bool health_slot) {
   metrics_.admin.connections->Increment();
   int flags = fcntl(sock, F_GETFL, 0);
   fcntl(sock, F_SETFL, flags | O_NONBLOCK);
-  Connection conn(sock, limits_, wake_fd_);
+  Connection conn(sock, health_slot ? health_limits_ : limits_, wake_fd_);
   conn.guard().Start(accepted);  // over HTTPS the handshake counts against the head deadline
   bool ok = !tls_ || conn.Handshake(ssl_ctx_);
-  for (size_t i = 0; ok && i < keep_alive_max_count_; ++i) {
+  // A health slot serves one health check: anything else is refused as soon
+  // as its request line shows what it is.
+  if (ok && health_slot) {
+    std::string_view line;
+    if (conn.PeekRequestLine(&line) && IsHealthCheck(line)) {
+      metrics_.admin.health_slot_served->Increment();
+    } else if (conn.guard().cut() == RequestGuard::Cut::kNone && !conn.stopped()) {
+      metrics_.admin.refused->Increment();
+      conn.SendFinal(
+          Reply(503, "Service Unavailable", "unavailable", "too many admin connections"));
+      conn.Close(/*linger=*/true);
+      metrics_.admin.connections->Decrement();
+      return;
+    } else {
+      ok = false;  // cut by the head deadline (408 below), or stopping
+    }
+  }
+  const size_t requests = health_slot ? 1 : keep_alive_max_count_;
+  for (size_t i = 0; ok && i < requests; ++i) {
     if (i > 0) {
       if (!conn.WaitNextRequest(limits_.keep_alive_timeout)) break;
       conn.guard().Start(Clock::now());
     }
     bool closed = false;
-    ok = process_request(conn, i + 1 == keep_alive_max_count_, closed, nullptr) && !closed;
+    ok = process_request(conn, i + 1 == requests, closed, nullptr) && !closed;
     // httplib answers a request it could not read with 400 and reports success
     // even when the answer could not be written (a cut stream refuses it).
     ok = ok && conn.guard().cut() == RequestGuard::Cut::kNone && !conn.stopped();

@@ -7,9 +7,12 @@
 // clients trickling headers took every thread and /healthz waited behind
 // them. Here:
 //  - every admitted connection has a thread of its own (threads are made on
-//    demand and kept, up to max_connections); a connection over the limit is
-//    refused on the accept thread at once (a 503 over HTTP; closed over HTTPS,
-//    where a plaintext reply means nothing), never queued;
+//    demand and kept, up to max_connections); a connection over the limit
+//    takes one of health_connections slots kept for health checks, where its
+//    request line must name /healthz or /readyz (else 503 and close; one
+//    request, head within health_header_timeout); over that too it is
+//    refused on the accept thread at once (a 503 over HTTP; closed over
+//    HTTPS, where a plaintext reply means nothing), never queued;
 //  - the connection's Stream (httplib's interface for a socket) polls with the
 //    request's deadlines, counts the head's bytes and, over HTTPS, runs
 //    OpenSSL itself, so the TLS handshake counts against the head deadline;
@@ -61,9 +64,12 @@ class GuardedHttpServer : public httplib::Server {
   // accept thread for a connection over the limit). Closes sock.
   bool process_and_close_socket(socket_t sock) override;
   void Refuse(socket_t sock);
-  void Serve(socket_t sock, std::chrono::steady_clock::time_point accepted);
+  // health_slot: the connection is over max_connections, on a slot kept
+  // for health checks.
+  void Serve(socket_t sock, std::chrono::steady_clock::time_point accepted, bool health_slot);
 
   const HttpLimits limits_;
+  HttpLimits health_limits_;  // limits_, with the head deadline of a health slot
   std::shared_ptr<net::ReloadingServerCert> tls_;
   SSL_CTX* ssl_ctx_ = nullptr;
   int wake_fd_ = -1;  // eventfd: readable once Shutdown() was called

@@ -146,6 +146,13 @@ Metrics::Protocol Metrics::MakeProtocol(const std::string& name) {
                    .Help("Connections refused at the connection limit")
                    .Register(*registry_)
                    .Add({{"protocol", name}});
+  p.refused_client = &prometheus::BuildCounter()
+                          .Name("porcupine_sessions_refused_per_address_total")
+                          .Help(
+                              "Connections refused because their client address held "
+                              "limits.max_connections_per_address already")
+                          .Register(*registry_)
+                          .Add({{"protocol", name}});
   auto& replies = prometheus::BuildCounter()
                       .Name("porcupine_replies_total")
                       .Help("Replies sent, by class (2xx/3xx/4xx/5xx; POP3 +OK=2xx, -ERR=5xx)")
@@ -206,9 +213,17 @@ void Metrics::MakeAdmin() {
                            .Add({});
   admin.refused = &prometheus::BuildCounter()
                        .Name("porcupine_admin_connections_refused_total")
-                       .Help("Admin API connections refused at admin.max_connections")
+                       .Help(
+                           "Admin API connections refused at admin.max_connections (and, on a "
+                           "health slot, every request but a health check)")
                        .Register(*registry_)
                        .Add({});
+  admin.health_slot_served =
+      &prometheus::BuildCounter()
+           .Name("porcupine_admin_health_slot_requests_total")
+           .Help("Health checks answered on a slot beyond admin.max_connections kept for them")
+           .Register(*registry_)
+           .Add({});
   auto& cut = prometheus::BuildCounter()
                   .Name("porcupine_admin_requests_cut_total")
                   .Help("Admin API requests cut by a deadline or the head size, by reason")

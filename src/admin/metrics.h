@@ -29,6 +29,7 @@ class Metrics {
     prometheus::Counter* sessions;         // sessions accepted
     prometheus::Gauge* active;             // sessions open now
     prometheus::Counter* refused;          // refused at the connection limit
+    prometheus::Counter* refused_client;   // refused at limits.max_connections_per_address
     prometheus::Counter* replies[4];       // by class: 2xx/+OK, 3xx, 4xx, 5xx/-ERR
     prometheus::Counter* protocol_errors;  // bad commands, failed logins
     prometheus::Counter* backend_errors;   // requests the mail service failed
@@ -55,7 +56,9 @@ class Metrics {
   struct Admin {
     prometheus::Gauge* connections;  // connections served now
     prometheus::Counter* refused;    // refused at admin.max_connections
-    prometheus::Counter* cut[5];     // by RequestGuard::Cut (index 0 unused)
+    // Health checks answered on a slot kept for them (admin.health_connections).
+    prometheus::Counter* health_slot_served;
+    prometheus::Counter* cut[5];  // by RequestGuard::Cut (index 0 unused)
   } admin;
 
   prometheus::Counter* messages_stored;  // message copies stored (per recipient)

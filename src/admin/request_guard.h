@@ -31,6 +31,14 @@ struct HttpLimits {
   // Connections served at once, each on its own thread; more are refused at
   // once (503 over HTTP, closed over HTTPS), never queued.
   size_t max_connections = 128;
+  // Connections beyond max_connections kept for health checks: one may serve
+  // a single GET of /healthz or /readyz, nothing else (503), so that slow
+  // clients holding every ordinary connection do not fail the node's health
+  // checks. Beyond these too, a connection is refused at once.
+  size_t health_connections = 4;
+  // A connection on one of those slots must send its request head within
+  // this, else 408 and close (health checkers send at once).
+  std::chrono::seconds health_header_timeout{2};
   // Request line plus headers, line ends included.
   size_t max_header_bytes = 8192;
   // Largest body (413 above it).

@@ -1,8 +1,9 @@
 // A node-wide budget of memory that untrusted input may hold, and the
 // reservations its holders take from it (docs/security.md, "Limits on
 // untrusted input"). SMTP sessions reserve the buffer of the message they are
-// receiving (limits.smtp_data_memory_bytes): without it, every session could
-// hold a whole message at once and a few hundred of them exhaust the machine.
+// receiving and IMAP sessions their literals (limits.message_memory_bytes):
+// without it, every session could hold a whole message at once and a few
+// hundred of them exhaust the machine.
 //
 // The budget only counts: it allocates nothing and frees nothing. A holder
 // reserves before it allocates and releases after it frees.

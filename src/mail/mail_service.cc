@@ -698,7 +698,9 @@ asio::awaitable<Result<Placed>> MailService::Append(std::string user, std::strin
   if (date.ms == 0) date = {Hlc::PhysicalMs(hlc_.Now()), 0};
   std::map<NodeId, std::vector<Pending>> per_node;
   Place(user, *where, where->first_uid, std::move(flags), date, body->size(), per_node);
-  Stored all = co_await StoreAll(std::move(per_node), std::move(body));
+  // The body is the IMAP session's (reserved there); copies to another
+  // node's store are reserved here, as for SMTP.
+  Stored all = co_await StoreAll(std::move(per_node), std::move(body), options_.delivery_budget);
   Status stored = std::move(all.status);
   if (!stored.ok()) {
     std::vector<uint32_t> uids(1, where->first_uid);
@@ -755,7 +757,10 @@ asio::awaitable<Result<Placed>> MailService::Copy(std::string user,
       copy.uid = uid;
       copies.push_back(std::move(copy));
       std::erase(unused, uid);
-      Stored all = co_await StoreAll(std::move(per_node), std::move(body));
+      // The body is the IMAP session's (reserved there); copies to another
+      // node's store are reserved here, as for SMTP.
+      Stored all =
+          co_await StoreAll(std::move(per_node), std::move(body), options_.delivery_budget);
       Status stored = std::move(all.status);
       if (!stored.ok()) co_return co_await undo(stored);
       placed.uids.push_back(uid);

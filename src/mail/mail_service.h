@@ -42,10 +42,10 @@ struct MailServiceOptions {
   // younger than this may still hold back newer ones (FolderStatus::in_flight),
   // so deleting it releases its UID first.
   std::chrono::milliseconds uid_settle_window{5000};
-  // Deliver's budget for the copies of a message that go to another node's
-  // store: the request's copy of the body and its bytes on the wire, two per
-  // store in flight (the body itself is its caller's; the SMTP session
-  // reserves it in the same budget). A delivery that cannot reserve them
+  // Deliver's and Append's budget for the copies of a message that go to
+  // another node's store: the request's copy of the body and its bytes on the
+  // wire, two per store in flight (the body itself is its caller's; the SMTP
+  // or IMAP session reserves it in the same budget). A delivery that cannot reserve them
   // fails with ResourceExhausted. nullptr: not limited. Must outlive the service.
   MemoryBudget* delivery_budget = nullptr;
 };
@@ -216,7 +216,8 @@ class MailService {
   asio::awaitable<Status> Renumber(std::string user, std::string folder,
                                    std::vector<MailboxEntry> entries, uint32_t above);
   // Stores a new message in `folder` under the next UID, dated `date` (its
-  // zone kept). NotFound: no such folder.
+  // zone kept). NotFound: no such folder; ResourceExhausted: the copies to
+  // another node's store did not fit MailServiceOptions::delivery_budget.
   asio::awaitable<Result<Placed>> Append(std::string user, std::string folder,
                                          std::vector<std::string> flags, InternalDate date,
                                          std::string message);

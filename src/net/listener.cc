@@ -27,16 +27,35 @@ Result<tcp::endpoint> ParseEndpoint(const std::string& host_port) {
 ConnectionRegistry::Ticket::~Ticket() {
   std::lock_guard lock(registry_->mu_);
   registry_->live_.erase(id_);
+  if (client_.empty()) return;
+  auto it = registry_->per_client_.find(client_);
+  if (it != registry_->per_client_.end() && --it->second == 0) registry_->per_client_.erase(it);
 }
 
 std::unique_ptr<ConnectionRegistry::Ticket> ConnectionRegistry::Enter(
-    std::function<void()> interrupt) {
+    std::function<void()> interrupt, const std::string& client, Refusal* why) {
+  Refusal refusal = Refusal::kNone;
   std::lock_guard lock(mu_);
-  if (live_.size() >= max_) return nullptr;
+  const bool per_client = max_per_client_ > 0 && !client.empty();
+  if (live_.size() >= max_) {
+    refusal = Refusal::kNodeFull;
+  } else if (per_client) {
+    auto it = per_client_.find(client);
+    if (it != per_client_.end() && it->second >= max_per_client_) refusal = Refusal::kClientFull;
+  }
+  if (why) *why = refusal;
+  if (refusal != Refusal::kNone) return nullptr;
   uint64_t id = next_id_++;
   live_.emplace(id, std::move(interrupt));
+  if (per_client) ++per_client_[client];
   if (shutting_down_) live_[id]();
-  return std::make_unique<Ticket>(this, id);
+  return std::make_unique<Ticket>(this, id, per_client ? client : std::string());
+}
+
+size_t ConnectionRegistry::live_of(const std::string& client) const {
+  std::lock_guard lock(mu_);
+  auto it = per_client_.find(client);
+  return it == per_client_.end() ? 0 : it->second;
 }
 
 void ConnectionRegistry::Shutdown() {

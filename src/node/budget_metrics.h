@@ -8,9 +8,13 @@
 
 namespace porcupine::node {
 
-// Exports the SMTP DATA budget: bytes reserved now, the most ever reserved,
-// the limit, and the messages refused (452 4.3.1) because it was full.
-// `budget` must outlive `metrics`' scrapes.
-void AddSmtpDataBudgetMetrics(admin::Metrics& metrics, const MemoryBudget& budget);
+// Exports the budget of message bytes in flight (limits.message_memory_bytes,
+// shared by SMTP DATA and IMAP literals): bytes reserved now, the most ever
+// reserved, the limit, and the reservations refused because it was full
+// (messages answered 452 4.3.1, IMAP commands answered NO [LIMIT], stores to
+// another node refused). As porcupine_message_memory_* and, for dashboards
+// made before IMAP shared the budget, under the old names
+// porcupine_smtp_data_memory_*. `budget` must outlive `metrics`' scrapes.
+void AddMessageBudgetMetrics(admin::Metrics& metrics, const MemoryBudget& budget);
 
 }  // namespace porcupine::node

@@ -26,7 +26,17 @@ struct Key {
   std::string doc;
   std::function<Status(const toml::node&, Config&)> set;
   std::function<std::string(const Config&)> show;
+  // An old name of the key `alias_of` (same section): still read, not
+  // printed by DefaultConfigToml; setting both is an error.
+  std::string alias_of;
 };
+
+// `k` under its old name `old_name`.
+Key Alias(Key k, std::string old_name) {
+  k.alias_of = std::move(k.name);
+  k.name = std::move(old_name);
+  return k;
+}
 
 template <typename T>
 using Check = std::function<std::string(const T&)>;  // "" = fine, else the problem
@@ -77,7 +87,7 @@ Result<T> Read(const toml::node& n) {
 // A key whose value lives at get(config), optionally validated.
 template <typename T, typename Get>
 Key Field(std::string section, std::string name, std::string doc, Get get, Check<T> check = {}) {
-  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr, ""};
   k.set = [get, check](const toml::node& n, Config& c) -> Status {
     Result<T> v = Read<T>(n);
     if (!v.ok()) return v.status();
@@ -96,7 +106,7 @@ Key Field(std::string section, std::string name, std::string doc, Get get, Check
 template <typename D, typename Get>
 Key Duration(std::string section, std::string name, std::string doc, Get get,
              bool allow_zero = false) {
-  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr, ""};
   k.set = [get, allow_zero](const toml::node& n, Config& c) -> Status {
     Result<int64_t> v = Read<int64_t>(n);
     if (!v.ok()) return v.status();
@@ -111,6 +121,16 @@ Key Duration(std::string section, std::string name, std::string doc, Get get,
 template <typename T>
 Check<T> AtLeast(T min) {
   return [min](const T& v) { return v < min ? fmt::format("must be at least {}", min) : ""; };
+}
+
+// limits.message_memory_bytes, also read under its old name.
+Key MessageMemory() {
+  return Field<uint64_t>(
+      "limits", "message_memory_bytes",
+      "Memory the messages held in flight by all sessions (SMTP DATA, IMAP APPEND) may take "
+      "at once (node-wide).",
+      [](Config& c) -> uint64_t& { return c.node_limits.message_memory_bytes; },
+      AtLeast<uint64_t>(1u << 20));
 }
 
 std::string CheckHostPort(const std::string& v) {
@@ -142,9 +162,12 @@ std::string CheckDomains(const std::vector<std::string>& v) {
 
 // [[tls.certificates]]: an array of tables {domains, cert_file, key_file}.
 Key Certificates() {
-  Key k{"tls", "certificates",
+  Key k{"tls",
+        "certificates",
         "Certificates chosen by SNI: [[tls.certificates]] with domains, cert_file, key_file.",
-        nullptr, nullptr};
+        nullptr,
+        nullptr,
+        ""};
   k.set = [](const toml::node& n, Config& c) -> Status {
     const toml::array* arr = n.as_array();
     if (!arr) return Status::InvalidArgument("must be an array of tables ([[tls.certificates]])");
@@ -465,6 +488,12 @@ const std::vector<Key>& Keys() {
           "admin", "max_connections",
           "Admin connections served at once; more are refused (503) at once.",
           [](Config& c) -> size_t& { return c.admin.limits.max_connections; }, AtLeast<size_t>(2)),
+      Field<size_t>("admin", "health_connections",
+                    "Connections beyond max_connections that may only GET /healthz or /readyz.",
+                    [](Config& c) -> size_t& { return c.admin.limits.health_connections; }),
+      Duration<sec>("admin", "health_header_timeout_s",
+                    "A connection on a health slot must send its request head within this.",
+                    [](Config& c) -> sec& { return c.admin.limits.health_header_timeout; }),
       Field<size_t>(
           "admin", "max_header_bytes", "Largest request line plus headers (431 above).",
           [](Config& c) -> size_t& { return c.admin.limits.max_header_bytes; },
@@ -478,17 +507,25 @@ const std::vector<Key>& Keys() {
       Field<uint64_t>(
           "limits", "smtp_max_message_bytes", "Largest message accepted (SIZE).",
           [](Config& c) -> uint64_t& { return c.smtp.max_message_bytes; }, AtLeast<uint64_t>(1024)),
-      Field<uint64_t>(
-          "limits", "smtp_data_memory_bytes",
-          "Memory all SMTP messages being received may hold at once (node-wide).",
-          [](Config& c) -> uint64_t& { return c.node_limits.smtp_data_memory_bytes; },
-          AtLeast<uint64_t>(1u << 20)),
+      MessageMemory(),
+      Alias(MessageMemory(), "smtp_data_memory_bytes"),
+      Field<size_t>("limits", "max_connections_per_address",
+                    "Connections one client address (IPv6: its /64) may hold at once, all "
+                    "listeners together; 0 = no limit.",
+                    [](Config& c) -> size_t& { return c.node_limits.max_connections_per_address; }),
+      Field<bool>("limits", "address_limit_exempts_loopback",
+                  "Loopback peers are not limited by max_connections_per_address.",
+                  [](Config& c) -> bool& { return c.node_limits.address_limit_exempts_loopback; }),
       Field<size_t>(
           "limits", "smtp_max_recipients", "Recipients per SMTP transaction.",
           [](Config& c) -> size_t& { return c.smtp.max_recipients; }, AtLeast<size_t>(1)),
       Field<size_t>(
           "limits", "smtp_max_command_line", "Longest SMTP command line (with CRLF).",
           [](Config& c) -> size_t& { return c.smtp.max_command_line; }, AtLeast<size_t>(512)),
+      Field<size_t>(
+          "limits", "smtp_max_auth_line",
+          "Longest SMTP AUTH command or SASL response line (with CRLF; RFC 4954: 12288).",
+          [](Config& c) -> size_t& { return c.smtp.max_auth_line; }, AtLeast<size_t>(512)),
       Field<size_t>(
           "limits", "smtp_max_data_line", "Longest line inside DATA (with CRLF).",
           [](Config& c) -> size_t& { return c.smtp.max_data_line; }, AtLeast<size_t>(1000)),
@@ -655,10 +692,19 @@ Status Finish(Config& c) {
   }
   // A message's buffer doubles as it grows, and both buffers exist while it
   // moves (smtp/session_data.cc): the largest message alone must fit.
-  if (c.node_limits.smtp_data_memory_bytes < 2 * c.smtp.max_message_bytes + (1u << 20)) {
+  if (c.node_limits.message_memory_bytes < 2 * c.smtp.max_message_bytes + (1u << 20)) {
     return Status::InvalidArgument(
-        "limits.smtp_data_memory_bytes: must be at least twice limits.smtp_max_message_bytes "
-        "plus 1 MiB");
+        "limits.message_memory_bytes: must be at least twice limits.smtp_max_message_bytes "
+        "plus 1 MiB (old name: limits.smtp_data_memory_bytes)");
+  }
+  // An IMAP literal is reserved whole: one larger than the budget could never
+  // be taken, only refused "try again later" for ever. It is lowered instead
+  // (so a budget set before IMAP shared it keeps working).
+  c.imap.parser.max_literal = std::min<uint64_t>(c.imap.parser.max_literal,
+                                                 c.node_limits.message_memory_bytes - (1u << 20));
+  if (c.smtp.max_auth_line < c.smtp.max_command_line) {
+    return Status::InvalidArgument(
+        "limits.smtp_max_auth_line: must be at least limits.smtp_max_command_line");
   }
   if (c.cluster.ack_copies > c.cluster.replication) {
     return Status::InvalidArgument("cluster.ack_copies: must not exceed cluster.replication");
@@ -718,6 +764,11 @@ Result<Config> ParseConfig(const std::string& toml_text) {
       std::string full = fmt::format("{}.{}", section.str(), name.str());
       auto key = sec->second.find(std::string(name.str()));
       if (key == sec->second.end()) return Status::InvalidArgument(full + ": unknown key");
+      const std::string& alias_of = key->second->alias_of;
+      if (!alias_of.empty() && table->contains(alias_of)) {
+        return Status::InvalidArgument(fmt::format("{}: is the old name of {}.{}; set only one",
+                                                   full, section.str(), alias_of));
+      }
       Status st = key->second->set(value, config);
       if (!st.ok()) return Status::InvalidArgument(full + ": " + st.message());
     }
@@ -739,6 +790,7 @@ std::string DefaultConfigToml() {
   std::string out;
   std::string section;
   for (const Key& k : Keys()) {
+    if (!k.alias_of.empty()) continue;  // documented under its new name
     if (k.section != section) {
       section = k.section;
       out += fmt::format("{}[{}]\n", out.empty() ? "" : "\n", section);

@@ -178,10 +178,21 @@ struct Config {
 
   // Limits of the whole node, in [limits] beside the per-session ones above.
   struct NodeLimits {
-    // Memory the buffers of all SMTP messages being received may take at
-    // once (smtp::SessionInfo::data_budget); a message that does not fit
-    // gets 452 4.3.1. At least twice smtp.max_message_bytes.
-    uint64_t smtp_data_memory_bytes = 512ull << 20;
+    // Memory the message bytes held in flight by all client sessions may take
+    // at once: SMTP DATA buffers (smtp::SessionInfo::data_budget) and IMAP
+    // literals, APPEND's message above all (imap::SessionInfo::
+    // message_budget). A message that does not fit gets 452 4.3.1 (SMTP) or
+    // NO [LIMIT] (IMAP). At least twice the larger of smtp.max_message_bytes
+    // and imap.parser.max_literal, plus 1 MiB. The key's old name,
+    // limits.smtp_data_memory_bytes, is still read.
+    uint64_t message_memory_bytes = 512ull << 20;
+    // Connections one client address (net::ClientKey: an IPv4 address, an
+    // IPv6 /64) may hold at once, over all client listeners of the node; one
+    // more gets its protocol's busy reply. 0 = no limit.
+    size_t max_connections_per_address = 50;
+    // Loopback peers (a webmail or proxy on the same machine, speaking for
+    // many users) are not counted against max_connections_per_address.
+    bool address_limit_exempts_loopback = true;
   } node_limits;
 };
 

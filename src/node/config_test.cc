@@ -191,22 +191,70 @@ TEST(Config, ErrorsNameTheKey) {
 TEST(Config, SmtpDataMemoryFitsTheLargestMessageTwice) {
   Result<Config> c = ParseConfig(kMinimal);
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->node_limits.smtp_data_memory_bytes, 512ull << 20);
+  EXPECT_EQ(c->node_limits.message_memory_bytes, 512ull << 20);
   c = ParseConfig(std::string(kMinimal) +
                   "[limits]\nsmtp_max_message_bytes = 10485760\n"
                   "smtp_data_memory_bytes = 22020096\n");  // 2 x 10 MiB + 1 MiB
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->node_limits.smtp_data_memory_bytes, 22020096u);
+  EXPECT_EQ(c->node_limits.message_memory_bytes, 22020096u);
   c = ParseConfig(std::string(kMinimal) +
                   "[limits]\nsmtp_max_message_bytes = 10485760\n"
                   "smtp_data_memory_bytes = 22020095\n");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().message().rfind("limits.smtp_data_memory_bytes: must be at least twice", 0),
+  EXPECT_EQ(c.status().message().rfind("limits.message_memory_bytes: must be at least twice", 0),
             0u)
       << c.status().message();
   c = ParseConfig(std::string(kMinimal) + "[limits]\nsmtp_data_memory_bytes = 1000\n");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message().rfind("limits.smtp_data_memory_bytes: must be at least", 0), 0u);
+}
+
+// The budget is shared by SMTP DATA and IMAP literals under a new name; the
+// old name is still read, both at once are refused, and only the new one is
+// printed.
+TEST(Config, MessageMemoryKeyAndItsOldName) {
+  Result<Config> c = ParseConfig(std::string(kMinimal) +
+                                 "[limits]\nsmtp_max_message_bytes = 10485760\n"
+                                 "message_memory_bytes = 33554432\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_limits.message_memory_bytes, 33554432u);
+  // An IMAP literal larger than the budget could never be taken: lowered.
+  EXPECT_EQ(c->imap.parser.max_literal, 31u << 20);  // the budget less 1 MiB
+  EXPECT_EQ(c->imap.max_message_size, 31u << 20);
+  c = ParseConfig(std::string(kMinimal) +
+                  "[limits]\nmessage_memory_bytes = 33554432\n"
+                  "smtp_data_memory_bytes = 33554432\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "limits.smtp_data_memory_bytes: is the old name of limits.message_memory_bytes; set "
+            "only one");
+  c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->imap.parser.max_literal, 50u << 20);  // the default fits the default budget
+  const std::string printed = DefaultConfigToml();
+  EXPECT_NE(printed.find("message_memory_bytes = 536870912"), std::string::npos);
+  EXPECT_EQ(printed.find("smtp_data_memory_bytes"), std::string::npos);
+}
+
+TEST(Config, ConnectionAndAuthLineLimits) {
+  Result<Config> c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->node_limits.max_connections_per_address, 50u);
+  EXPECT_TRUE(c->node_limits.address_limit_exempts_loopback);
+  EXPECT_EQ(c->smtp.max_auth_line, 12288u);
+  EXPECT_EQ(c->smtp.max_command_line, 512u);
+  EXPECT_EQ(c->admin.limits.health_connections, 4u);
+  c = ParseConfig(std::string(kMinimal) +
+                  "[limits]\nmax_connections_per_address = 0\n"
+                  "address_limit_exempts_loopback = false\nsmtp_max_auth_line = 4096\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_limits.max_connections_per_address, 0u);
+  EXPECT_FALSE(c->node_limits.address_limit_exempts_loopback);
+  EXPECT_EQ(c->smtp.max_auth_line, 4096u);
+  c = ParseConfig(std::string(kMinimal) +
+                  "[limits]\nsmtp_max_command_line = 2048\nsmtp_max_auth_line = 1024\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().rfind("limits.smtp_max_auth_line: must be at least", 0), 0u);
 }
 
 TEST(Config, PostmasterIsEmptyByDefaultAndCanonicalWhenSet) {

@@ -71,7 +71,9 @@ class IoContext : public asio::io_context {
 };
 
 struct Node::Impl : admin::AdminBackend {
-  explicit Impl(Config c) : config(std::move(c)), registry(config.server.max_connections) {}
+  explicit Impl(Config c)
+      : config(std::move(c)),
+        registry(config.server.max_connections, config.node_limits.max_connections_per_address) {}
 
   // First member, so it is destroyed last; ~Node destroys its handlers first.
   IoContext io;
@@ -107,8 +109,9 @@ struct Node::Impl : admin::AdminBackend {
   std::unique_ptr<smtp::SessionIds> smtp_ids;  // queue ids unique in the cluster
   Status CheckProtection();
   rpc::TlsFiles ClusterTls() const;
-  // Shared by every SMTP session: the buffers of messages being received.
-  MemoryBudget smtp_data_budget{config.node_limits.smtp_data_memory_bytes};
+  // Shared by every SMTP and IMAP session: the message bytes they hold in
+  // flight (SMTP DATA buffers, IMAP literals such as APPEND's message).
+  MemoryBudget message_budget{config.node_limits.message_memory_bytes};
   std::unique_ptr<net::TlsServer> tls;       // null without [tls]
   std::unique_ptr<asio::signal_set> hangup;  // SIGHUP: reload the certificates
   std::unique_ptr<AcmeRuntime> acme;         // null without [acme]
@@ -457,7 +460,7 @@ Status Node::Impl::BuildServices() {
   mso.copies = cc.replication;
   mso.policy = *cluster::ParsePolicy(cc.policy);
   mso.uid_settle_window = cc.uid_settle_window;
-  mso.delivery_budget = &smtp_data_budget;
+  mso.delivery_budget = &message_budget;
   mail = std::make_unique<mail::MailService>(mso, *router, *runtime, *directory, *credentials,
                                              *logins, *hlc);
   ChangeWatchOptions cwo;
@@ -579,6 +582,16 @@ bool IsLoopback(const asio::ip::address& a) {
 // What the engine needs to know about the connection. An implicit-TLS
 // session only starts once its handshake succeeded: it is secure from the
 // first byte it sees.
+// The key the connection counts under for limits.max_connections_per_address;
+// "" exempts it (a loopback peer, unless configured otherwise).
+std::string AddressLimitKey(const net::tcp::socket& s, const Config::NodeLimits& limits) {
+  asio::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  if (limits.address_limit_exempts_loopback && IsLoopback(ep.address())) return "";
+  return net::ClientKey(ep.address());
+}
+
 protocol::Transport TransportOf(const net::tcp::socket& s, const DriverOptions& opt) {
   protocol::Transport t;
   t.tls_available = opt.tls != nullptr;
@@ -619,7 +632,7 @@ Status Node::Impl::StartCluster(nlohmann::json& bound) {
   if (!ep.ok()) return Status::InvalidArgument("listen.cluster: " + ep.status().message());
   PORCUPINE_RETURN_IF_ERROR(BuildServices());
   AddMetrics();
-  AddSmtpDataBudgetMetrics(metrics, smtp_data_budget);
+  AddMessageBudgetMetrics(metrics, message_budget);
   rpc::ServerOptions so;
   so.address = config.listen.cluster;
   so.secret = config.cluster.secret;
@@ -658,13 +671,19 @@ Status Node::Impl::BindAll() {
 
   DriverOptions smtp_opt = base;
   smtp_opt.busy_reply = "421 4.3.2 Too many connections, try again later\r\n";
+  smtp_opt.client_busy_reply =
+      "421 4.7.0 Too many connections from your address, try again later\r\n";
   smtp_opt.metrics = &metrics.smtp();
   DriverOptions pop3_opt = base;
   pop3_opt.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
+  pop3_opt.client_busy_reply =
+      "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n";
   pop3_opt.metrics = &metrics.pop3();
   DriverOptions imap_opt = base;
   imap_opt.idle_timeout = config.server.imap_idle_timeout;
   imap_opt.busy_reply = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
+  imap_opt.client_busy_reply =
+      "* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n";
   imap_opt.metrics = &metrics.imap();
   // Each listener with its TLS role: STARTTLS offered when there is a
   // certificate, or implicit TLS (the config checked it has one).
@@ -808,11 +827,13 @@ asio::awaitable<void> Node::Impl::ServeSmtp(net::tcp::socket socket, DriverOptio
   info.require_sender_match = config.submission.require_sender_match;
   info.session_id = smtp_ids->Next();
   info.now_rfc5322 = &NowRfc5322;
-  info.data_budget = &smtp_data_budget;
+  info.data_budget = &message_budget;
   smtp::Session session(config.smtp, std::move(info));
   SmtpBackend backend(*mail, metrics, ClientOf(socket));
   backend.scram().set_dummy_iterations(config.auth.scram_iterations);
-  if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
+  std::string limit_key = AddressLimitKey(socket, config.node_limits);
+  if (co_await DriveSession(std::move(socket), session, backend, opt, registry,
+                            std::move(limit_key))) {
     CountReplies(metrics.smtp(), session.counters());
   }
 }
@@ -825,7 +846,9 @@ asio::awaitable<void> Node::Impl::ServePop3(net::tcp::socket socket, DriverOptio
   pop3::Session session(config.pop3, std::move(info));
   Pop3Backend backend(*mail, metrics, ClientOf(socket));
   backend.scram().set_dummy_iterations(config.auth.scram_iterations);
-  if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
+  std::string limit_key = AddressLimitKey(socket, config.node_limits);
+  if (co_await DriveSession(std::move(socket), session, backend, opt, registry,
+                            std::move(limit_key))) {
     CountReplies(metrics.pop3(), session.counters());
   }
 }
@@ -835,11 +858,14 @@ asio::awaitable<void> Node::Impl::ServeImap(net::tcp::socket socket, DriverOptio
   info.server_hostname = config.mail.hostname;
   info.transport = TransportOf(socket, opt);
   info.transport.plaintext_auth_anywhere = config.auth.allow_plaintext_without_tls;
+  info.message_budget = &message_budget;
   imap::Session session(config.imap, std::move(info));
   ImapBackend backend(*mail, metrics, ClientOf(socket), changes.get(),
                       config.server.imap_idle_recheck);
   backend.scram().set_dummy_iterations(config.auth.scram_iterations);
-  if (co_await DriveSession(std::move(socket), session, backend, opt, registry)) {
+  std::string limit_key = AddressLimitKey(socket, config.node_limits);
+  if (co_await DriveSession(std::move(socket), session, backend, opt, registry,
+                            std::move(limit_key))) {
     CountReplies(metrics.imap(), session.counters());
   }
 }

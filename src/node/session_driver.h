@@ -30,6 +30,9 @@ struct DriverOptions {
   size_t max_buffered_output = 64 * 1024;
   // Sent, then the connection is closed, when the connection limit is reached.
   std::string busy_reply;
+  // The same when the client's address holds limits.max_connections_per_address
+  // connections already; "" = busy_reply.
+  std::string client_busy_reply;
   // Session counters of the protocol (sessions, active, refused); may be null.
   admin::Metrics::Protocol* metrics = nullptr;
   // The node's certificates; nullptr: no TLS on this listener (the engine
@@ -221,23 +224,30 @@ asio::awaitable<void> RunLoop(net::Stream& stream, Session& session, Backend& ba
 }  // namespace detail
 
 // Drives `session` until it closes; returns false when the session never
-// started: the connection was refused at the connection limit, or its
-// implicit-TLS handshake failed. Backend must provide
+// started: the connection was refused at the connection limit of the node or
+// of its client (`client`: the key it counts under, "" = exempt from the
+// per-client limit; ConnectionRegistry::Enter), or its implicit-TLS
+// handshake failed. Backend must provide
 //   asio::awaitable<typename Session::Response> Handle(Request)
 // where Request is the engine's request variant.
 template <typename Session, typename Backend>
 asio::awaitable<bool> DriveSession(net::tcp::socket socket, Session& session, Backend& backend,
-                                   const DriverOptions& opt, net::ConnectionRegistry& registry) {
+                                   const DriverOptions& opt, net::ConnectionRegistry& registry,
+                                   std::string client = "") {
   auto state = std::make_shared<DriverState>(socket.get_executor());
   auto ex = socket.get_executor();
   net::Stream stream(std::move(socket));
-  auto ticket =
-      registry.Enter([state, ex] { asio::post(ex, [state] { state->read_timer.cancel(); }); });
+  net::ConnectionRegistry::Refusal why = net::ConnectionRegistry::Refusal::kNone;
+  auto ticket = registry.Enter(
+      [state, ex] { asio::post(ex, [state] { state->read_timer.cancel(); }); }, client, &why);
   if (!ticket) {
-    if (opt.metrics) opt.metrics->refused->Increment();
+    const bool by_client = why == net::ConnectionRegistry::Refusal::kClientFull;
+    if (opt.metrics) (by_client ? opt.metrics->refused_client : opt.metrics->refused)->Increment();
+    const std::string& reply =
+        by_client && !opt.client_busy_reply.empty() ? opt.client_busy_reply : opt.busy_reply;
     // A plaintext reply means nothing to a client that starts with TLS.
     if (!opt.implicit_tls) {
-      co_await detail::WriteAll(*state, stream, opt.busy_reply, opt.write_timeout);
+      co_await detail::WriteAll(*state, stream, reply, opt.write_timeout);
     }
     co_return false;
   }

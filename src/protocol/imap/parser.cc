@@ -547,8 +547,12 @@ std::optional<CommandReader::Event> CommandReader::StartLiteral(uint64_t size, b
   if (literal_check_ != nullptr && lists_.size() == 1) {
     if (const char* why = literal_check_(name_, lists_[0])) return Fail(why, line);
   }
+  // The octets are reserved before any is buffered, and buffered in one
+  // allocation of exactly that size: what is reserved is what is held.
+  if (!held_.Resize(held_.bytes() + size)) return NoMemory(line);
   command_bytes_ += size;
   literal_ = Token{};
+  literal_.text.reserve(size);
   literal_.kind = Token::Kind::kLiteral;
   literal_.literal_plus = plus;
   literal_left_ = size;
@@ -574,9 +578,22 @@ bool CommandReader::SkipTrailingLiteral(std::string_view line) {
 
 CommandReader::Event CommandReader::Fail(const char* why, std::string_view line) {
   error_tag_ = tag_;
+  no_memory_ = false;
+  // The command's literals so far are dropped now, not when its skipped
+  // remainder has passed.
+  lists_.clear();
+  held_.Reset();
   if (!SkipTrailingLiteral(line)) return Fatal("literal too large");
   error_ = why;
   return Event::kError;
+}
+
+// The literal ending `line` does not fit in the budget: the command fails as
+// over any other limit (a {n+} literal is skipped unread), flagged.
+CommandReader::Event CommandReader::NoMemory(std::string_view line) {
+  Event e = Fail("not enough memory for the literal now", line);
+  no_memory_ = e == Event::kError;
+  return e;
 }
 
 CommandReader::Event CommandReader::Fatal(const char* why) {
@@ -592,6 +609,7 @@ CommandReader::Event CommandReader::Complete() {
   command_.name = std::move(name_);
   command_.args = std::move(lists_[0]);
   FoldUid(&command_);
+  command_held_ = std::exchange(held_, MemoryReservation(budget_));
   Reset();
   return Event::kCommand;
 }
@@ -618,6 +636,7 @@ void CommandReader::Reset() {
   command_bytes_ = 0;
   literal_ = Token{};
   literal_left_ = 0;
+  held_.Reset();  // the command's literals are gone (or were handed out)
 }
 
 namespace {

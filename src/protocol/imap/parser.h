@@ -12,7 +12,8 @@
 //                   one is set, found nothing wrong with the command so far)
 //   kError          the current command is malformed (a line ended by a
 //                   bare LF instead of CRLF included) or over a limit:
-//                   error() says why, error_tag() has its tag if it was read.
+//                   error() says why, error_tag() has its tag if it was read;
+//                   no_memory() says the limit was the memory budget (below).
 //                   The reader has already skipped the rest of the command
 //                   (a rejected synchronizing literal is never sent by the
 //                   client: the command simply ends at its line end).
@@ -30,6 +31,16 @@
 // `BODY.PEEK[HEADER.FIELDS (From To)]<0.100>` is one atom), as the fetch-att
 // and section grammar need.
 //
+// Memory (SetMemoryBudget): a literal's octets are reserved against the node's
+// budget of message bytes in flight (core/memory_budget.h) when it is
+// announced, before any of them is buffered, and the buffer is allocated at
+// that size once. A literal that does not fit makes the command a kError with
+// no_memory() true: a synchronizing literal gets no continuation (the client
+// never sends it), a non-synchronizing one is read and discarded, never
+// buffered. A whole command's reservation (all its literals) is handed out
+// with it (TakeReservation) and given back when the caller drops it; a
+// command that fails or is discarded gives its reservation back at once.
+//
 // Thread-safety: none.
 #pragma once
 
@@ -38,7 +49,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "core/memory_budget.h"
 
 namespace porcupine::imap {
 
@@ -85,6 +99,12 @@ class CommandReader {
   Command TakeCommand() { return std::move(command_); }
   const std::string& error() const { return error_; }
   const std::string& error_tag() const { return error_tag_; }
+  // After kError: the command was refused because its literal did not fit
+  // in the memory budget (a temporary condition, not the client's fault).
+  bool no_memory() const { return no_memory_; }
+  // After kCommand: the reservation of the command's literal octets (empty
+  // without a budget or literals). Call at most once per command.
+  MemoryReservation TakeReservation() { return std::exchange(command_held_, MemoryReservation()); }
   const std::string& raw_line() const { return raw_line_; }
 
   void SetRawLineMode(bool on) { raw_mode_ = on; }
@@ -104,6 +124,14 @@ class CommandReader {
   // possibly while earlier commands still run.
   using LiteralCheck = const char* (*)(std::string_view name, const std::vector<Token>& args);
   void SetLiteralCheck(LiteralCheck check) { literal_check_ = check; }
+
+  // The node's budget of message bytes in flight; nullptr (the default):
+  // literals are limited by ParserLimits alone. Must outlive the reader.
+  // REQUIRES: called before the first Feed().
+  void SetMemoryBudget(MemoryBudget* budget) {
+    budget_ = budget;
+    held_ = MemoryReservation(budget);
+  }
 
   // Bytes fed but not consumed yet (for tests and backpressure).
   size_t buffered() const { return buf_.size() - pos_; }
@@ -127,6 +155,7 @@ class CommandReader {
   bool SkipTrailingLiteral(std::string_view line);
   Event Fail(const char* why, std::string_view line);
   Event Fatal(const char* why);
+  Event NoMemory(std::string_view line);
   Event Complete();
   void Reset();
 
@@ -139,6 +168,10 @@ class CommandReader {
   std::string error_;
   std::string error_tag_;
   std::string raw_line_;
+  bool no_memory_ = false;
+  MemoryBudget* budget_ = nullptr;
+  MemoryReservation held_;          // the literals of the command being read
+  MemoryReservation command_held_;  // those of the command handed out last
 
   // The command being read.
   Phase phase_ = Phase::kLine;

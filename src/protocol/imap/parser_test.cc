@@ -718,3 +718,71 @@ TEST(SequenceSetTest, Membership) {
 
 }  // namespace
 }  // namespace porcupine::imap
+
+// ---- literals and the memory budget (parser.h, "Memory")
+
+namespace porcupine::imap {
+namespace {
+
+TEST(ParserMemoryTest, LiteralsAreReservedWhenAnnouncedAndHandedOutWithTheCommand) {
+  MemoryBudget budget(100);
+  CommandReader r{ParserLimits{}};
+  r.SetMemoryBudget(&budget);
+  r.Feed("a LOGIN {5}\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kContinue);
+  EXPECT_EQ(budget.used(), 5u);  // before any octet arrived
+  r.Feed("alice {30+}\r\n" + std::string(30, 'p') + "\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kCommand);
+  EXPECT_EQ(budget.used(), 35u);
+  {
+    MemoryReservation held = r.TakeReservation();
+    EXPECT_EQ(held.bytes(), 35u);
+    Command c = r.TakeCommand();
+    EXPECT_EQ(c.args.size(), 2u);
+  }
+  EXPECT_EQ(budget.used(), 0u);  // given back with the command
+  EXPECT_EQ(budget.peak(), 35u);
+}
+
+TEST(ParserMemoryTest, ASyncLiteralThatDoesNotFitGetsNoContinuation) {
+  MemoryBudget budget(100);
+  CommandReader r{ParserLimits{}};
+  r.SetMemoryBudget(&budget);
+  r.Feed("a APPEND INBOX {101}\r\nb NOOP\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kError);
+  EXPECT_TRUE(r.no_memory());
+  EXPECT_EQ(r.error_tag(), "a");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kCommand);  // the command ended at its line end
+  EXPECT_EQ(r.command().tag, "b");
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_EQ(budget.refusals(), 1u);
+}
+
+TEST(ParserMemoryTest, ANonSyncLiteralThatDoesNotFitIsReadAndDiscarded) {
+  MemoryBudget budget(100);
+  CommandReader r{ParserLimits{}};
+  r.SetMemoryBudget(&budget);
+  // An earlier literal of the same command is given back too.
+  r.Feed("a APPEND {5+}\r\nINBOX {1000+}\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kError);
+  EXPECT_TRUE(r.no_memory());
+  EXPECT_EQ(budget.used(), 0u);
+  // The octets that follow are skipped as they come, never buffered: they
+  // hold what would be commands.
+  const std::string octets = "x LOGOUT\r\n" + std::string(990, 'z');
+  for (size_t i = 0; i < octets.size(); i += 64) {
+    r.Feed(octets.substr(i, 64));
+    EXPECT_EQ(r.Next(), CommandReader::Event::kNeedInput);
+    EXPECT_LE(r.buffered(), 64u);
+  }
+  r.Feed("\r\nb NOOP\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kCommand);
+  EXPECT_EQ(r.command().tag, "b");
+  // A later failure over another limit is not a memory refusal.
+  r.Feed("c APPEND INBOX {99999999999}\r\n");
+  ASSERT_EQ(r.Next(), CommandReader::Event::kError);
+  EXPECT_FALSE(r.no_memory());
+}
+
+}  // namespace
+}  // namespace porcupine::imap

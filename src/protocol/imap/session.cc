@@ -11,6 +11,7 @@ namespace porcupine::imap {
 Session::Impl::Impl(const Limits& l, SessionInfo i)
     : limits(l), info(std::move(i)), transport(info.transport), reader(l.parser) {
   reader.SetLiteralCheck(&Impl::CheckBeforeLiteral);
+  reader.SetMemoryBudget(info.message_budget);
 }
 
 // ---- responses
@@ -32,6 +33,7 @@ void Session::Impl::Tagged(std::string_view status, std::string_view text) {
   out += text;
   out += "\r\n";
   cur.reset();
+  cur_held.Reset();
 }
 
 void Session::Impl::Ok(std::string_view text) {
@@ -86,6 +88,7 @@ void Session::Impl::Bye(std::string_view text) {
   state = State::kLogout;
   mode = Mode::kCommands;
   cur.reset();
+  cur_held.Reset();
   outgoing.reset();
   awaiting = false;
   continuation = nullptr;
@@ -167,6 +170,7 @@ void Session::Impl::FillQueue() {
         return;
       case CommandReader::Event::kCommand: {
         p.command = reader.TakeCommand();
+        p.held = reader.TakeReservation();
         const CommandSpec* spec = FindCommand(p.command.name);
         if (spec != nullptr && (spec->flags & kEndsPipeline) != 0) parse_blocked = true;
         break;
@@ -178,6 +182,7 @@ void Session::Impl::FillQueue() {
         p.kind = Pending::Kind::kError;
         p.error = reader.error();
         p.tag = reader.error_tag();
+        p.no_memory = reader.no_memory();
         break;
       case CommandReader::Event::kFatal:
         p.kind = Pending::Kind::kFatal;
@@ -203,8 +208,14 @@ void Session::Impl::RunPending(Pending p) {
   if (++commands > limits.max_commands) return Bye("Too many commands");
   if (p.kind == Pending::Kind::kError) {
     cur = Current{p.tag.empty() ? "*" : p.tag, "", false, false};
+    if (p.no_memory) {
+      // The node is short of memory for messages, not the client wrong.
+      ++counters.no_memory;
+      return No("[LIMIT] Not enough server memory for the literal now, try again later");
+    }
     return Bad(p.error.empty() ? "Syntax error" : p.error);
   }
+  cur_held = std::move(p.held);
   Dispatch(p.command);
 }
 

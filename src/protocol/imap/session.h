@@ -22,6 +22,14 @@
 // canonical address returned by Login) and the folder by name. Message
 // bodies are fetched one at a time and parsed by mime::ParsedMessage.
 //
+// Memory: every literal's octets are reserved against SessionInfo::
+// message_budget when the literal is announced (before "+", before a LITERAL+
+// literal is read) and held until the command's tagged response, so an
+// APPEND's message stays reserved until the backend has stored it. A literal
+// that does not fit gets "tag NO [LIMIT] ..." (RFC 5530) instead of a
+// continuation; a LITERAL+ one is read and discarded, not buffered. It is a
+// temporary condition (the client may retry), not a counted error.
+//
 // Thread-safety: none; one session per connection, used by one thread at a time.
 #pragma once
 
@@ -34,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "protocol/common/sasl.h"
 #include "protocol/common/session.h"
@@ -60,6 +69,10 @@ struct SessionInfo {
   std::string implementation = "porcupine";  // ID response "name"
   std::string version = "0.1";
   protocol::Transport transport;  // secure / TLS available / loopback peer
+  // The node's budget of message bytes held in flight by client sessions
+  // (limits.message_memory_bytes), shared with SMTP DATA; must outlive the
+  // session. nullptr: literals are limited by Limits::parser alone.
+  MemoryBudget* message_budget = nullptr;
 };
 
 // ---- the backend's data -------------------------------------------------
@@ -237,10 +250,11 @@ class Session {
   bool HasOutput() const;
 
   struct Counters {
-    uint64_t ok = 0;      // tagged OK
-    uint64_t no = 0;      // tagged NO
-    uint64_t bad = 0;     // tagged BAD (and untagged BAD)
-    uint64_t errors = 0;  // counted errors
+    uint64_t ok = 0;         // tagged OK
+    uint64_t no = 0;         // tagged NO
+    uint64_t bad = 0;        // tagged BAD (and untagged BAD)
+    uint64_t errors = 0;     // counted errors
+    uint64_t no_memory = 0;  // commands refused NO [LIMIT]: a literal did not fit the budget
   };
   const Counters& counters() const;
 

@@ -74,6 +74,8 @@ struct Pending {
   std::string error;  // kError, kFatal
   std::string tag;    // kError: the tag if it was read
   bool delayed = false;
+  bool no_memory = false;  // kError: a literal did not fit the memory budget
+  MemoryReservation held;  // kCommand: its literals' octets
 };
 
 // The command being executed.
@@ -315,6 +317,9 @@ struct Session::Impl {
   std::string user;  // canonical name from Login
   std::optional<View> view;
   std::optional<Current> cur;
+  // The literals of the running command, held until its tagged response
+  // (an APPEND's message lives in the backend request until then).
+  MemoryReservation cur_held;
 
   bool awaiting = false;                  // a request is out (or about to be)
   std::optional<imap::Request> outgoing;  // set until Next() hands it out

@@ -1007,3 +1007,125 @@ TEST(SessionFuzzTest, RandomDialoguesAreFramedAndSplitIndependent) {
 
 }  // namespace
 }  // namespace porcupine::imap
+
+// ---- literals share the node's memory budget with SMTP DATA (session.h, "Memory")
+
+namespace porcupine::imap {
+namespace {
+
+SessionInfo BudgetInfo(MemoryBudget* budget) {
+  SessionInfo info = testing::TestInfo();
+  info.message_budget = budget;
+  return info;
+}
+
+std::string Message(size_t size) {
+  std::string m = "Subject: m\r\n\r\n";
+  while (m.size() < size) m += "x";
+  return m.substr(0, size);
+}
+
+TEST(SessionMemoryTest, ASyncLiteralOverTheBudgetGetsNoLimitAndNoContinuation) {
+  MemoryBudget budget(1000);
+  Driver d(Limits{}, BudgetInfo(&budget));
+  LoginAndSelect(&d);
+  std::string out = d.Send("a APPEND INBOX {1001}");
+  EXPECT_EQ(out, "S: a NO [LIMIT] Not enough server memory for the literal now, try again later\n");
+  // The client sent no message (there was no "+"): the next line is a command.
+  EXPECT_TRUE(Contains(d.Send("b NOOP"), "S: b OK"));
+  EXPECT_EQ(d.session().counters().no_memory, 1u);
+  EXPECT_EQ(d.session().counters().errors, 0u);  // not the client's fault
+  EXPECT_EQ(budget.used(), 0u);
+  // One that fits is taken, and the budget is whole again once it is stored.
+  const std::string m = Message(1000);
+  out = d.Send("c APPEND INBOX {1000}");
+  EXPECT_EQ(out, "S: + OK\n");
+  EXPECT_EQ(budget.used(), 1000u);
+  EXPECT_TRUE(Contains(d.Send(m), "S: c OK [APPENDUID"));
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_EQ(d.backend().folder("alice", "INBOX")->messages.back().body, m);
+}
+
+TEST(SessionMemoryTest, ANonSyncLiteralOverTheBudgetIsDiscarded) {
+  MemoryBudget budget(1000);
+  Driver d(Limits{}, BudgetInfo(&budget));
+  LoginAndSelect(&d);
+  // The octets hold lines that look like commands: they must not run.
+  std::string octets = "z LOGOUT\r\n" + Message(1990);
+  d.FeedInPieces("a APPEND INBOX {2000+}\r\n" + octets + "\r\nb NOOP\r\n", 100);
+  const std::string& t = d.transcript();
+  EXPECT_TRUE(Contains(t, "S: a NO [LIMIT] Not enough server memory"));
+  EXPECT_FALSE(Contains(t, "BYE"));
+  EXPECT_TRUE(Contains(t, "S: b OK NOOP completed\n"));
+  EXPECT_FALSE(d.closed());
+  EXPECT_EQ(budget.peak(), 0u);  // nothing of it was ever held
+  EXPECT_TRUE(d.backend().folder("alice", "INBOX")->messages.empty());
+}
+
+TEST(SessionMemoryTest, TheSameTranscriptAtEveryFragmentSize) {
+  const std::string input =
+      "l LOGIN alice secret\r\n"
+      "a APPEND INBOX {40+}\r\n" +
+      Message(40) +
+      "\r\n"
+      "b APPEND INBOX {41}\r\n"
+      "c APPEND INBOX {20}\r\n" +
+      Message(20) + "\r\nd LOGOUT\r\n";
+  std::string first;
+  for (size_t k = input.size(); k >= 1; --k) {
+    MemoryBudget budget(30);
+    Driver d(Limits{}, BudgetInfo(&budget));
+    d.Start();
+    d.FeedInPieces(input, k);
+    d.Eof();
+    if (k == input.size()) {
+      first = d.transcript();
+      EXPECT_TRUE(Contains(first, "S: a NO [LIMIT]")) << first;
+      EXPECT_TRUE(Contains(first, "S: b NO [LIMIT]")) << first;
+      EXPECT_TRUE(Contains(first, "S: + OK\nR: append INBOX flags=() date=0 size=20\n")) << first;
+      EXPECT_TRUE(Contains(first, "S: c OK [APPENDUID")) << first;
+    }
+    ASSERT_EQ(d.transcript(), first) << "fragment size " << k;
+    EXPECT_EQ(budget.used(), 0u);
+    EXPECT_LE(budget.peak(), 20u);
+  }
+}
+
+TEST(SessionMemoryTest, AnAppendHoldsItsReservationUntilTheStoreAnswers) {
+  MemoryBudget budget(1000);
+  FakeBackend backend;
+  Driver one(&backend, Limits{}, BudgetInfo(&budget));
+  Driver two(&backend, Limits{}, BudgetInfo(&budget));
+  LoginAndSelect(&one);
+  LoginAndSelect(&two);
+  one.Hold();  // the store does not answer yet
+  one.Feed("a APPEND INBOX {600+}\r\n" + Message(600) + "\r\n");
+  EXPECT_EQ(budget.used(), 600u);
+  // Another session sharing the budget is refused meanwhile ...
+  EXPECT_TRUE(Contains(two.Send("b APPEND INBOX {600}"), "S: b NO [LIMIT]"));
+  one.Release();
+  EXPECT_TRUE(Contains(one.transcript(), "S: a OK [APPENDUID"));
+  EXPECT_EQ(budget.used(), 0u);
+  // ... and taken once the first message is stored.
+  EXPECT_EQ(two.Send("c APPEND INBOX {600}"), "S: + OK\n");
+  EXPECT_TRUE(Contains(two.Send(Message(600)), "S: c OK [APPENDUID"));
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_EQ(budget.peak(), 600u);
+}
+
+TEST(SessionMemoryTest, LogoutAndByeGiveTheReservationBack) {
+  MemoryBudget budget(1000);
+  {
+    Driver d(Limits{}, BudgetInfo(&budget));
+    LoginAndSelect(&d);
+    // A literal announced, then the client goes away half way.
+    d.Feed("a APPEND INBOX {500}\r\n" + Message(100));
+    EXPECT_EQ(budget.used(), 500u);
+    d.Eof();
+    EXPECT_TRUE(d.closed());
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+}  // namespace
+}  // namespace porcupine::imap

@@ -1,17 +1,22 @@
 #include "protocol/smtp/session.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
 #include "protocol/common/sasl.h"
 #include "protocol/smtp/command.h"
+#include "protocol/smtp/path.h"
 #include "protocol/smtp/reply.h"
 #include "protocol/smtp/session_impl.h"
 
 namespace porcupine::smtp {
 
 Session::Impl::Impl(const Limits& l, SessionInfo i)
-    : limits(l), info(std::move(i)), transport(info.transport), reader(l.max_command_line) {}
+    : limits(l),
+      info(std::move(i)),
+      transport(info.transport),
+      reader(std::max(l.max_command_line, l.max_auth_line)) {}
 
 void Session::Impl::Reply(int code, std::string_view enhanced, std::string_view text) {
   AppendReply(&out, code, enhanced, text);
@@ -107,7 +112,7 @@ std::optional<Step> Session::Impl::PullCommand() {
 void Session::Impl::Execute(const PendingLine& line) {
   if (++commands > limits.max_commands) {
     CloseWith(421, "4.7.0", "Error: too many commands");
-  } else if (line.too_long) {
+  } else if (line.too_long || WireLength(line) > LineLimit(line)) {
     Error(500, "5.5.2", "Error: line too long");
   } else if (line.text.find('\0') != std::string::npos) {
     Error(500, "5.5.2", "Error: NUL character in command");
@@ -119,6 +124,15 @@ void Session::Impl::Execute(const PendingLine& line) {
     CommandLine cmd = SplitCommand(line.text);
     Dispatch(cmd.verb, cmd.args);
   }
+}
+
+// RFC 4954 §4: an AUTH command line (with its initial response) may be up
+// to max_auth_line long; every other command line max_command_line (RFC 5321
+// §4.5.3.1.4).
+size_t Session::Impl::LineLimit(const PendingLine& line) const {
+  if (WireLength(line) <= limits.max_command_line) return limits.max_command_line;
+  return EqualsIgnoreCase(SplitCommand(line.text).verb, "AUTH") ? limits.max_auth_line
+                                                                : limits.max_command_line;
 }
 
 void Session::Impl::Complete(Response response) {

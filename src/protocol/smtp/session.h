@@ -28,7 +28,10 @@
 // → 454 4.7.0. Refused: before EHLO, after a successful AUTH, inside a mail
 // transaction (503 5.5.1), an unknown mechanism (504 5.5.4), bad base64
 // (501 5.5.2), a malformed PLAIN message (501 5.5.2), an authzid that is not
-// the user (535 5.7.8), a response line over max_command_line (500 5.5.6).
+// the user (535 5.7.8), a response line over max_auth_line (500 5.5.6). An
+// AUTH command line may be up to max_auth_line long (RFC 4954 §4: 12288
+// octets, for initial responses); a longer one, or any other command line
+// over max_command_line, gets 500 5.5.2 "line too long" and the session goes on.
 //
 // Submission (RFC 6409), on submission listeners: MAIL before AUTH is 530
 // 5.7.0; with SessionInfo::require_sender_match the reverse path must be
@@ -78,6 +81,9 @@ struct Limits {
   uint64_t max_message_bytes = 50ull << 20;
   // Longest command line including CRLF (RFC 5321 §4.5.3.1.4 says 512).
   size_t max_command_line = 512;
+  // Longest AUTH command line and SASL response line, CRLF included (RFC
+  // 4954 §4: 12288); every other command line stays at max_command_line.
+  size_t max_auth_line = 12288;
   // Longest line inside DATA including CRLF (RFC: 1000; we are lenient).
   size_t max_data_line = 64 * 1024;
   // Recipients per transaction (RFC 5321 §4.5.3.1.8: at least 100).
@@ -103,8 +109,8 @@ struct SessionInfo {
   // session stays clock-free; Deliver requests carry it.
   std::string (*now_rfc5322)() = nullptr;
   // The node's budget for the buffers of messages being received, shared by
-  // every SMTP session (limits.smtp_data_memory_bytes); must outlive the
-  // session. nullptr: nothing but max_message_bytes limits a message.
+  // every SMTP and IMAP session (limits.message_memory_bytes); must outlive
+  // the session. nullptr: nothing but max_message_bytes limits a message.
   MemoryBudget* data_budget = nullptr;
   // Whether the connection is (or can become) secure, and the peer loopback.
   protocol::Transport transport;

@@ -77,7 +77,7 @@ void Session::Impl::ExpectResponse(SaslMechanism mechanism, std::string_view cha
 // A line read while an exchange waits for the client (RFC 4954 §4).
 void Session::Impl::SaslResponse(const PendingLine& line) {
   const SaslMechanism mechanism = std::exchange(auth.exchange, SaslMechanism::kNone);
-  if (line.too_long) {
+  if (line.too_long || WireLength(line) > limits.max_auth_line) {
     protocol::Wipe(&auth.login_user);
     return Error(500, "5.5.6", "Authentication Exchange line is too long");
   }

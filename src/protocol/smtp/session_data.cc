@@ -140,7 +140,7 @@ void Session::Impl::DropData() {
 }
 
 void Session::Impl::EndData() {
-  reader.set_max_line(limits.max_command_line);
+  reader.set_max_line(CommandReaderLimit());
   phase = Phase::kCommand;
   DataState done = std::exchange(data, DataState{});
   if (done.line_too_long) {

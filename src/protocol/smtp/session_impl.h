@@ -6,6 +6,7 @@
 // Not part of the contract; include only from those files and tests.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,11 @@ struct DataState {
 
 using PendingLine = protocol::HeldLine;
 
+// The octets a line took on the wire, its terminator included.
+inline size_t WireLength(const PendingLine& line) {
+  return line.text.size() + (line.bare_lf ? 1 : 2);
+}
+
 // What the outstanding request was, to interpret its Response.
 enum class Awaiting { kNothing, kRecipient, kLogin, kSasl, kDelivery };
 
@@ -82,6 +88,8 @@ struct Session::Impl {
   void Complete(Response response);
   std::optional<Step> PullCommand();
   void Execute(const PendingLine& line);
+  // The longest `line` may be: max_auth_line for AUTH, else max_command_line.
+  size_t LineLimit(const PendingLine& line) const;
   void Reply(int code, std::string_view enhanced, std::string_view text);
   void ReplyLines(int code, const std::vector<std::string>& lines);
   // A reply to a bad command or refused recipient: counts an error and
@@ -90,6 +98,11 @@ struct Session::Impl {
   void CloseWith(int code, std::string_view enhanced, std::string_view text);
   void Request(Awaiting what, smtp::Request request);
   void ResetTransaction();
+  // The reader's line limit between DATA phases: long enough for AUTH lines;
+  // Execute() holds every other command to max_command_line.
+  size_t CommandReaderLimit() const {
+    return std::max(limits.max_command_line, limits.max_auth_line);
+  }
 
   // --- session_commands.cc (one handler per verb; args trimmed)
   using Handler = void (Impl::*)(std::string_view args);

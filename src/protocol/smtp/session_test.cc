@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "protocol/common/sasl.h"
 #include "protocol/smtp/session_test_util.h"
 
 namespace porcupine::smtp {
@@ -399,6 +400,107 @@ TEST(SessionDeathTest, CompleteWithoutRequestIsABrokenInvariant) {
 TEST(SessionDeathTest, MismatchedResponseIsABrokenInvariant) {
   ManualSession m;
   EXPECT_DEBUG_DEATH(m.s.Complete(Status::Ok()), "answered with a Status");
+}
+
+}  // namespace
+}  // namespace porcupine::smtp
+
+// ---- AUTH lines may be longer than other commands (RFC 4954 §4)
+
+namespace porcupine::smtp {
+namespace {
+
+SessionInfo SubmissionInfo() {
+  SessionInfo info = testing::TestInfo();
+  info.submission = true;
+  return info;
+}
+
+// A PLAIN response (base64) of exactly `octets` octets for alice, whose
+// password is padded to make up the length. REQUIRES: octets % 4 == 0.
+std::string LongPlainResponse(size_t octets, std::string* password) {
+  const size_t decoded = octets / 4 * 3;
+  *password = std::string(decoded - std::string_view("\0alice\0", 7).size(), 'p');
+  std::string response = protocol::EncodeBase64(std::string("\0alice\0", 7) + *password);
+  EXPECT_EQ(response.size(), octets);
+  return response;
+}
+
+// Feeds `input` in pieces of each size (a whole replay per size; the lines
+// are too long to replay at every size down to one byte) and returns the
+// transcripts, which must all be equal.
+std::string RunAtSomeFragmentSizes(const Limits& limits, const std::string& input) {
+  std::string first;
+  for (size_t k : {input.size(), size_t{4096}, size_t{513}, size_t{97}, size_t{7}, size_t{1}}) {
+    Driver d(limits, SubmissionInfo());
+    d.Start();
+    d.FeedInPieces(input, k);
+    d.Eof();
+    if (first.empty()) first = d.transcript();
+    EXPECT_EQ(d.transcript(), first) << "fragment size " << k;
+  }
+  return first;
+}
+
+TEST(SessionAuthLineTest, InitialResponseOf12000OctetsIsParsed) {
+  Limits limits;  // defaults: 512 for commands, 12288 for AUTH
+  std::string password;
+  const std::string response = LongPlainResponse(12000, &password);
+  const std::string got =
+      RunAtSomeFragmentSizes(limits, "EHLO c.test\r\nAUTH PLAIN " + response + "\r\nNOOP\r\n");
+  // The credentials reached the backend whole: the line was parsed, not cut.
+  EXPECT_NE(got.find("A: user=<alice> password=<" + password + ">\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("S: 535 5.7.8 Error: authentication failed\nS: 250 2.0.0 Ok\n"),
+            std::string::npos);
+  EXPECT_EQ(got.find("line too long"), std::string::npos);
+}
+
+TEST(SessionAuthLineTest, InitialResponseOf13000OctetsIsRefusedAndTheSessionGoesOn) {
+  Limits limits;
+  std::string password;
+  const std::string response = LongPlainResponse(13000, &password);
+  const std::string got =
+      RunAtSomeFragmentSizes(limits, "EHLO c.test\r\nAUTH PLAIN " + response + "\r\nNOOP\r\n");
+  EXPECT_EQ(got.find("A: user="), std::string::npos) << "no Login for a cut line";
+  EXPECT_NE(got.find("S: 500 5.5.2 Error: line too long\nS: 250 2.0.0 Ok\n-- close\n"),
+            std::string::npos)
+      << got.substr(0, 2000);
+}
+
+TEST(SessionAuthLineTest, ContinuationLinesHaveTheAuthLimit) {
+  Limits limits;
+  std::string password;
+  const std::string ok = LongPlainResponse(12000, &password);
+  std::string got =
+      RunAtSomeFragmentSizes(limits, "EHLO c.test\r\nAUTH PLAIN\r\n" + ok + "\r\nNOOP\r\n");
+  EXPECT_NE(got.find("S: 334 \nA: user=<alice> password=<" + password + ">\nS: 535 5.7.8"),
+            std::string::npos)
+      << got.substr(0, 2000);
+  const std::string too_long = LongPlainResponse(13000, &password);
+  got = RunAtSomeFragmentSizes(limits, "EHLO c.test\r\nAUTH PLAIN\r\n" + too_long +
+                                           "\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+  EXPECT_NE(got.find("S: 334 \nS: 500 5.5.6 Authentication Exchange line is too long\n"
+                     "A: user=<alice> password=<secret>\nS: 235 2.7.0 Authentication successful\n"),
+            std::string::npos)
+      << got.substr(0, 2000);
+}
+
+TEST(SessionAuthLineTest, OtherCommandsKeepTheCommandLineLimit) {
+  Limits limits;
+  // 600 octets: within the AUTH limit, over the 512 of every other command.
+  const std::string rcpt = "RCPT TO:<" + std::string(580, 'a') + "@example.test>\r\n";
+  ASSERT_GT(rcpt.size(), 512u);
+  const std::string noop = "NOOP " + std::string(505, 'x') + "\r\n";  // exactly 512: fine
+  ASSERT_EQ(noop.size(), 512u);
+  const std::string got = RunAtSomeFragmentSizes(
+      limits, "EHLO c.test\r\n" + rcpt + noop + "AUTH " + std::string(600, 'A') + "\r\n");
+  // The long AUTH line was read as AUTH: refused for its mechanism, not its length.
+  EXPECT_NE(got.find("S: 250 AUTH SCRAM-SHA-256 PLAIN LOGIN\n"
+                     "S: 500 5.5.2 Error: line too long\n"
+                     "S: 250 2.0.0 Ok\n"
+                     "S: 504 5.5.4 Unrecognized authentication type\n-- close\n"),
+            std::string::npos)
+      << got;
 }
 
 }  // namespace
