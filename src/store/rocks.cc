@@ -60,6 +60,7 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(const Options& options, keys::Cf cf,
     // Deleted bodies leave garbage in blob files; compaction rewrites old ones.
     o.enable_blob_garbage_collection = true;
   }
+  o.write_buffer_size = options.write_buffer_bytes;
   if (cf == keys::Cf::kMeta || cf == keys::Cf::kDefault) o.write_buffer_size = 1 << 20;
   return o;
 }

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -23,6 +24,7 @@ namespace porcupine::store {
 
 struct Store::Impl {
   Options options;
+  std::unique_ptr<rocksdb::Env> env;  // over options.file_system; null: RocksDB's default
   std::shared_ptr<rocksdb::Cache> cache;
   std::unique_ptr<rocksdb::DB> db;
   // Every opened family; the first keys::kCfCount in keys::Cf order.
@@ -74,7 +76,11 @@ Status Store::Impl::OpenDb() {
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Status::IoError("store: create " + options.data_dir + ": " + ec.message());
   const std::string path = options.data_dir + "/db";
-  const rocksdb::DBOptions db_options = MakeDbOptions(options);
+  rocksdb::DBOptions db_options = MakeDbOptions(options);
+  if (options.file_system) {
+    env = rocksdb::NewCompositeEnv(options.file_system);
+    db_options.env = env.get();
+  }
   std::vector<std::string> existing;
   // Fails when the DB does not exist yet; then only the known families are made.
   rocksdb::DB::ListColumnFamilies(db_options, path, &existing).PermitUncheckedError();

@@ -22,6 +22,10 @@
 #include "store/message_id.h"
 #include "store/records.pb.h"
 
+namespace rocksdb {
+class FileSystem;
+}
+
 namespace porcupine::store {
 
 using Bucket = uint16_t;
@@ -36,6 +40,13 @@ struct Options {
                                            // single batch still goes alone)
   size_t body_blob_min_bytes = 4096;       // bodies at least this large go to RocksDB blob files
   size_t block_cache_bytes = 64ull << 20;  // one LRU block cache shared by all column families
+  // Memtable size of the msg, body, profile and replog families (meta and
+  // default: 1 MiB); a full memtable is flushed to a table file. The
+  // default is RocksDB's; tests set it small to make flushes frequent.
+  size_t write_buffer_bytes = 64ull << 20;
+  // Tests only: the file system RocksDB uses (e.g. store/power_cut_fs.h).
+  // Null, always in the daemon: the local file system.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 // The order of a message record's versions: every tombstone comes after
