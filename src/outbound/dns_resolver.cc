@@ -110,6 +110,17 @@ Status Configure(ub_ctx* ctx, const DnsOptions& options) {
   if (int e = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"); e != 0) {
     return Status::Internal(std::string("libunbound option: ") + ub_strerror(e));
   }
+  // libunbound answers RFC 6761 special-use zones itself (NXDOMAIN). Two of
+  // them are for private networks whose own resolver serves them: test.
+  // (RFC 6761 §6.2 asks for this option) and home.arpa. (RFC 8375). Those go
+  // to the configured resolvers; localhost., invalid., onion. stay local.
+  // ("nodefault" is not honoured through ub_ctx_set_option in 1.17; an empty
+  // "transparent" zone resolves everything normally.)
+  for (const char* zone : {"test. transparent", "home.arpa. transparent"}) {
+    if (int e = ub_ctx_set_option(ctx, "local-zone:", zone); e != 0) {
+      return Status::Internal(std::string("libunbound local-zone: ") + ub_strerror(e));
+    }
+  }
   if (options.servers.empty()) {
     if (int e = ub_ctx_resolvconf(ctx, nullptr); e != 0) {
       return Status::IoError(std::string("cannot use /etc/resolv.conf: ") + ub_strerror(e));

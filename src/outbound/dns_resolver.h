@@ -10,9 +10,10 @@
 // within DnsOptions::timeout is cancelled (ub_cancel) and ends kTimeout.
 //
 // Thread-safety: all public methods may be called from any thread.
-// Lifetime: owned by shared_ptr; pending operations keep only weak
-// references. Destroying the resolver ends every pending lookup with
-// kServFail "resolver shut down".
+// Lifetime: owned by shared_ptr. A coroutine lookup keeps the resolver alive
+// until it ends; callback lookups and the internal handlers keep only weak
+// references, and destroying the resolver ends every pending callback lookup
+// with kServFail "resolver shut down".
 #pragma once
 
 #include <asio.hpp>
@@ -49,7 +50,8 @@ class DnsResolver : public std::enable_shared_from_this<DnsResolver> {
   // followed.
   asio::awaitable<AddressAnswer> LookupAddresses(std::string name, bool v6);
 
-  // Callback forms of the above: `done` runs exactly once, on the strand.
+  // Callback forms of the above: `done` runs exactly once, on the strand,
+  // or in the destroying thread when the resolver goes away first.
   void QueryMx(std::string name, std::function<void(MxAnswer)> done);
   void QueryAddresses(std::string name, bool v6, std::function<void(AddressAnswer)> done);
 

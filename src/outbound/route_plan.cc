@@ -58,10 +58,13 @@ RoutePlan FailPlan(RoutePlan plan, Verdict v, std::string dsn, std::string reaso
 }
 
 // Sorts by preference and shuffles each run of equal preferences (RFC 5321
-// §5.1: "randomize them to spread the load").
+// §5.1: "randomize them to spread the load"). Names order a run before the
+// shuffle, so the order depends on the seed alone, not on the order the
+// server sent (servers rotate their records).
 void SortAndShuffle(std::vector<MxHost>& hosts, std::mt19937_64& rng) {
-  std::stable_sort(hosts.begin(), hosts.end(),
-                   [](const MxHost& a, const MxHost& b) { return a.preference < b.preference; });
+  std::sort(hosts.begin(), hosts.end(), [](const MxHost& a, const MxHost& b) {
+    return a.preference != b.preference ? a.preference < b.preference : a.name < b.name;
+  });
   for (size_t i = 0; i < hosts.size();) {
     size_t j = i;
     while (j < hosts.size() && hosts[j].preference == hosts[i].preference) ++j;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 namespace porcupine::outbound {
@@ -72,6 +73,11 @@ TEST_F(PlanTest, EqualPreferencesAreShuffledBySeedAndStayBehindBetterOnes) {
     // The same seed gives the same order: the source is the injected one.
     std::mt19937_64 again(seed);
     EXPECT_EQ(Names(PlanMx("example.test", mx, self_, limits_, again)), Names(st));
+    // ... whatever order the server sent the records in.
+    MxAnswer rotated = mx;
+    std::rotate(rotated.records.begin(), rotated.records.begin() + 2, rotated.records.end());
+    std::mt19937_64 third(seed);
+    EXPECT_EQ(Names(PlanMx("example.test", rotated, self_, limits_, third)), Names(st));
   }
   EXPECT_EQ(firsts, (std::set<std::string>{"a.test", "b.test", "c.test"}));
 }
