@@ -40,8 +40,8 @@ void PrintText(const outbound::RoutePlan& plan) {
   std::printf("%s: route%s\n", plan.domain.c_str(), plan.implicit_mx ? " (no MX: implicit)" : "");
   int i = 0;
   for (const outbound::RouteTarget& t : plan.targets) {
-    std::printf("  %2d  pref %-5u %-40s %s\n", ++i, t.preference, t.host.c_str(),
-                t.address.c_str());
+    std::printf("  %2d  pref %-5u %-40s %s\n", ++i, static_cast<unsigned>(t.preference),
+                t.host.c_str(), t.address.c_str());
   }
 }
 
@@ -63,15 +63,17 @@ int RunDnsRoute(const DnsRouteOptions& options) {
   self.names.push_back(config->mail.hostname);
   std::mt19937_64 rng(options.seed != 0 ? options.seed : std::random_device{}());
   outbound::RoutePlan plan;
-  auto done = [&io, &plan](std::exception_ptr e, outbound::RoutePlan p) {
-    if (!e) plan = std::move(p);
+  bool planned = false;
+  auto done = [&io, &plan, &planned](std::exception_ptr e, outbound::RoutePlan p) {
+    planned = !e;
+    if (planned) plan = std::move(p);
     io.stop();  // the resolver's descriptor watch would keep run() going
   };
   asio::co_spawn(io,
                  outbound::ResolveRoute(*resolver, options.domain, self, config->dns.limits, rng),
                  std::move(done));
   io.run();
-  if (plan.domain.empty()) {
+  if (!planned) {
     std::fprintf(stderr, "porcupine: dns route %s: no plan\n", options.domain.c_str());
     return kExitTemporary;
   }

@@ -4,6 +4,8 @@
 #include <unbound.h>
 #include <unistd.h>
 
+#include <cctype>
+
 #include "core/async.h"
 
 namespace porcupine::outbound {
@@ -15,9 +17,10 @@ constexpr int kTypeAaaa = 28;
 constexpr int kClassIn = 1;
 constexpr int kRcodeNxDomain = 3;
 
-// A domain name in uncompressed wire format (libunbound decompresses the
+// A host name in uncompressed wire format (libunbound decompresses the
 // names in MX rdata) as dotted text without the final dot; "" is the root.
-// false when malformed.
+// false when malformed or when a label holds anything but letters, digits,
+// '-' and '_' (such a name could not be looked up as text anyway).
 bool ParseWireName(const unsigned char* p, size_t len, std::string* out) {
   out->clear();
   size_t i = 0;
@@ -26,7 +29,11 @@ bool ParseWireName(const unsigned char* p, size_t len, std::string* out) {
     if (label == 0) return i == len && out->size() <= 253;
     if (label > 63 || i + label > len) return false;  // also refuses compression pointers
     if (!out->empty()) out->push_back('.');
-    out->append(reinterpret_cast<const char*>(p + i), label);
+    for (size_t k = 0; k < label; ++k) {
+      unsigned char c = p[i + k];
+      if (!std::isalnum(c) && c != '-' && c != '_') return false;
+      out->push_back(static_cast<char>(c));
+    }
     i += label;
   }
   return false;
