@@ -11,6 +11,7 @@
 #include "cli/admin_client.h"
 #include "cli/certs.h"
 #include "cli/demo.h"
+#include "cli/dns_route.h"
 #include "cli/password_input.h"
 #include "node/config.h"
 #include "node/node.h"
@@ -247,6 +248,18 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   demo_cmd->add_option("--dir", demo.dir, "data directory (default: a new temporary one)");
 
+  DnsRouteOptions dns_route;
+  CLI::App* dns_cmd = app.add_subcommand("dns", "outbound mail's view of DNS");
+  dns_cmd->require_subcommand(1);
+  CLI::App* route_cmd = dns_cmd->add_subcommand(
+      "route", "print the hosts and addresses mail to DOMAIN would be sent to, in order");
+  route_cmd->add_option("domain", dns_route.domain, "domain name or [address literal]")->required();
+  route_cmd->add_option("--config", dns_route.config, "node configuration ([dns], mail.hostname)")
+      ->required();
+  route_cmd->add_flag("--json", dns_route.json, "print JSON");
+  route_cmd->add_option("--seed", dns_route.seed,
+                        "seed of the shuffle of equal MX preferences (0 = random)");
+
   bench::BenchOptions bench_opts;
   CLI::App* bench_cmd =
       app.add_subcommand("bench", "load generator: SMTP senders and POP3 readers");
@@ -274,6 +287,7 @@ int Main(int argc, char** argv) {
   if (certs_cmd->parsed()) return ClusterCerts(certs);
   if (demo_cmd->parsed()) return RunDemo(demo, argv[0]);
   if (bench_cmd->parsed()) return bench::Run(bench_opts);
+  if (route_cmd->parsed()) return RunDnsRoute(dns_route);
   return 2;
 }
 

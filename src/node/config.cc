@@ -118,6 +118,33 @@ Key Duration(std::string section, std::string name, std::string doc, Get get,
   return k;
 }
 
+// A string key that picks one of a few values of an enum.
+template <typename E, typename Get>
+Key Choice(std::string section, std::string name, std::string doc, Get get,
+           std::vector<std::pair<std::string, E>> choices) {
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  k.set = [get, choices](const toml::node& n, Config& c) -> Status {
+    Result<std::string> v = Read<std::string>(n);
+    if (!v.ok()) return v.status();
+    std::string names;
+    for (const auto& [text, value] : choices) {
+      if (*v == text) {
+        get(c) = value;
+        return Status::Ok();
+      }
+      names += (names.empty() ? "" : ", ") + Quote(text);
+    }
+    return Status::InvalidArgument("must be one of " + names);
+  };
+  k.show = [get, choices](const Config& c) {
+    for (const auto& [text, value] : choices) {
+      if (value == get(const_cast<Config&>(c))) return Quote(text);
+    }
+    return Quote("?");
+  };
+  return k;
+}
+
 template <typename T>
 Check<T> AtLeast(T min) {
   return [min](const T& v) { return v < min ? fmt::format("must be at least {}", min) : ""; };
@@ -141,6 +168,21 @@ std::string CheckHostPort(const std::string& v) {
   if (port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
     return "must be host:port with a port from 0 to 65535";
+  }
+  return "";
+}
+
+std::string CheckDnsServers(const std::vector<std::string>& v) {
+  for (const std::string& s : v) {
+    Result<outbound::DnsServer> server = outbound::ParseDnsServer(s);
+    if (!server.ok()) return server.status().message();
+  }
+  return "";
+}
+
+std::string CheckIpAddresses(const std::vector<std::string>& v) {
+  for (const std::string& a : v) {
+    if (!outbound::IsIpAddress(a)) return "\"" + a + "\" is not a numeric IP address";
   }
   return "";
 }
@@ -420,6 +462,41 @@ const std::vector<Key>& Keys() {
                   "On submission listeners, MAIL FROM must be the authenticated address "
                   "(else 553 5.7.1).",
                   [](Config& c) -> bool& { return c.submission.require_sender_match; }),
+      Field<std::vector<S>>(
+          "dns", "servers",
+          "Resolvers for outbound mail, \"ip:port\", \"[ipv6]:port\" or \"ip\" (port 53); "
+          "[] = the nameservers of /etc/resolv.conf.",
+          [](Config& c) -> std::vector<S>& { return c.dns.servers; }, CheckDnsServers),
+      Duration<ms>("dns", "timeout_ms",
+                   "One MX, A or AAAA query not answered by then is a temporary failure.",
+                   [](Config& c) -> ms& { return c.dns.timeout; }),
+      Field<std::vector<S>>(
+          "dns", "own_names",
+          "This cluster's MX host names besides mail.hostname: an MX naming one is us, and it "
+          "and every worse MX are dropped.",
+          [](Config& c) -> std::vector<S>& { return c.dns.own_names; }, CheckDomains),
+      Field<std::vector<S>>(
+          "dns", "own_addresses",
+          "Public addresses of this cluster's SMTP listeners: an MX host with one is us.",
+          [](Config& c) -> std::vector<S>& { return c.dns.own_addresses; }, CheckIpAddresses),
+      Field<size_t>(
+          "dns", "max_mx_hosts", "MX hosts looked up per domain, best first; the rest dropped.",
+          [](Config& c) -> size_t& { return c.dns.limits.max_mx_hosts; }, AtLeast<size_t>(1)),
+      Field<size_t>(
+          "dns", "max_addresses", "Addresses tried per domain, across all its MX hosts.",
+          [](Config& c) -> size_t& { return c.dns.limits.max_addresses; }, AtLeast<size_t>(1)),
+      Choice<outbound::AddressFamilies>(
+          "dns", "address_families", "Address records looked up: \"any\", \"ipv4\" or \"ipv6\".",
+          [](Config& c) -> outbound::AddressFamilies& { return c.dns.limits.families; },
+          {{"any", outbound::AddressFamilies::kAny},
+           {"ipv4", outbound::AddressFamilies::kIpv4Only},
+           {"ipv6", outbound::AddressFamilies::kIpv6Only}}),
+      Choice<outbound::AddressPreference>(
+          "dns", "address_preference",
+          "Family tried first among one MX host's addresses: \"ipv6\" or \"ipv4\".",
+          [](Config& c) -> outbound::AddressPreference& { return c.dns.limits.preference; },
+          {{"ipv6", outbound::AddressPreference::kIpv6},
+           {"ipv4", outbound::AddressPreference::kIpv4}}),
       Field<S>("tls", "cert_file",
                "Default certificate chain, PEM, leaf first (\"\" = the first of certificates).",
                [](Config& c) -> S& { return c.tls.cert_file; }),

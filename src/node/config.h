@@ -11,6 +11,7 @@
 #include "admin/request_guard.h"
 #include "core/login_throttle.h"
 #include "core/status.h"
+#include "outbound/dns_options.h"
 #include "protocol/imap/session.h"
 #include "protocol/pop3/session.h"
 #include "protocol/smtp/session.h"
@@ -156,6 +157,9 @@ struct Config {
   struct Submission {
     bool require_sender_match = true;  // MAIL FROM must be the authenticated address
   } submission;
+
+  // Destination resolution for outbound mail ([dns], docs/outbound.md "DNS").
+  outbound::DnsOptions dns;
 
   struct Admin {
     std::string token;          // when set, the admin API requires "Authorization: Bearer <token>"

@@ -337,6 +337,65 @@ TEST(Config, AcmeErrorsNameTheKey) {
             "ok");
 }
 
+TEST(Config, DnsDefaultsToTheSystemResolver) {
+  Result<Config> c = ParseConfig(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->dns.servers.empty());
+  EXPECT_EQ(c->dns.timeout, std::chrono::milliseconds(10000));
+  EXPECT_TRUE(c->dns.own_names.empty());
+  EXPECT_TRUE(c->dns.own_addresses.empty());
+  EXPECT_EQ(c->dns.limits.max_mx_hosts, 10u);
+  EXPECT_EQ(c->dns.limits.max_addresses, 5u);
+  EXPECT_EQ(c->dns.limits.families, outbound::AddressFamilies::kAny);
+  EXPECT_EQ(c->dns.limits.preference, outbound::AddressPreference::kIpv6);
+}
+
+TEST(Config, ReadsDns) {
+  Result<Config> c = ParseConfig(std::string(kMinimal) + R"(
+[dns]
+servers = ["127.0.0.1:5353", "[::1]:5353", "192.0.2.53"]
+timeout_ms = 750
+own_names = ["mx1.example.test"]
+own_addresses = ["192.0.2.25", "2001:db8::25"]
+max_mx_hosts = 3
+max_addresses = 8
+address_families = "ipv4"
+address_preference = "ipv4"
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dns.servers,
+            (std::vector<std::string>{"127.0.0.1:5353", "[::1]:5353", "192.0.2.53"}));
+  EXPECT_EQ(c->dns.timeout, std::chrono::milliseconds(750));
+  EXPECT_EQ(c->dns.own_names, std::vector<std::string>{"mx1.example.test"});
+  EXPECT_EQ(c->dns.own_addresses.size(), 2u);
+  EXPECT_EQ(c->dns.limits.max_mx_hosts, 3u);
+  EXPECT_EQ(c->dns.limits.max_addresses, 8u);
+  EXPECT_EQ(c->dns.limits.families, outbound::AddressFamilies::kIpv4Only);
+  EXPECT_EQ(c->dns.limits.preference, outbound::AddressPreference::kIpv4);
+}
+
+TEST(Config, DnsErrorsNameTheKey) {
+  auto error = [](const std::string& extra) {
+    Result<Config> c = ParseConfig(std::string(kMinimal) + "[dns]\n" + extra);
+    return c.ok() ? std::string("ok") : c.status().message();
+  };
+  EXPECT_EQ(error("servers = [\"dns.example:53\"]\n"),
+            "dns.servers: \"dns.example:53\": must be a numeric IP address[:port]");
+  EXPECT_EQ(error("servers = [\"127.0.0.1:0\"]\n"),
+            "dns.servers: \"127.0.0.1:0\": port must be 1-65535");
+  EXPECT_EQ(error("servers = \"127.0.0.1\"\n"), "dns.servers: must be a list of strings");
+  EXPECT_EQ(error("timeout_ms = 0\n"), "dns.timeout_ms: must be positive");
+  EXPECT_EQ(error("max_mx_hosts = 0\n"), "dns.max_mx_hosts: must be at least 1");
+  EXPECT_EQ(error("max_addresses = 0\n"), "dns.max_addresses: must be at least 1");
+  EXPECT_EQ(error("own_addresses = [\"mx.example\"]\n"),
+            "dns.own_addresses: \"mx.example\" is not a numeric IP address");
+  EXPECT_EQ(error("address_families = \"both\"\n"),
+            "dns.address_families: must be one of \"any\", \"ipv4\", \"ipv6\"");
+  EXPECT_EQ(error("address_preference = \"any\"\n"),
+            "dns.address_preference: must be one of \"ipv6\", \"ipv4\"");
+  EXPECT_EQ(error("resolver = \"x\"\n"), "dns.resolver: unknown key");
+}
+
 TEST(Config, DefaultConfigRoundTrips) {
   std::string text = DefaultConfigToml();
   EXPECT_NE(text.find("smtp_max_message_bytes = 52428800"), std::string::npos);
