@@ -122,7 +122,7 @@ Key Duration(std::string section, std::string name, std::string doc, Get get,
 template <typename E, typename Get>
 Key Choice(std::string section, std::string name, std::string doc, Get get,
            std::vector<std::pair<std::string, E>> choices) {
-  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr};
+  Key k{std::move(section), std::move(name), std::move(doc), nullptr, nullptr, ""};
   k.set = [get, choices](const toml::node& n, Config& c) -> Status {
     Result<std::string> v = Read<std::string>(n);
     if (!v.ok()) return v.status();
