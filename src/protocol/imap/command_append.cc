@@ -72,7 +72,7 @@ void Session::Impl::CmdAppend(Command& c) {
     if (!r.ok()) {
       Code code = r.status().code();
       if (code == Code::kNotFound) return No("[TRYCREATE] Mailbox does not exist");
-      if (code == Code::kResourceExhausted) return No("[OVERQUOTA] Quota exceeded");
+      if (code == Code::kResourceExhausted) return No(kNoResources);
       return Fail(r.status());
     }
     std::string text = "[APPENDUID " + std::to_string(r.value().uidvalidity) + " " +

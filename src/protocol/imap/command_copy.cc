@@ -42,7 +42,7 @@ void Session::Impl::CopyDone(Result<CopyResult>& r, const std::vector<uint32_t>&
   if (!r.ok()) {
     Code code = r.status().code();
     if (code == Code::kNotFound) return No("[TRYCREATE] Mailbox does not exist");
-    if (code == Code::kResourceExhausted) return No("[OVERQUOTA] Quota exceeded");
+    if (code == Code::kResourceExhausted) return No(kNoResources);
     return Fail(r.status());
   }
   std::string code;

@@ -56,6 +56,12 @@
 
 namespace porcupine::imap {
 
+// APPEND/COPY/MOVE refused because the server lacks room now (its message
+// memory budget, a store's disk): a server limit (RFC 5530 LIMIT), not the
+// user's quota.
+inline constexpr const char* kNoResources =
+    "[LIMIT] Not enough server resources for the message now, try again later";
+
 enum class State { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 
 // What the next client line means while a command is in progress.
