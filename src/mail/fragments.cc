@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/async.h"
+#include "core/change_signal.h"
 #include "core/hash.h"
 #include "replication/log_record.h"
 
@@ -362,10 +363,9 @@ asio::awaitable<Result<std::vector<SlotVersion>>> LocalFragments::WatchVersions(
     if (s.slot >= store::Store::kVersionSlots) co_return Status::InvalidArgument("bad slot");
   }
   const auto deadline = std::chrono::steady_clock::now() + wait;
-  std::optional<asio::steady_timer> timer;
   uint64_t seen = ~uint64_t{0};
   for (;;) {
-    // Versions move only with the generation: most checks are one load.
+    // Versions move only with the generation: most wake-ups are one load.
     const uint64_t generation = store_.VersionsGeneration();
     if (generation != seen) {
       seen = generation;
@@ -376,10 +376,10 @@ asio::awaitable<Result<std::vector<SlotVersion>>> LocalFragments::WatchVersions(
       }
       if (!out.empty()) co_return out;
     }
-    if (std::chrono::steady_clock::now() >= deadline) co_return std::vector<SlotVersion>{};
-    if (!timer) timer.emplace(co_await asio::this_coro::executor);
-    timer->expires_after(kWatchCheck);
-    co_await timer->async_wait(asio::use_awaitable);
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) co_return std::vector<SlotVersion>{};
+    co_await store_.VersionsChanged().WaitChange(seen, left);
   }
 }
 

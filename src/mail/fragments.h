@@ -146,10 +146,10 @@ class LocalFragments : public FragmentStore {
                                  std::vector<store::MessageId> ids) override;
   asio::awaitable<Result<std::vector<store::MessageId>>> SetFlags(
       std::string user, uint32_t folder, std::vector<FlagChange> changes) override;
-  // Checks the versions every kWatchCheck; InvalidArgument for a slot out of range.
+  // Woken by the store's commits (Store::VersionsChanged); InvalidArgument
+  // for a slot out of range.
   asio::awaitable<Result<std::vector<SlotVersion>>> WatchVersions(
       std::vector<SlotVersion> slots, std::chrono::milliseconds wait) override;
-  static constexpr std::chrono::milliseconds kWatchCheck{20};
 
   // Pending disk-bound operations: requests being served plus batches queued
   // for commit (the load of DESIGN.md §6).

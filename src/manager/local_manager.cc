@@ -86,8 +86,11 @@ LocalManager::LocalManager(const LocalManagerOptions& options, ProfileWriter& wr
       state_(options.self, options.buckets, options.soft_state) {}
 
 void LocalManager::InstallView(const cluster::View& view) {
-  std::lock_guard lock(mu_);
-  if (view.epoch > state_.view().epoch) state_.InstallView(view);
+  {
+    std::lock_guard lock(mu_);
+    if (view.epoch > state_.view().epoch) state_.InstallView(view);
+  }
+  rebuilt_.Notify();
 }
 
 void LocalManager::ApplyRebuild(NodeId from, const RebuildChunk& chunk) {
@@ -97,6 +100,7 @@ void LocalManager::ApplyRebuild(NodeId from, const RebuildChunk& chunk) {
     state_.ApplyRebuild(from, chunk);
     if (from != options_.self && !population_known_.exchange(true)) learned = std::move(learned_);
   }
+  rebuilt_.Notify();
   if (learned) learned();
 }
 
@@ -138,8 +142,8 @@ Status LocalManager::ErrorOf(SoftState::State state, const std::string& user) {
 asio::awaitable<LocalManager::Found> LocalManager::FindWaiting(const std::string& user,
                                                                uint64_t entry_epoch) {
   const auto deadline = std::chrono::steady_clock::now() + options_.rebuild_wait;
-  std::optional<asio::steady_timer> timer;
   for (;;) {
+    uint64_t seen = 0;
     {
       std::lock_guard lock(mu_);
       SoftState::Lookup l = state_.Find(user, entry_epoch);
@@ -149,10 +153,10 @@ asio::awaitable<LocalManager::Found> LocalManager::FindWaiting(const std::string
         if (l.profile) f.profile = *l.profile;
         co_return f;
       }
+      seen = rebuilt_.generation();  // under mu_: a change after the check moves it
     }
-    if (!timer) timer.emplace(co_await asio::this_coro::executor);
-    timer->expires_after(std::chrono::milliseconds(10));
-    co_await timer->async_wait(asio::use_awaitable);
+    co_await rebuilt_.WaitChange(seen, std::chrono::ceil<std::chrono::milliseconds>(
+                                           deadline - std::chrono::steady_clock::now()));
   }
 }
 
@@ -253,22 +257,26 @@ asio::awaitable<Status> LocalManager::ManageUser(UserOpKind kind, std::string us
 asio::awaitable<bool> LocalManager::BeginChange(const std::string& user,
                                                 std::chrono::milliseconds wait) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
-  std::optional<asio::steady_timer> timer;
   for (;;) {
+    uint64_t seen = 0;
     {
       std::lock_guard lock(mu_);
       if (changing_.insert(user).second) co_return true;
+      seen = change_ended_.generation();  // under mu_: EndChange erases under it first
     }
-    if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    if (!timer) timer.emplace(co_await asio::this_coro::executor);
-    timer->expires_after(std::chrono::milliseconds(2));
-    co_await timer->async_wait(asio::use_awaitable);
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) co_return false;
+    co_await change_ended_.WaitChange(seen, left);
   }
 }
 
 void LocalManager::EndChange(const std::string& user) {
-  std::lock_guard lock(mu_);
-  changing_.erase(user);
+  {
+    std::lock_guard lock(mu_);
+    changing_.erase(user);
+  }
+  change_ended_.Notify();
 }
 
 uint32_t LocalManager::UidNextLocked(const std::string& user, const store::Folder& folder,

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "core/change_signal.h"
 #include "core/hlc.h"
 #include "manager/soft_state.h"
 #include "manager/user_manager.h"
@@ -141,6 +142,8 @@ class LocalManager : public UserManager {
   std::mutex mu_;
   SoftState state_;                 // guarded by mu_
   std::set<std::string> changing_;  // users with a profile change in flight; guarded by mu_
+  ChangeSignal change_ended_;       // after a user leaves changing_
+  ChangeSignal rebuilt_;            // after a view or a rebuild chunk changed state_
   std::atomic<bool> population_known_{true};
   std::function<void()> learned_;  // guarded by mu_
   // The UID sequencers of the folders this node manages (soft state: a block

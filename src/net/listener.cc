@@ -25,11 +25,33 @@ Result<tcp::endpoint> ParseEndpoint(const std::string& host_port) {
 }
 
 ConnectionRegistry::Ticket::~Ticket() {
-  std::lock_guard lock(registry_->mu_);
-  registry_->live_.erase(id_);
-  if (client_.empty()) return;
-  auto it = registry_->per_client_.find(client_);
-  if (it != registry_->per_client_.end() && --it->second == 0) registry_->per_client_.erase(it);
+  {
+    std::lock_guard lock(registry_->mu_);
+    registry_->live_.erase(id_);
+    if (!client_.empty()) {
+      auto it = registry_->per_client_.find(client_);
+      if (it != registry_->per_client_.end() && --it->second == 0) {
+        registry_->per_client_.erase(it);
+      }
+    }
+  }
+  registry_->left_.Notify();
+}
+
+asio::awaitable<size_t> ConnectionRegistry::WaitDrained(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (live_.empty()) co_return 0;
+      seen = left_.generation();  // under mu_: a ticket leaves under it first
+    }
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) co_return live();
+    co_await left_.WaitChange(seen, left);
+  }
 }
 
 std::unique_ptr<ConnectionRegistry::Ticket> ConnectionRegistry::Enter(

@@ -5,12 +5,14 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "core/change_signal.h"
 #include "core/status.h"
 
 namespace porcupine::net {
@@ -57,6 +59,8 @@ class ConnectionRegistry {
   void Shutdown();
   bool shutting_down() const { return shutting_down_.load(); }
   size_t live() const;
+  // Waits until no connection is live, at most `timeout`; returns live().
+  asio::awaitable<size_t> WaitDrained(std::chrono::milliseconds timeout);
   // Connections of `client` now (0 for ""). For tests and metrics.
   size_t live_of(const std::string& client) const;
 
@@ -68,6 +72,7 @@ class ConnectionRegistry {
   uint64_t next_id_ = 0;                                      // guarded by mu_
   std::unordered_map<uint64_t, std::function<void()>> live_;  // guarded by mu_
   std::unordered_map<std::string, size_t> per_client_;        // guarded by mu_; no zeros
+  ChangeSignal left_;                                         // after a connection ended
 };
 
 // Accepts connections on one address; each runs `handler` on its own strand.

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace porcupine::net {
@@ -64,6 +66,38 @@ TEST(ConnectionRegistry, ShutdownInterruptsEveryConnection) {
   // A connection that enters after shutdown is interrupted at once.
   auto c = r.Enter([&] { ++interrupted; }, "198.51.100.1");
   EXPECT_EQ(interrupted, 3);
+}
+
+// Shutdown waits for the sessions to end, woken by the last one rather than
+// polling, and gives up at its deadline.
+TEST(ConnectionRegistry, WaitDrainedWakesWhenTheLastConnectionEnds) {
+  using std::chrono::milliseconds;
+  ConnectionRegistry r(10);
+  auto a = r.Enter([] {});
+  auto b = r.Enter([] {});
+  asio::io_context io;
+  size_t left = 99;
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { left = co_await r.WaitDrained(milliseconds(20000)); },
+      asio::detached);
+  std::thread ender([&] {
+    a.reset();
+    std::this_thread::sleep_for(milliseconds(20));  // the waiter is parked by now, or not
+    b.reset();
+  });
+  io.run();
+  ender.join();
+  EXPECT_EQ(left, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+
+  auto c = r.Enter([] {});
+  io.restart();
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { left = co_await r.WaitDrained(milliseconds(50)); },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(left, 1u);
 }
 
 }  // namespace

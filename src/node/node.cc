@@ -924,13 +924,9 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   // Sessions finish their in-flight request and say goodbye; give them a
   // bounded time, then stop the loop (remaining sockets are closed).
   constexpr auto kDrain = std::chrono::seconds(10);
-  auto deadline = std::chrono::steady_clock::now() + kDrain;
-  asio::steady_timer t(io);
-  while (registry.live() > 0 && std::chrono::steady_clock::now() < deadline) {
-    t.expires_after(std::chrono::milliseconds(20));
-    co_await t.async_wait(asio::use_awaitable);
+  if (size_t open = co_await registry.WaitDrained(kDrain); open > 0) {
+    spdlog::warn("{} sessions still open at shutdown", open);
   }
-  if (registry.live() > 0) spdlog::warn("{} sessions still open at shutdown", registry.live());
   // Inter-node calls in flight finish on this loop: stop the RPC server from
   // another thread while the loop still runs.
   if (runtime) runtime->Stop();
@@ -938,15 +934,12 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   if (anti_entropy) anti_entropy->Stop();
   if (changes) changes->Stop();
   if (rpc_server) {
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread([this, done] {
-      rpc_server->Shutdown(2000);
-      *done = true;
-    }).detach();
-    while (!*done) {
-      t.expires_after(std::chrono::milliseconds(10));
-      co_await t.async_wait(asio::use_awaitable);
-    }
+    co_await AwaitCallback<bool>([this](auto done) {
+      std::thread([this, done = std::move(done)]() mutable {
+        rpc_server->Shutdown(2000);
+        done(true);
+      }).detach();
+    });
   }
   io.stop();
 }

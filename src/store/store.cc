@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/change_signal.h"
 #include "store/group_commit.h"
 #include "store/keys.h"
 #include "store/profile_merge.h"
@@ -38,7 +39,7 @@ struct Store::Impl {
     new std::atomic<uint64_t>[ kMessagesVersionSlots ]()
   };
   uint64_t version_base = 0;
-  std::atomic<uint64_t> versions_generation{0};
+  ChangeSignal versions_changed;  // moved on after each write that touched a slot
 
   ~Impl();
   rocksdb::ColumnFamilyHandle* cf(keys::Cf c) const { return handles[static_cast<size_t>(c)]; }
@@ -156,7 +157,7 @@ Status Store::Impl::WriteGroup(const std::vector<const WriteOps*>& group) {
     for (uint32_t slot : w->touched) versions[slot].fetch_add(1, std::memory_order_release);
     changed = changed || !w->touched.empty();
   }
-  if (changed) versions_generation.fetch_add(1, std::memory_order_release);
+  if (changed) versions_changed.Notify();
   return Status::Ok();
 }
 
@@ -308,9 +309,9 @@ uint64_t Store::SlotVersion(uint32_t slot) const {
   return impl_->version_base + impl_->versions[slot].load(std::memory_order_acquire);
 }
 
-uint64_t Store::VersionsGeneration() const {
-  return impl_->versions_generation.load(std::memory_order_acquire);
-}
+uint64_t Store::VersionsGeneration() const { return impl_->versions_changed.generation(); }
+
+ChangeSignal& Store::VersionsChanged() { return impl_->versions_changed; }
 
 void Store::Submit(Batch batch, std::function<void(Status)> done) {
   impl_->committer->Submit(batch.TakeOps(), std::move(done));

@@ -26,6 +26,10 @@ namespace rocksdb {
 class FileSystem;
 }
 
+namespace porcupine {
+class ChangeSignal;
+}
+
 namespace porcupine::store {
 
 using Bucket = uint16_t;
@@ -195,8 +199,10 @@ class Store {
   static constexpr uint32_t kVersionSlots = 1u << 14;
   static uint32_t VersionSlotOf(const std::string& user);
   uint64_t SlotVersion(uint32_t slot) const;
-  // Changes whenever any slot's version does (a cheap first check).
+  // Changes whenever any slot's version does (a cheap first check), after
+  // the slots' versions moved; VersionsChanged() wakes whoever waits for it.
   uint64_t VersionsGeneration() const;
+  ChangeSignal& VersionsChanged();
 
   // Queues a batch; `done` runs on the committer thread after the batch is
   // durable (OK), or failed: the batch's own error (Batch::status()), or the
