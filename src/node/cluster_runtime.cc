@@ -88,6 +88,7 @@ Status ClusterRuntime::Start(const std::string& address, uint64_t incarnation) {
 
 void ClusterRuntime::Stop() {
   if (stopped_.exchange(true)) return;
+  view_changed_.Notify();  // WaitNewer gives up
   asio::post(strand_, [this] { Nudge(); });
   scan_pool_.stop();
 }
@@ -190,8 +191,11 @@ void ClusterRuntime::Flush() {
     // clients go to the nodes still in the cluster.
     auto none = std::make_shared<cluster::View>();
     none->user_map = cluster::UserMap(options_.membership.buckets, 0);
-    std::lock_guard lock(mu_);
-    view_ = none;
+    {
+      std::lock_guard lock(mu_);
+      view_ = none;
+    }
+    view_changed_.Notify();
   }
   if (membership_->TakeViewChanged() && !removed_) Publish(membership_->view());
 }
@@ -218,6 +222,7 @@ void ClusterRuntime::Publish(const cluster::View& view) {
     ++views_installed_;
     for (const cluster::Member& m : view.members) seen_[m.id] = m;
   }
+  view_changed_.Notify();
   spdlog::info("installed {}", Describe(view));
   manager_.InstallView(view);
   for (auto& fn : observers_) fn(view);
@@ -308,12 +313,15 @@ std::shared_ptr<const cluster::View> ClusterRuntime::Current() const {
 asio::awaitable<void> ClusterRuntime::WaitNewer(cluster::Epoch epoch,
                                                 std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (Current()->epoch <= epoch && std::chrono::steady_clock::now() < deadline && !stopped_) {
-    timer.expires_after(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(10), deadline - std::chrono::steady_clock::now()));
-    asio::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  for (;;) {
+    // Read before the check: a view installed (or a Stop) after the check
+    // notifies after, and moves the generation away from `seen`.
+    const uint64_t seen = view_changed_.generation();
+    if (stopped_ || Current()->epoch > epoch) co_return;
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) co_return;
+    co_await view_changed_.WaitChange(seen, left);
   }
 }
 

@@ -21,6 +21,7 @@
 
 #include "cluster/load_table.h"
 #include "cluster/membership.h"
+#include "core/change_signal.h"
 #include "core/hlc.h"
 #include "manager/local_manager.h"
 #include "manager/router.h"
@@ -151,6 +152,7 @@ class ClusterRuntime : public manager::ViewSource {
   std::map<NodeId, cluster::Member> seen_;     // every node ever heard of; guarded by mu_
   cluster::LoadTable loads_;                   // guarded by mu_
   uint64_t views_installed_ = 0;               // guarded by mu_
+  ChangeSignal view_changed_;                  // after view_ changed, and at Stop
 
   asio::thread_pool scan_pool_{1};     // reconstruction scans, one at a time
   asio::thread_pool persist_pool_{1};  // the epoch floor's synced writes
