@@ -376,7 +376,9 @@ void Node::Impl::InitPopulationKnown() {
   };
   // Found by the scan: remembered now, so later starts skip the scan.
   if (any_profile) remember();
-  manager->SetPopulationKnown(known, remember);
+  // Called from a rebuild RPC on an event-loop thread: the synced write goes
+  // to the CPU pool.
+  manager->SetPopulationKnown(known, [this, remember] { asio::post(cpu, remember); });
 }
 
 Status Node::Impl::BuildServices() {
