@@ -1,10 +1,14 @@
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <random>
@@ -72,6 +76,20 @@ Store::Impl::~Impl() {
   db->Close().PermitUncheckedError();  // WAL already synced per group; nothing to lose
 }
 
+namespace {
+
+Status SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError("store: open " + dir.string() + ": " + std::strerror(errno));
+  const int r = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (r != 0) return Status::IoError("store: fsync " + dir.string() + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Store::Impl::OpenDb() {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
@@ -99,6 +117,14 @@ Status Store::Impl::OpenDb() {
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + path);
   db.reset(raw);
+  // RocksDB syncs what it creates inside db/; the entries leading to it
+  // (db/ in the data directory, a new data directory in its parent) are
+  // durable only once their directories are synced: else a power cut soon
+  // after a node's first start could lose its whole store.
+  const std::filesystem::path dir = std::filesystem::absolute(options.data_dir, ec);
+  if (ec) return Status::IoError("store: " + options.data_dir + ": " + ec.message());
+  PORCUPINE_RETURN_IF_ERROR(SyncDirectory(dir));
+  if (dir.has_parent_path()) PORCUPINE_RETURN_IF_ERROR(SyncDirectory(dir.parent_path()));
   return Status::Ok();
 }
 
