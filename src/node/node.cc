@@ -936,12 +936,13 @@ asio::awaitable<void> Node::Impl::DrainThenStop() {
   if (anti_entropy) anti_entropy->Stop();
   if (changes) changes->Stop();
   if (rpc_server) {
-    co_await AwaitCallback<bool>([this](auto done) {
+    auto stop_server = [this](auto done) {  // named: g++ 12 coroutines
       std::thread([this, done = std::move(done)]() mutable {
         rpc_server->Shutdown(2000);
         done(true);
       }).detach();
-    });
+    };
+    co_await AwaitCallback<bool>(std::move(stop_server));
   }
   io.stop();
 }
