@@ -37,7 +37,7 @@ SEEDS = {
         ("MembershipMessage", 5, f"{HDR} {N2} view_epoch: 4294967298 commit {{ {VIEW} }}"),
         ("MembershipMessage", 3, f"{HDR} {N2} view_epoch: 4294967298 ping {{}}"),
         ("RebuildChunkP", 0, f'{HDR} view_epoch: 4294967298 seq: 0 total: 1 '
-         'buckets { bucket: 1 entry_epoch: 4294967298 stamp: 7 users { user: "alice" '
+         'buckets { bucket: 0 entry_epoch: 4294967298 stamp: 7 users { user: "alice" '
          'has_fragment: true profile { user: "alice" } } }'),
         ("MailMapUpdate", 0, f'{HDR} user: "alice" node: 2 add: true stamp: 9'),
         ("LookupRequest", 0, f'{HDR} user: "alice"'),
