@@ -3,8 +3,9 @@
 // an ordinary test (docs/fuzzing.md). Each argument is a file or a directory
 // whose files (not recursive, in name order) are run one after the other; a
 // missing argument is an error, so a moved corpus fails the test instead of
-// passing empty. A target reports a broken property by aborting, so a
-// failing input shows as the test crashing after the "running" line naming it.
+// passing empty. LLVMFuzzerInitialize runs first when the target has one. A
+// target reports a broken property by aborting, so a failing input shows as
+// the test crashing after the "running" line naming it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,8 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+// Optional, as in libFuzzer: run once before the first input.
+extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
 
 namespace {
 
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...\n", argv[0]);
     return 2;
   }
+  if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
   size_t runs = 0;
   for (int i = 1; i < argc; ++i) {
     std::filesystem::path arg(argv[i]);
