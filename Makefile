@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= 2
 PYTHON     ?= /usr/bin/python3
 CMAKE_GEN   = -G Ninja
@@ -65,7 +66,28 @@ format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# ---- fuzzing (docs/fuzzing.md). `make test` replays every fuzz target's corpus as a
+# unit test (fuzz_replay.*, on the normal and the ASan build). `make fuzz` builds the
+# libFuzzer targets with clang (ASan+UBSan, coverage) in FUZZ_BUILD and replays the
+# corpora there; `make fuzz-run` then runs each target for FUZZ_SECONDS (default 60),
+# one after the other, niced; FUZZ_TARGETS=name... picks targets.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+.PHONY: fuzz fuzz-run
+
+$(FUZZ_BUILD)/build.ninja:
+	@command -v clang++ >/dev/null || { echo "make fuzz needs clang++ (apt-get install clang)"; exit 1; }
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPORCUPINE_FUZZ=ON
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) -j$(JOBS) fuzz
+	ctest --test-dir $(FUZZ_BUILD) -L fuzz --output-on-failure
+
+fuzz-run: fuzz
+	$(PYTHON) scripts/fuzz-run --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ---- bench/: the paper's experiments (bench/README.md). Each target installs the
 # experiments' Debian packages (bench/install-deps), builds the binary only if it is

@@ -46,9 +46,7 @@ asio::awaitable<void> ClusterService::UpdateMailMap(const rpc::MailMapUpdate& re
 
 asio::awaitable<void> ClusterService::ManageUser(const rpc::UserOp& req, rpc::Ack* rep) {
   Heard(req.header());
-  manager::UserOpKind kind = manager::UserOpKind::kCreate;
-  if (req.kind() == rpc::UserOp::SET_PASSWORD) kind = manager::UserOpKind::kSetPassword;
-  if (req.kind() == rpc::UserOp::DELETE) kind = manager::UserOpKind::kDelete;
+  const manager::UserOpKind kind = rpc::FromProto(req.kind());
   Status st = Status::InvalidArgument("no user");
   if (!req.user().empty()) {
     st = co_await manager_.ManageUser(kind, req.user(), {req.password_hash(), req.scram_sha256()},
@@ -77,19 +75,10 @@ asio::awaitable<void> ClusterService::Rebuild(const rpc::RebuildChunkP& req, rpc
 
 asio::awaitable<void> ClusterService::StoreMessages(const rpc::StoreRequest& req, rpc::Ack* rep) {
   Heard(req.header());
-  std::vector<mail::NewMessage> messages;
-  Status st;
-  for (const rpc::NewMessageP& m : req.messages()) {
-    if (m.user().empty() || !store::MessageId::FromBytes(m.meta().id()) ||
-        m.meta().size() != req.body().size()) {
-      st = Status::InvalidArgument("malformed message");
-      break;
-    }
-    messages.push_back(
-        {m.user(), m.meta(), m.in_map(), {m.mail_map().begin(), m.mail_map().end()}});
-  }
-  if (st.ok() && !messages.empty()) {
-    st = co_await fragments_.Store(std::move(messages),
+  Result<std::vector<mail::NewMessage>> messages = rpc::FromProto(req);
+  Status st = messages.status();
+  if (st.ok() && !messages->empty()) {
+    st = co_await fragments_.Store(std::move(*messages),
                                    std::make_shared<const std::string>(req.body()),
                                    req.header().view_epoch());
   }
@@ -100,7 +89,7 @@ asio::awaitable<void> ClusterService::ListFragment(const rpc::ListRequest& req,
                                                    rpc::ListReply* rep) {
   Heard(req.header());
   Result<mail::Listing> list =
-      co_await fragments_.List(req.user(), FolderOf(req.folder()), req.if_changed());
+      co_await fragments_.List(req.user(), rpc::FolderOf(req.folder()), req.if_changed());
   if (list.ok()) {
     for (store::MessageMeta& m : list->messages) *rep->add_messages() = std::move(m);
     rep->set_version(list->version);
@@ -114,24 +103,18 @@ asio::awaitable<void> ClusterService::FetchMessage(const rpc::FetchRequest& req,
   Heard(req.header());
   std::optional<store::MessageId> id = store::MessageId::FromBytes(req.id());
   Result<std::string> body = Status::InvalidArgument("bad message id");
-  if (id) body = co_await fragments_.Fetch(req.user(), FolderOf(req.folder()), *id);
+  if (id) body = co_await fragments_.Fetch(req.user(), rpc::FolderOf(req.folder()), *id);
   if (body.ok()) rep->set_body(std::move(*body));
   runtime_.FillReply(body.status(), rep->mutable_header());
 }
 
 asio::awaitable<void> ClusterService::DeleteMessages(const rpc::DeleteRequest& req, rpc::Ack* rep) {
   Heard(req.header());
-  std::vector<store::MessageId> ids;
-  Status st;
-  for (const std::string& raw : req.ids()) {
-    std::optional<store::MessageId> id = store::MessageId::FromBytes(raw);
-    if (!id) {
-      st = Status::InvalidArgument("bad message id");
-      break;
-    }
-    ids.push_back(*id);
+  Result<std::vector<store::MessageId>> ids = rpc::FromProto(req);
+  Status st = ids.status();
+  if (st.ok()) {
+    st = co_await fragments_.Delete(req.user(), rpc::FolderOf(req.folder()), std::move(*ids));
   }
-  if (st.ok()) st = co_await fragments_.Delete(req.user(), FolderOf(req.folder()), std::move(ids));
   runtime_.FillReply(st, rep->mutable_header());
 }
 
@@ -141,15 +124,11 @@ asio::awaitable<void> ClusterService::WatchVersions(const rpc::WatchRequest& req
   // The longest wait a caller gets: well inside its data-path deadline, and
   // short enough not to hold a shutdown up.
   constexpr uint32_t kMaxWaitMs = 1000;
-  Status st;
-  std::vector<mail::SlotVersion> slots;
-  if (req.slots_size() != req.versions_size() ||
-      req.slots_size() > static_cast<int>(store::Store::kVersionSlots)) {
-    st = Status::InvalidArgument("bad version watch");
-  } else {
-    for (int i = 0; i < req.slots_size(); ++i) slots.push_back({req.slots(i), req.versions(i)});
+  Result<std::vector<mail::SlotVersion>> slots = rpc::FromProto(req);
+  Status st = slots.status();
+  if (st.ok()) {
     Result<std::vector<mail::SlotVersion>> changed = co_await fragments_.WatchVersions(
-        std::move(slots), std::chrono::milliseconds(std::min(req.wait_ms(), kMaxWaitMs)));
+        std::move(*slots), std::chrono::milliseconds(std::min(req.wait_ms(), kMaxWaitMs)));
     st = changed.status();
     if (changed.ok()) {
       for (const mail::SlotVersion& s : *changed) {
@@ -163,27 +142,11 @@ asio::awaitable<void> ClusterService::WatchVersions(const rpc::WatchRequest& req
 
 asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc::FlagsReply* rep) {
   Heard(req.header());
-  std::vector<mail::FlagChange> changes;
-  Status st;
-  for (const rpc::FlagsRequest::Change& c : req.changes()) {
-    std::optional<store::MessageId> id = store::MessageId::FromBytes(c.id());
-    if (!id) {
-      st = Status::InvalidArgument("bad message id");
-      break;
-    }
-    if (c.mode() > 4) {
-      st = Status::InvalidArgument("bad flag change mode");
-      break;
-    }
-    changes.push_back({*id,
-                       static_cast<mail::FlagChange::Mode>(c.mode()),
-                       {c.flags().begin(), c.flags().end()},
-                       c.from_uid(),
-                       c.to_uid()});
-  }
+  Result<std::vector<mail::FlagChange>> changes = rpc::FromProto(req);
+  Status st = changes.status();
   if (st.ok()) {
     Result<std::vector<store::MessageId>> changed =
-        co_await fragments_.SetFlags(req.user(), FolderOf(req.folder()), std::move(changes));
+        co_await fragments_.SetFlags(req.user(), rpc::FolderOf(req.folder()), std::move(*changes));
     st = changed.status();
     if (changed.ok()) {
       for (const store::MessageId& id : *changed) rep->add_changed(id.ToBytes());
@@ -195,45 +158,7 @@ asio::awaitable<void> ClusterService::SetFlags(const rpc::FlagsRequest& req, rpc
 asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
                                               rpc::FolderReply* rep) {
   Heard(req.header());
-  using Kind = manager::FolderOp::Kind;
-  manager::FolderOp op;
-  switch (req.kind()) {
-    case rpc::FolderRequest::CREATE:
-      op.kind = Kind::kCreate;
-      break;
-    case rpc::FolderRequest::DELETE:
-      op.kind = Kind::kDelete;
-      break;
-    case rpc::FolderRequest::RENAME:
-      op.kind = Kind::kRename;
-      break;
-    case rpc::FolderRequest::SUBSCRIBE:
-      op.kind = Kind::kSubscribe;
-      break;
-    case rpc::FolderRequest::UNSUBSCRIBE:
-      op.kind = Kind::kUnsubscribe;
-      break;
-    case rpc::FolderRequest::ALLOCATE_UIDS:
-      op.kind = Kind::kAllocateUids;
-      break;
-    case rpc::FolderRequest::CLAIM_RECENT:
-      op.kind = Kind::kClaimRecent;
-      break;
-    case rpc::FolderRequest::RELEASE_UIDS:
-      op.kind = Kind::kReleaseUids;
-      break;
-    default:
-      op.kind = Kind::kRead;
-      break;
-  }
-  op.name = req.name();
-  op.to = req.to();
-  op.special_use = req.special_use();
-  op.count = req.count();
-  op.min_uid = req.min_uid();
-  op.below = req.below();
-  op.folder_id = req.folder_id();
-  for (const rpc::UidRange& r : req.uids()) op.uids.push_back({r.first(), r.count()});
+  manager::FolderOp op = rpc::FromProto(req);
   Result<manager::FolderState> st = Status::InvalidArgument("no user");
   if (!req.user().empty()) {
     st = co_await manager_.Folders(req.user(), std::move(op), req.header().entry_epoch());
@@ -261,26 +186,19 @@ asio::awaitable<void> ClusterService::Folders(const rpc::FolderRequest& req,
 asio::awaitable<void> ClusterService::Replicate(const rpc::ReplicaUpdate& req,
                                                 rpc::ReplicaAck* rep) {
   Heard(req.header());
-  Result<uint64_t> held = Status::InvalidArgument("unknown object kind");
-  if (req.user().empty()) {
-    held = Status::InvalidArgument("no user");
+  const Status valid = rpc::Validate(req);
+  Result<uint64_t> held;
+  if (!valid.ok()) {
+    held = valid;
   } else if (req.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kMessage)) {
     std::shared_ptr<const std::string> body;
     if (!req.meta().tombstone()) body = std::make_shared<const std::string>(req.body());
-    if (req.meta().tombstone() || req.meta().size() == req.body().size()) {
-      held = co_await fragments_.ApplyReplica(req.user(), req.meta(), body, req.in_map(),
-                                              {req.takeover().begin(), req.takeover().end()});
-    } else {
-      held = Status::InvalidArgument("body size disagrees with the metadata");
-    }
-  } else if (req.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kProfile)) {
-    if (req.profile().user() != req.user()) {
-      held = Status::InvalidArgument("profile of another user");
-    } else {
-      Status st = co_await profiles_.WriteLocal(req.profile());
-      if (st.ok()) manager_.OfferProfile(req.profile());
-      held = st.ok() ? Result<uint64_t>(req.profile().hlc()) : Result<uint64_t>(st);
-    }
+    held = co_await fragments_.ApplyReplica(req.user(), req.meta(), body, req.in_map(),
+                                            {req.takeover().begin(), req.takeover().end()});
+  } else {
+    Status st = co_await profiles_.WriteLocal(req.profile());
+    if (st.ok()) manager_.OfferProfile(req.profile());
+    held = st.ok() ? Result<uint64_t>(req.profile().hlc()) : Result<uint64_t>(st);
   }
   if (held.ok()) rep->set_held_hlc(*held);
   runtime_.FillReply(held.status(), rep->mutable_header());
@@ -288,17 +206,7 @@ asio::awaitable<void> ClusterService::Replicate(const rpc::ReplicaUpdate& req,
 
 asio::awaitable<void> ClusterService::Retire(const rpc::RetireRequest& req, rpc::Ack* rep) {
   Heard(req.header());
-  std::vector<std::pair<replication::ObjectRef, uint64_t>> objects;
-  for (const rpc::ObjectP& o : req.objects()) {
-    replication::ObjectRef ref;
-    ref.kind = o.kind() == 2 ? replication::ObjectRef::Kind::kProfile
-                             : replication::ObjectRef::Kind::kMessage;
-    ref.user = o.user();
-    ref.folder = o.folder();
-    ref.id = o.id();
-    objects.emplace_back(std::move(ref), o.hlc());
-  }
-  if (replication_) replication_->OnRetire(objects);
+  if (replication_) replication_->OnRetire(rpc::FromProto(req));
   runtime_.FillReply(Status::Ok(), rep->mutable_header());
   co_return;
 }

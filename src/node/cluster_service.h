@@ -51,8 +51,6 @@ class ClusterService : public rpc::Handler {
 
  private:
   void Heard(const rpc::RequestHeader& h) { runtime_.ObserveLoad(h.from(), h.load()); }
-  // Folder 0 on the wire is the inbox (requests from before folders existed).
-  static uint32_t FolderOf(uint32_t wire) { return wire == 0 ? store::kInboxFolder : wire; }
 
   ClusterRuntime& runtime_;
   manager::LocalManager& manager_;

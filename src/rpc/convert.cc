@@ -1,6 +1,11 @@
 #include "rpc/convert.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+
+#include "store/message_id.h"
+#include "store/store.h"
 
 namespace porcupine::rpc {
 namespace {
@@ -195,6 +200,129 @@ replication::Item FromProto(const ObjectP& p) {
   i.object.id = p.id();
   i.hlc = p.hlc();
   return i;
+}
+
+Result<std::vector<mail::NewMessage>> FromProto(const StoreRequest& p) {
+  std::vector<mail::NewMessage> messages;
+  for (const NewMessageP& m : p.messages()) {
+    if (m.user().empty() || !store::MessageId::FromBytes(m.meta().id()) ||
+        m.meta().size() != p.body().size()) {
+      return Status::InvalidArgument("malformed message");
+    }
+    messages.push_back(
+        {m.user(), m.meta(), m.in_map(), {m.mail_map().begin(), m.mail_map().end()}});
+  }
+  return messages;
+}
+
+Result<std::vector<store::MessageId>> FromProto(const DeleteRequest& p) {
+  std::vector<store::MessageId> ids;
+  for (const std::string& raw : p.ids()) {
+    std::optional<store::MessageId> id = store::MessageId::FromBytes(raw);
+    if (!id) return Status::InvalidArgument("bad message id");
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+Result<std::vector<mail::FlagChange>> FromProto(const FlagsRequest& p) {
+  std::vector<mail::FlagChange> changes;
+  for (const FlagsRequest::Change& c : p.changes()) {
+    std::optional<store::MessageId> id = store::MessageId::FromBytes(c.id());
+    if (!id) return Status::InvalidArgument("bad message id");
+    if (c.mode() > static_cast<uint32_t>(mail::FlagChange::Mode::kTombstone)) {
+      return Status::InvalidArgument("bad flag change mode");
+    }
+    changes.push_back({*id,
+                       static_cast<mail::FlagChange::Mode>(c.mode()),
+                       {c.flags().begin(), c.flags().end()},
+                       c.from_uid(),
+                       c.to_uid()});
+  }
+  return changes;
+}
+
+Result<std::vector<mail::SlotVersion>> FromProto(const WatchRequest& p) {
+  if (p.slots_size() != p.versions_size() ||
+      p.slots_size() > static_cast<int>(store::Store::kVersionSlots)) {
+    return Status::InvalidArgument("bad version watch");
+  }
+  std::vector<mail::SlotVersion> slots;
+  for (int i = 0; i < p.slots_size(); ++i) slots.push_back({p.slots(i), p.versions(i)});
+  return slots;
+}
+
+manager::FolderOp FromProto(const FolderRequest& p) {
+  using Kind = manager::FolderOp::Kind;
+  manager::FolderOp op;
+  switch (p.kind()) {
+    case FolderRequest::CREATE:
+      op.kind = Kind::kCreate;
+      break;
+    case FolderRequest::DELETE:
+      op.kind = Kind::kDelete;
+      break;
+    case FolderRequest::RENAME:
+      op.kind = Kind::kRename;
+      break;
+    case FolderRequest::SUBSCRIBE:
+      op.kind = Kind::kSubscribe;
+      break;
+    case FolderRequest::UNSUBSCRIBE:
+      op.kind = Kind::kUnsubscribe;
+      break;
+    case FolderRequest::ALLOCATE_UIDS:
+      op.kind = Kind::kAllocateUids;
+      break;
+    case FolderRequest::CLAIM_RECENT:
+      op.kind = Kind::kClaimRecent;
+      break;
+    case FolderRequest::RELEASE_UIDS:
+      op.kind = Kind::kReleaseUids;
+      break;
+    default:
+      op.kind = Kind::kRead;
+      break;
+  }
+  op.name = p.name();
+  op.to = p.to();
+  op.special_use = p.special_use();
+  op.count = p.count();
+  op.min_uid = p.min_uid();
+  op.below = p.below();
+  op.folder_id = p.folder_id();
+  for (const UidRange& r : p.uids()) op.uids.push_back({r.first(), r.count()});
+  return op;
+}
+
+manager::UserOpKind FromProto(UserOp::Kind kind) {
+  if (kind == UserOp::SET_PASSWORD) return manager::UserOpKind::kSetPassword;
+  if (kind == UserOp::DELETE) return manager::UserOpKind::kDelete;
+  return manager::UserOpKind::kCreate;
+}
+
+Status Validate(const ReplicaUpdate& p) {
+  if (p.user().empty()) return Status::InvalidArgument("no user");
+  if (p.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kMessage)) {
+    if (!p.meta().tombstone() && p.meta().size() != p.body().size()) {
+      return Status::InvalidArgument("body size disagrees with the metadata");
+    }
+    return Status::Ok();
+  }
+  if (p.kind() == static_cast<uint32_t>(replication::ObjectRef::Kind::kProfile)) {
+    if (p.profile().user() != p.user()) return Status::InvalidArgument("profile of another user");
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown object kind");
+}
+
+std::vector<std::pair<replication::ObjectRef, uint64_t>> FromProto(const RetireRequest& p) {
+  std::vector<std::pair<replication::ObjectRef, uint64_t>> objects;
+  for (const ObjectP& o : p.objects()) {
+    replication::Item i = FromProto(o);
+    objects.emplace_back(std::move(i.object), i.hlc);
+  }
+  return objects;
 }
 
 void SetStatus(const Status& s, ReplyHeader* h) {

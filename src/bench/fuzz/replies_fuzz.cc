@@ -5,11 +5,9 @@
 // runs over the input whole and fragmented and must yield the same replies and
 // the same error, and respect its limits.
 //
-// Not built by default (the module build globs only the folder's top level).
-// Build and run with clang, from the repository root:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     src/bench/fuzz/replies_fuzz.cc src/bench/replies.cc src/core/status.cc -o replies_fuzz
-//   ./replies_fuzz src/bench/fuzz/corpus
+// Built by CMake as bench_replies_fuzz (`make fuzz`, clang) and replayed over its corpus
+// by the test fuzz_replay.bench_replies_fuzz in every build (docs/fuzzing.md):
+//   build-fuzz/bench_replies_fuzz src/bench/fuzz/corpus
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

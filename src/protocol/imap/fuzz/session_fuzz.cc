@@ -9,13 +9,9 @@
 // fragmented, and must produce the same transcript, made only of whole CRLF
 // lines, and close at EOF.
 //
-// Not built by default (the module build globs only the folder's top level).
-// Build and run with clang, from the repository root:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     $(pkg-config --cflags gmime-3.0) src/protocol/imap/fuzz/session_fuzz.cc \
-//     $(ls src/protocol/imap/*.cc src/mime/*.cc src/protocol/common/*.cc | grep -v _test) \
-//     src/core/status.cc $(pkg-config --libs gmime-3.0 libsodium) -o imap_fuzz
-//   ./imap_fuzz -max_len=4096 src/protocol/imap/fuzz/corpus
+// Built by CMake as imap_session_fuzz (`make fuzz`, clang) and replayed over its corpus
+// by the test fuzz_replay.imap_session_fuzz in every build (docs/fuzzing.md):
+//   build-fuzz/imap_session_fuzz src/protocol/imap/fuzz/corpus
 #include <string>
 #include <string_view>
 

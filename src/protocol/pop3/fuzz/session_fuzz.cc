@@ -7,13 +7,9 @@
 // the end against the fake backend twice, whole and fragmented, and must
 // produce the same transcript, made only of whole CRLF lines.
 //
-// Not built by default (the module build globs only the folder's top level).
-// Build and run with clang, from the repository root:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     src/protocol/pop3/fuzz/session_fuzz.cc \
-//     $(ls src/protocol/pop3/*.cc src/protocol/common/*.cc | grep -v _test) \
-//     src/core/status.cc $(pkg-config --cflags --libs libsodium) -o pop3_fuzz
-//   ./pop3_fuzz src/protocol/pop3/fuzz/corpus
+// Built by CMake as pop3_session_fuzz (`make fuzz`, clang) and replayed over its corpus
+// by the test fuzz_replay.pop3_session_fuzz in every build (docs/fuzzing.md):
+//   build-fuzz/pop3_session_fuzz src/protocol/pop3/fuzz/corpus
 #include <string>
 #include <string_view>
 

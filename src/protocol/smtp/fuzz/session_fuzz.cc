@@ -8,13 +8,9 @@
 // fragmented, and must produce the same transcript, made only of whole CRLF
 // lines, and close at EOF.
 //
-// Not built by default (the module build globs only the folder's top level).
-// Build and run with clang, from the repository root:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     src/protocol/smtp/fuzz/session_fuzz.cc \
-//     $(ls src/protocol/smtp/*.cc src/protocol/common/*.cc | grep -v _test) \
-//     src/core/status.cc src/core/address.cc $(pkg-config --libs libsodium) -o smtp_fuzz
-//   ./smtp_fuzz src/protocol/smtp/fuzz/corpus
+// Built by CMake as smtp_session_fuzz (`make fuzz`, clang) and replayed over its corpus
+// by the test fuzz_replay.smtp_session_fuzz in every build (docs/fuzzing.md):
+//   build-fuzz/smtp_session_fuzz src/protocol/smtp/fuzz/corpus
 #include <string>
 #include <string_view>
 
