@@ -57,15 +57,22 @@ LookupStatus StatusOf(int err, const ub_result* r, std::string* error) {
   return r->havedata ? LookupStatus::kOk : LookupStatus::kNoData;
 }
 
+// Sets *status and *error for a lookup without usable data (timed out, shut
+// down, or failed); true when `r` holds records to read.
+bool Answered(const ub_result* r, int err, LookupStatus failure, LookupStatus* status,
+              std::string* error) {
+  if (r == nullptr && err == 0) {
+    *status = failure;
+    *error = failure == LookupStatus::kTimeout ? "no answer in time" : "resolver shut down";
+    return false;
+  }
+  *status = StatusOf(err, r, error);
+  return *status == LookupStatus::kOk;
+}
+
 MxAnswer ToMxAnswer(const ub_result* r, int err, LookupStatus failure) {
   MxAnswer a;
-  if (r == nullptr && err == 0) {
-    a.status = failure;
-    a.error = failure == LookupStatus::kTimeout ? "no answer in time" : "resolver shut down";
-    return a;
-  }
-  a.status = StatusOf(err, r, &a.error);
-  if (a.status != LookupStatus::kOk) return a;
+  if (!Answered(r, err, failure, &a.status, &a.error)) return a;
   for (int i = 0; r->data[i] != nullptr; ++i) {
     const auto* p = reinterpret_cast<const unsigned char*>(r->data[i]);
     size_t len = static_cast<size_t>(r->len[i]);
@@ -83,13 +90,7 @@ MxAnswer ToMxAnswer(const ub_result* r, int err, LookupStatus failure) {
 
 AddressAnswer ToAddressAnswer(const ub_result* r, int err, LookupStatus failure, bool v6) {
   AddressAnswer a;
-  if (r == nullptr && err == 0) {
-    a.status = failure;
-    a.error = failure == LookupStatus::kTimeout ? "no answer in time" : "resolver shut down";
-    return a;
-  }
-  a.status = StatusOf(err, r, &a.error);
-  if (a.status != LookupStatus::kOk) return a;
+  if (!Answered(r, err, failure, &a.status, &a.error)) return a;
   const size_t want = v6 ? 16 : 4;
   char text[INET6_ADDRSTRLEN];
   for (int i = 0; r->data[i] != nullptr; ++i) {
