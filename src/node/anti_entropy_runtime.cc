@@ -27,7 +27,8 @@ AntiEntropyRuntime::AntiEntropyRuntime(const AntiEntropyOptions& options, asio::
       directory_(directory),
       replication_(replication),
       hlc_(hlc),
-      buckets_(store.node_meta().buckets()) {}
+      buckets_(store.node_meta().buckets()),
+      schedule_(options.upkeep, SystemNowMs()) {}
 
 AntiEntropyRuntime::~AntiEntropyRuntime() {
   Stop();
@@ -38,14 +39,16 @@ void AntiEntropyRuntime::Start() { asio::co_spawn(io_, Loop(), asio::detached); 
 
 void AntiEntropyRuntime::Stop() {
   stopped_ = true;
+  schedule_changed_.Notify();
   scan_pool_.stop();
 }
 
 void AntiEntropyRuntime::OnView(const cluster::View& view) {
-  const size_t removed = view.removed.size();
-  if (!view.joined.empty() || removed > removed_seen_.exchange(removed)) {
-    soon_ms_ = SystemNowMs() + options_.after_join.count();
+  {
+    std::lock_guard lock(schedule_mu_);
+    schedule_.OnView(view, SystemNowMs());
   }
+  schedule_changed_.Notify();
 }
 
 template <typename Fn>
@@ -54,18 +57,19 @@ auto AntiEntropyRuntime::OnScanThread(Fn fn) -> asio::awaitable<decltype(fn())> 
 }
 
 asio::awaitable<void> AntiEntropyRuntime::Loop() {
-  asio::steady_timer timer(io_);
-  int64_t next_round = SystemNowMs() + options_.interval.count();
   while (!stopped_) {
-    timer.expires_after(std::chrono::milliseconds(200));
-    asio::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (stopped_) break;
-    const int64_t now = SystemNowMs();
-    const int64_t soon = soon_ms_.load();
-    if (now < next_round && (soon == 0 || now < soon)) continue;
-    soon_ms_ = 0;
-    next_round = now + options_.interval.count();
+    // Read the generation with the schedule: a view after this wakes the wait.
+    const uint64_t seen = schedule_changed_.generation();
+    int64_t wait_ms = 0;
+    {
+      std::lock_guard lock(schedule_mu_);
+      const int64_t now = SystemNowMs();
+      if (!schedule_.TakeRound(now)) wait_ms = schedule_.NextMs() - now;
+    }
+    if (wait_ms > 0) {
+      co_await schedule_changed_.WaitChange(seen, std::chrono::milliseconds(wait_ms));
+      continue;
+    }
     co_await Round();
   }
 }
@@ -147,14 +151,12 @@ Item ProfileItem(const store::Profile& p) {
 
 Result<std::vector<uint64_t>> AntiEntropyRuntime::Digests(NodeId peer) {
   std::vector<uint64_t> d(2 * buckets_, 0);
-  // Tombstones past half the grace are left out of the digests (both sides
-  // purge them eventually); the item lists still carry them.
-  const int64_t old = SystemNowMs() - options_.tombstone_grace.count() / 2;
+  const int64_t now = SystemNowMs();
   Status st = store_.ScanMessages(
       0, static_cast<store::Bucket>(buckets_ - 1),
       [&](store::Bucket b, const std::string& user, const store::MessageMeta& m) {
         if (!Lists(m, peer)) return;
-        if (m.tombstone() && Hlc::PhysicalMs(m.hlc()) < old) return;
+        if (!replication::InDigest({m.hlc(), m.tombstone()}, now, options_.upkeep)) return;
         d[replication::MessageSlot(b)] ^= replication::ItemHash(MessageItem(user, m));
       });
   if (st.ok()) {
@@ -246,20 +248,22 @@ void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
   Status st = store_.ScanMessages(
       0, static_cast<store::Bucket>(buckets_ - 1),
       [&](store::Bucket b, const std::string& user, const store::MessageMeta& m) {
-        if (!replication::PlanReplicas({m.replicas().begin(), m.replicas().end()}, m.id(), in)) {
+        if (m.tombstone() ||
+            !replication::PlanReplicas({m.replicas().begin(), m.replicas().end()}, m.id(), in)) {
           return;
         }
         auto decide = [this, in, user](const store::MessageMeta* held) {
           store::MessageChange c;
           if (!held) return c;
-          std::optional<std::vector<NodeId>> next = replication::PlanReplicas(
-              {held->replicas().begin(), held->replicas().end()}, held->id(), in);
-          if (!next) return c;
+          std::optional<replication::Replan> plan = replication::PlanRereplication(
+              {held->replicas().begin(), held->replicas().end()}, held->id(),
+              {held->hlc(), held->tombstone()}, hlc_.Now(), in);
+          if (!plan) return c;
           c.action = store::MessageChange::Action::kPut;
           c.meta = *held;
           c.meta.clear_replicas();
-          for (NodeId r : *next) c.meta.add_replicas(r);
-          c.meta.set_hlc(std::max(held->hlc() + 1, hlc_.Now()));
+          for (NodeId r : plan->replicas) c.meta.add_replicas(r);
+          c.meta.set_hlc(plan->hlc);
           replication::Entry e = EntryOf(user, c.meta, in.self);
           if (!e.remaining.empty()) c.log = replication::ToRecord(e);
           return c;
@@ -289,15 +293,17 @@ void AntiEntropyRuntime::Rereplicate(const cluster::View& view) {
 }
 
 void AntiEntropyRuntime::CollectTombstones() {
-  const int64_t cutoff = SystemNowMs() - options_.tombstone_grace.count();
+  const int64_t now = SystemNowMs();
   store::Batch batch;
   size_t n = 0;
   std::deque<store::MessageOutcome> outcomes;
   Status st = store_.ScanMessages(
       0, static_cast<store::Bucket>(buckets_ - 1),
       [&](store::Bucket b, const std::string& user, const store::MessageMeta& m) {
-        if (!m.tombstone() || Hlc::PhysicalMs(m.hlc()) >= cutoff) return;
-        if (replication_.Pending({ObjectRef::Kind::kMessage, user, m.folder(), m.id()})) return;
+        if (!m.tombstone()) return;
+        const bool pending =
+            replication_.Pending({ObjectRef::Kind::kMessage, user, m.folder(), m.id()});
+        if (!replication::Collectable({m.hlc(), true}, pending, now, options_.upkeep)) return;
         // Only the tombstone scanned goes: a newer version written since stays.
         auto purge = [hlc = m.hlc()](const store::MessageMeta* held) {
           store::MessageChange c;
@@ -322,7 +328,7 @@ void AntiEntropyRuntime::CollectTombstones() {
   purged_.fetch_add(n);
   if (n) {
     spdlog::info("tombstone GC: purged {} tombstones older than {} s", n,
-                 options_.tombstone_grace.count() / 1000);
+                 options_.upkeep.grace_ms / 1000);
   }
 }
 

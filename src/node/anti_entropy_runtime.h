@@ -20,21 +20,22 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <mutex>
 #include <set>
 
+#include "core/change_signal.h"
 #include "node/cluster_runtime.h"
 #include "node/directory.h"
 #include "node/replication_runtime.h"
 #include "replication/anti_entropy.h"
+#include "replication/maintenance.h"
 #include "store/store.h"
 
 namespace porcupine::node {
 
 struct AntiEntropyOptions {
-  std::chrono::milliseconds interval{300000};           // a full round this often
-  std::chrono::milliseconds after_join{2000};           // and this soon after a member joined
-  int replication = 2;                                  // copies a message should have
-  std::chrono::milliseconds tombstone_grace{86400000};  // tombstone GC age (docs/replication.md)
+  replication::UpkeepOptions upkeep;  // when rounds run, the tombstone grace
+  int replication = 2;                // copies a message should have
 };
 
 class AntiEntropyRuntime {
@@ -89,10 +90,11 @@ class AntiEntropyRuntime {
   ReplicationRuntime& replication_;
   Hlc& hlc_;
   const uint32_t buckets_;
-  std::atomic<size_t> removed_seen_{0};
+  std::mutex schedule_mu_;
+  replication::UpkeepSchedule schedule_;  // guarded by schedule_mu_
+  ChangeSignal schedule_changed_;         // a view moved the schedule, or Stop
   asio::thread_pool scan_pool_{1};
   std::atomic<bool> stopped_{false};
-  std::atomic<int64_t> soon_ms_{0};  // a round is wanted at this time (0: none)
   std::atomic<uint64_t> rounds_{0}, slots_{0}, pushed_{0}, rereplicated_{0}, purged_{0};
 };
 

@@ -422,9 +422,9 @@ Status Node::Impl::BuildServices() {
   rpo.core.takeover_ms = cc.takeover.count();
   replication = std::make_unique<ReplicationRuntime>(rpo, io, *store, *runtime, *directory);
   AntiEntropyOptions ao;
-  ao.interval = cc.anti_entropy_interval;
+  ao.upkeep.interval_ms = std::chrono::milliseconds(cc.anti_entropy_interval).count();
+  ao.upkeep.grace_ms = std::chrono::milliseconds(cc.tombstone_grace).count();
   ao.replication = cc.replication;
-  ao.tombstone_grace = cc.tombstone_grace;
   anti_entropy = std::make_unique<AntiEntropyRuntime>(ao, io, *store, *runtime, *directory,
                                                       *replication, *hlc);
   runtime->AddViewObserver([this](const cluster::View& v) {
@@ -509,6 +509,7 @@ void Node::Impl::AddMetrics() {
     metrics.replication_pushes->Set(static_cast<double>(rs.pushes));
     metrics.replication_push_failures->Set(static_cast<double>(rs.push_failures));
     metrics.below_ack_copies->Set(static_cast<double>(fragments->below_ack_copies()));
+    metrics.replicas_widened->Set(static_cast<double>(fragments->widened()));
     std::map<std::string, admin::Metrics::Backlog> peers;
     std::shared_ptr<const cluster::View> v = runtime->Current();
     const int64_t now = SystemNowMs();

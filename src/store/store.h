@@ -21,6 +21,7 @@
 #include "core/status.h"
 #include "store/message_id.h"
 #include "store/records.pb.h"
+#include "store/version.h"
 
 namespace rocksdb {
 class FileSystem;
@@ -53,15 +54,8 @@ struct Options {
   std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
-// The order of a message record's versions: every tombstone comes after
-// every live version (a deletion is final: a message id is never used for
-// another message), then the HLC. The store never replaces a record with one
-// that is not later in this order, and replicas, acknowledgements and
-// anti-entropy compare versions with it (docs/replication.md, "Versions").
-inline constexpr uint64_t kTombstoneVersionBit = uint64_t{1} << 63;
-inline uint64_t VersionOf(const MessageMeta& m) {
-  return m.hlc() | (m.tombstone() ? kTombstoneVersionBit : 0);
-}
+// The version of a record in the order of store/version.h.
+inline uint64_t VersionOf(const MessageMeta& m) { return MessageVersion(m.hlc(), m.tombstone()); }
 
 // What a message write decides, given the record stored when its group is
 // written (Batch::UpdateMessage).
