@@ -32,12 +32,28 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--loss", o.loss, "message loss probability")->capture_default_str();
   app.add_option("--max-delay-ms", o.max_delay_ms, "largest network delay")->capture_default_str();
+  app.add_option("--upkeep-interval-ms", o.upkeep_interval_ms,
+                 "anti-entropy, re-replication and tombstone GC rounds this often")
+      ->capture_default_str();
+  app.add_option("--grace-ms", o.tombstone_grace_ms, "tombstone GC age")->capture_default_str();
+  app.add_option("--replication", o.replication, "copies of every message")->capture_default_str();
   app.add_option("--policy", policy, "dynamic | static | random")->capture_default_str();
   app.add_flag("--no-partitions", no_partitions, "crash and pause only");
   app.add_flag("--trace", o.trace, "print faults and view changes");
   app.add_option("--watch", o.watch_user,
                  "print every event about this user (e.g. u7@example.test)");
   CLI11_PARSE(app, argc, argv);
+  // The command that replays one seed: every option but the seed choice.
+  std::string replay = "porcupine-sim";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--seed" || a == "--seeds") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--seed=", 0) == 0 || a.rfind("--seeds=", 0) == 0) continue;
+    replay += " " + a;
+  }
   auto p = porcupine::cluster::ParsePolicy(policy);
   if (!p) {
     std::fprintf(stderr, "porcupine-sim: unknown policy %s\n", policy.c_str());
@@ -64,8 +80,7 @@ int main(int argc, char** argv) {
     ++failed;
     std::printf("seed %llu FAILED: %s\n", (unsigned long long)s, r.Summary().c_str());
     for (const std::string& v : r.violations) std::printf("  %s\n", v.c_str());
-    std::printf("  replay: porcupine-sim --nodes %d --seed %llu --trace\n", o.nodes,
-                (unsigned long long)s);
+    std::printf("  replay: %s --seed %llu --trace\n", replay.c_str(), (unsigned long long)s);
   }
   if (count > 1) std::printf("%d of %llu seeds failed\n", failed, (unsigned long long)count);
   return failed ? 1 : 0;

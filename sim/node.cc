@@ -79,7 +79,7 @@ void SimNode::Boot() {
   cluster::MembershipOptions mo = world_.options().membership;
   mo.buckets = world_.options().buckets;
   soft_ = std::make_unique<Soft>(mo, self, seeds_, world_.rng()(), disk_.lamport_floor, id_,
-                                 mo.buckets);
+                                 mo.buckets, UpkeepOptions(), now());
   soft_->rng.seed(world_.rng()());
   soft_->announced.user_map = cluster::UserMap(mo.buckets, 0);
   soft_->next_gossip = now() + kGossipMs;
@@ -143,6 +143,14 @@ void SimNode::Receive(const Envelope& e) {
           OnReplica(e.from, m);
         } else if constexpr (std::is_same_v<T, MReplicaAck>) {
           OnReplicaAck(m);
+        } else if constexpr (std::is_same_v<T, MDigests>) {
+          OnDigests(e.from, m);
+        } else if constexpr (std::is_same_v<T, MDiffering>) {
+          OnDiffering(e.from, m);
+        } else if constexpr (std::is_same_v<T, MSlotItems>) {
+          OnSlotItems(e.from, m);
+        } else if constexpr (std::is_same_v<T, MSlotPull>) {
+          RepairPush(e.from, m.items);
         }
       },
       e.body);
@@ -163,6 +171,7 @@ void SimNode::OnView() {
   const cluster::View& view = soft_->membership.view();
   world_.OnInstall(*this, soft_->membership.previous_view(), view);
   soft_->state.InstallView(view);
+  soft_->upkeep.OnView(view, now());
   for (const replication::ObjectRef& o : soft_->replicator.OnView(view, now())) {
     disk_.log.erase(o);
   }
@@ -326,6 +335,7 @@ void SimNode::OnCreate(NodeId from, const MCreate& m) {
     p.set_user(m.user);
     p.set_hlc(Stamp());
     disk_.profiles[m.user] = p;
+    disk_.profiles_changed = true;
     soft_->state.PutProfile(p, m.entry_epoch);
     for (const cluster::Member& member : soft_->membership.view().members) {
       if (member.id == id_) continue;
@@ -345,6 +355,7 @@ void SimNode::OnProfilePut(NodeId from, const MProfilePut& m) {
   auto it = disk_.profiles.find(m.profile.user());
   if (it == disk_.profiles.end() || it->second.hlc() < m.profile.hlc()) {
     disk_.profiles[m.profile.user()] = m.profile;
+    disk_.profiles_changed = true;
   }
   // A no-op unless this node manages the user.
   soft_->state.PutProfile(m.profile, soft_->state.EntryEpochOf(m.profile.user()));
@@ -434,10 +445,24 @@ void SimNode::RunPushes() {
 void SimNode::OnReplica(NodeId from, const MReplica& m) {
   const bool had_live = disk_.HoldsLive(m.user);
   auto& versions = disk_.messages[m.user];
-  if (!versions.count(m.msg)) versions[m.msg] = Version{0, true, {}};  // nothing held yet
-  Version& held = versions[m.msg];
-  if (held.hlc < m.version.hlc) {
-    held = m.version;  // last writer wins
+  auto [found, fresh] = versions.try_emplace(m.msg, m.version);
+  Version& held = found->second;
+  if (fresh || store::MessageVersion(held.hlc, held.tombstone) <
+                   store::MessageVersion(m.version.hlc, m.version.tombstone)) {
+    // The later version wins (store/version.h), naming every node the held
+    // one named (replication/maintenance.h).
+    std::optional<std::vector<NodeId>> wider =
+        fresh || !world_.options().widen_replicas
+            ? std::nullopt
+            : replication::WidenedReplicas(held.replicas, m.version.replicas,
+                                           soft_->membership.view().removed);
+    held = m.version;
+    if (wider) {
+      held.replicas = std::move(*wider);
+      held.hlc = std::max(m.version.hlc + 1, Stamp());
+      Log(m.user, m.msg, held);
+      Watch(m.user, fmt::format("widen msg {} to {} replicas", m.msg, held.replicas.size()));
+    }
     Watch(m.user, fmt::format("replica msg {} hlc={:x} tombstone={}", m.msg, m.version.hlc,
                               m.version.tombstone));
     const uint64_t stamp = Stamp();
@@ -449,7 +474,7 @@ void SimNode::OnReplica(NodeId from, const MReplica& m) {
       SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, false, stamp}, nullptr});
     }
   }
-  Send(from, MReplicaAck{m.push, m.user, m.msg, held.hlc});
+  Send(from, MReplicaAck{m.push, m.user, m.msg, store::MessageVersion(held.hlc, held.tombstone)});
 }
 
 void SimNode::OnReplicaAck(const MReplicaAck& m) { Pushed(m.push, true, m.held); }
@@ -718,6 +743,7 @@ void SimNode::Tick() {
   RunPushes();
   RunDeliveries();
   RunParked(false);
+  if (world_.options().upkeep && soft_->upkeep.TakeRound(now())) RunUpkeep();
   if (now() >= soft_->next_gossip) {
     soft_->next_gossip = now() + kGossipMs;
     for (const cluster::Member& m : soft_->membership.view().members) {
@@ -742,6 +768,7 @@ int64_t SimNode::NextWake() const {
   for (const auto& [id, p] : soft_->pushes) t = std::min(t, p.deadline);
   for (const auto& [id, w] : soft_->waiting) t = std::min(t, w.deadline);
   if (!soft_->disk_queue.empty()) t = std::min(t, soft_->disk_done_at);
+  if (world_.options().upkeep) t = std::min(t, soft_->upkeep.NextMs());
   return std::max(t, now());
 }
 

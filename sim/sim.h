@@ -62,6 +62,16 @@ struct Options {
   int64_t delivery_deadline_ms = 5000;
   int64_t retry_ms = 200;  // reliable messages are re-sent this often
   size_t max_users_per_chunk = 64;
+  // Upkeep (replication/maintenance.h, run as the daemon runs it):
+  // anti-entropy, re-replication and tombstone GC rounds. The grace must
+  // exceed the longest time a node is away (docs/replication.md): crashes,
+  // pauses and partitions here last at most 8 + 6 + 10 s.
+  bool upkeep = true;
+  int64_t upkeep_interval_ms = 4000;
+  int64_t upkeep_after_join_ms = 500;
+  int64_t tombstone_grace_ms = 30000;
+  // Off only to show the checker catches what it prevents (sim_test.cc).
+  bool widen_replicas = true;
   bool trace = false;      // print every fault and view change
   std::string watch_user;  // print every event about this user
 };
@@ -77,6 +87,11 @@ struct Result {
   uint64_t users_created = 0;
   uint64_t rebuild_chunks = 0;
   uint64_t replica_pushes = 0;
+  uint64_t upkeep_rounds = 0;
+  uint64_t slots_repaired = 0;  // anti-entropy slots that differed
+  uint64_t repair_pushes = 0;   // objects anti-entropy had pushed
+  uint64_t rereplicated = 0;
+  uint64_t purged = 0;  // tombstones collected
   bool ok() const { return violations.empty(); }
   std::string Summary() const;
 };

@@ -13,9 +13,11 @@ namespace porcupine::sim {
 std::string Result::Summary() const {
   return fmt::format(
       "events={} messages={} views={} delivered={} failed={} deletes={} created={} chunks={} "
+      "upkeep_rounds={} slots_repaired={} repair_pushes={} rereplicated={} purged={} "
       "violations={}",
       events, messages, views_installed, deliveries_acked, deliveries_failed, deletes,
-      users_created, rebuild_chunks, violations.size());
+      users_created, rebuild_chunks, upkeep_rounds, slots_repaired, repair_pushes, rereplicated,
+      purged, violations.size());
 }
 
 World::World(const Options& options) : options_(options), rng_(options.seed) {
@@ -334,9 +336,11 @@ void World::CheckReplicas() {
     if (reported++ < 10) Violation(what);
   };
   for (const auto& [key, holders] : all) {
+    // A deletion is final: a tombstone is newer than any live version.
+    auto order = [](const Version& v) { return store::MessageVersion(v.hlc, v.tombstone); };
     const Version* newest = nullptr;
     for (const auto& [node, v] : holders) {
-      if (!newest || v.hlc > newest->hlc) newest = &v;
+      if (!newest || order(v) > order(*newest)) newest = &v;
     }
     std::set<NodeId> want(newest->replicas.begin(), newest->replicas.end());
     std::set<NodeId> have;
@@ -349,16 +353,29 @@ void World::CheckReplicas() {
             key.first, key.second, node, v.hlc, v.tombstone, newest->hlc, newest->tombstone));
       }
     }
-    if (have != want) {
+    // Tombstones are collected by each replica on its own, so fewer holders
+    // than replicas is right for one; never a holder outside the set.
+    const bool collected =
+        newest->tombstone && std::includes(want.begin(), want.end(), have.begin(), have.end());
+    if (have != want && !collected) {
       report(fmt::format("{} #{} held by {} nodes, its replica set has {}", key.first, key.second,
                          have.size(), want.size()));
+    }
+    // Upkeep tops every message up to R copies once the cluster is whole.
+    const size_t copies = std::min(static_cast<size_t>(options_.replication), nodes_.size());
+    if (options_.upkeep && !newest->tombstone && want.size() < copies) {
+      report(
+          fmt::format("{} #{} has {} replicas of {}", key.first, key.second, want.size(), copies));
     }
     if (deleted_.count(key) && !newest->tombstone) {
       report(fmt::format("deleted {} #{} is live again", key.first, key.second));
     }
   }
   for (const auto& key : acked_) {
-    if (!all.count(key)) report(fmt::format("acknowledged {} #{} lost", key.first, key.second));
+    // A deleted message's tombstone may be collected: gone is right then.
+    if (!all.count(key) && !deleted_.count(key)) {
+      report(fmt::format("acknowledged {} #{} lost", key.first, key.second));
+    }
   }
   for (const auto& key : deleted_) {
     auto it = all.find(key);

@@ -15,6 +15,8 @@
 #include <variant>
 #include <vector>
 
+#include "replication/anti_entropy.h"
+#include "replication/maintenance.h"
 #include "replication/replicator.h"
 #include "sim/sim.h"
 
@@ -101,10 +103,28 @@ struct MProfileAck {
   uint64_t id = 0;
 };
 struct MGossip {};
+// Anti-entropy (replication/anti_entropy.h), as the daemon's exchange: the
+// lower id sends its digests of what lists the peer; the peer answers the
+// slots that differ; for each the lower id sends its items, and the peer
+// pushes what the lower id lacks and answers what it lacks itself.
+struct MDigests {
+  std::vector<uint64_t> digests;
+};
+struct MDiffering {
+  std::vector<uint32_t> slots;
+};
+struct MSlotItems {
+  uint32_t slot = 0;
+  std::vector<replication::Item> items;
+};
+struct MSlotPull {
+  std::vector<replication::Item> items;
+};
 
-using Body = std::variant<cluster::Message, MLookup, MLookupRep, MStore, MStoreRep, MMapUpdate,
-                          MMapUpdateRep, MChunk, MChunkAck, MCreate, MCreateRep, MProfilePut,
-                          MProfileAck, MGossip, MReplica, MReplicaAck>;
+using Body =
+    std::variant<cluster::Message, MLookup, MLookupRep, MStore, MStoreRep, MMapUpdate,
+                 MMapUpdateRep, MChunk, MChunkAck, MCreate, MCreateRep, MProfilePut, MProfileAck,
+                 MGossip, MReplica, MReplicaAck, MDigests, MDiffering, MSlotItems, MSlotPull>;
 
 struct Envelope {
   NodeId from = 0;
@@ -122,6 +142,10 @@ struct Disk {
   std::map<std::string, std::map<uint64_t, Version>> messages;  // user → message → version
   std::map<replication::ObjectRef, replication::Entry> log;     // the update log
   uint32_t lamport_floor = 0;                                   // persisted Membership::lamport()
+  // Derived: anti-entropy digests of the profile slots, rebuilt when
+  // profiles changed (every node holds every profile: costly at 200 nodes).
+  std::vector<uint64_t> profile_digests;
+  bool profiles_changed = true;
 
   bool HoldsLive(const std::string& user) const;
   std::vector<uint64_t> Live(const std::string& user) const;
@@ -202,9 +226,11 @@ class SimNode {
   };
   struct Soft {
     Soft(const cluster::MembershipOptions& o, cluster::Member self, std::vector<std::string> seeds,
-         uint64_t seed, uint32_t lamport_floor, NodeId id, uint32_t buckets)
+         uint64_t seed, uint32_t lamport_floor, NodeId id, uint32_t buckets,
+         const replication::UpkeepOptions& upkeep_options, int64_t now)
         : membership(o, std::move(self), std::move(seeds), seed, lamport_floor),
-          state(id, buckets) {}
+          state(id, buckets),
+          upkeep(upkeep_options, now) {}
     cluster::Membership membership;
     SoftState state;
     cluster::LoadTable loads;
@@ -218,6 +244,7 @@ class SimNode {
     replication::Replicator replicator;
     std::map<uint64_t, InFlightPush> pushes;
     std::map<uint64_t, WaitingStore> waiting;
+    replication::UpkeepSchedule upkeep;
     int64_t disk_done_at = 0;
     int64_t next_gossip = 0;
     uint64_t last_stamp = 0;
@@ -263,6 +290,17 @@ class SimNode {
   void OnReplica(NodeId from, const MReplica& m);
   void OnReplicaAck(const MReplicaAck& m);
   void Release(uint64_t store);
+  // Upkeep (sim/upkeep.cc).
+  replication::UpkeepOptions UpkeepOptions() const;
+  void RunUpkeep();
+  void Rereplicate();
+  void CollectTombstones();
+  std::vector<uint64_t> Digests(NodeId peer);
+  std::vector<replication::Item> SlotItems(NodeId peer, uint32_t slot) const;
+  void RepairPush(NodeId peer, const std::vector<replication::Item>& items);
+  void OnDigests(NodeId from, const MDigests& m);
+  void OnDiffering(NodeId from, const MDiffering& m);
+  void OnSlotItems(NodeId from, const MSlotItems& m);
 
   World& world_;
   int index_;

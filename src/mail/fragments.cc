@@ -12,6 +12,7 @@
 #include "core/change_signal.h"
 #include "core/hash.h"
 #include "replication/log_record.h"
+#include "replication/maintenance.h"
 
 namespace porcupine::mail {
 namespace {
@@ -181,14 +182,34 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
     if (!u.entry.remaining.empty()) takeover_log = replication::ToRecord(u.entry);
   }
   // Last writer wins (store::VersionOf: a tombstone after every live
-  // version), decided against what is stored when the write happens.
-  auto newer = [meta, body, takeover_log](const store::MessageMeta* held) {
+  // version), decided against what is stored when the write happens. A
+  // winner that does not name every node the held version named is written
+  // again as a later version with both lists, coordinated from here
+  // (replication/maintenance.h, WidenedReplicas).
+  const uint64_t reissue_hlc = hlc_.Now();
+  std::set<NodeId> removed = views_.Current()->removed;
+  std::optional<store::LogRecord> reissue_log;
+  auto newer = [&, meta, body, takeover_log](const store::MessageMeta* held) {
     store::MessageChange c;
     if (held && store::VersionOf(*held) >= store::VersionOf(meta)) return c;
     c.action = store::MessageChange::Action::kPut;
     c.meta = meta;
     c.body = body;
     c.log = takeover_log;
+    reissue_log.reset();
+    std::optional<std::vector<NodeId>> wider =
+        held ? replication::WidenedReplicas({held->replicas().begin(), held->replicas().end()},
+                                            {meta.replicas().begin(), meta.replicas().end()},
+                                            removed)
+             : std::nullopt;
+    if (wider) {
+      c.meta.clear_replicas();
+      for (NodeId r : *wider) c.meta.add_replicas(r);
+      c.meta.set_hlc(std::max(meta.hlc() + 1, reissue_hlc));
+      replication::Update u = UpdateOf(user, c.meta, self_, body ? body->size() : 0, {});
+      reissue_log = replication::ToRecord(u.entry);
+      c.log = reissue_log;
+    }
     return c;
   };
   store::MessageOutcome outcome;
@@ -199,7 +220,12 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
   if (!outcome.after) co_return Status::InvalidArgument("a live message without its body");
   const uint64_t held = store::VersionOf(*outcome.after);
   if (!outcome.applied) co_return held;
-  if (takeover_log && replication_) replication_->Track(replication::FromRecord(*takeover_log));
+  if (reissue_log) {
+    widened_.fetch_add(1);
+    if (replication_) replication_->Track(replication::FromRecord(*reissue_log));
+  } else if (takeover_log && replication_) {
+    replication_->Track(replication::FromRecord(*takeover_log));
+  }
   if (meta.tombstone()) {
     co_await MaybeEmptied(user, stamp);
     co_return held;

@@ -172,6 +172,8 @@ class LocalFragments : public FragmentStore {
   uint64_t below_ack_copies() const { return below_ack_copies_.load(); }
   // Fetches that found a live record without its body (never expected).
   uint64_t bodyless_records() const { return bodyless_.load(); }
+  // Replicas written again with a wider replica list (WidenedReplicas).
+  uint64_t widened() const { return widened_.load(); }
 
  private:
   store::Bucket BucketOfUser(const std::string& user) const;
@@ -196,6 +198,7 @@ class LocalFragments : public FragmentStore {
   std::atomic<uint64_t> inflight_{0};
   std::atomic<uint64_t> below_ack_copies_{0};
   std::atomic<uint64_t> bodyless_{0};
+  std::atomic<uint64_t> widened_{0};
   std::chrono::milliseconds debug_delay_{0};
   std::mutex mu_;
   // Users whose fragment here emptied and for whom MailMapRemove went out:

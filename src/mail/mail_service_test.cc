@@ -1394,5 +1394,51 @@ TEST_F(MailServiceTest, AStoreWhoseManagerCannotBeToldMayHaveHappened) {
   EXPECT_EQ(held->messages.size(), 1u) << "the copy is durable here";
 }
 
+TEST_F(MailServiceTest, AReplicaTakingALaterVersionKeepsEveryHolderNamed) {
+  // Node 9 was added by a re-replication this node saw; a tombstone made by
+  // node 8 from the older list must still reach it (docs/replication.md).
+  ASSERT_TRUE(Create("alice@example.test", "pw").ok());
+  const std::string user = "alice@example.test";
+  const std::string id(16, '\x01');
+  store::MessageMeta live;
+  live.set_version(1);
+  live.set_id(id);
+  live.set_folder(1);
+  live.set_size(5);
+  live.set_hlc(hlc_.Now());
+  for (NodeId r : {kSelf, NodeId{8}, NodeId{9}}) live.add_replicas(r);
+  auto body = std::make_shared<const std::string>("hello");
+  Result<uint64_t> held = Run(fragments_->ApplyReplica(user, live, body, false, {}));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(fragments_->widened(), 0u);
+
+  store::MessageMeta tomb = live;
+  tomb.set_tombstone(true);
+  tomb.set_size(0);
+  tomb.set_hlc(hlc_.Now());
+  tomb.clear_replicas();
+  for (NodeId r : {kSelf, NodeId{8}}) tomb.add_replicas(r);
+  held = Run(fragments_->ApplyReplica(user, tomb, nullptr, true, {}));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_GT(*held, store::VersionOf(tomb)) << "written again as a later version";
+  EXPECT_EQ(fragments_->widened(), 1u);
+  auto stored =
+      store_->GetMessage(BucketOf(user, kBuckets), user, 1, *store::MessageId::FromBytes(id));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  const store::MessageMeta& m = **stored;
+  EXPECT_TRUE(m.tombstone());
+  EXPECT_EQ(std::vector<uint32_t>(m.replicas().begin(), m.replicas().end()),
+            (std::vector<uint32_t>{kSelf, 8, 9}));
+  EXPECT_EQ(store::VersionOf(m), *held);
+
+  // A later version naming every holder is taken as it is.
+  store::MessageMeta later = m;
+  later.set_hlc(hlc_.Now());
+  held = Run(fragments_->ApplyReplica(user, later, nullptr, true, {}));
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(*held, store::VersionOf(later));
+  EXPECT_EQ(fragments_->widened(), 1u);
+}
+
 }  // namespace
 }  // namespace porcupine::mail
