@@ -382,7 +382,7 @@ void SimNode::Log(const std::string& user, uint64_t msg, const Version& v) {
   soft_->replicator.Add(e, now());
 }
 
-void SimNode::Push(const replication::Push& p, uint64_t store) {
+void SimNode::Push(const replication::Push& p, uint64_t store, bool in_map) {
   const uint64_t msg = MsgOf(p.object);
   auto& versions = disk_.messages[p.object.user];
   auto v = versions.find(msg);
@@ -394,7 +394,7 @@ void SimNode::Push(const replication::Push& p, uint64_t store) {
   }
   ++world_.result().replica_pushes;
   // The current version: a message deleted since goes as its tombstone.
-  Send(p.target, MReplica{push, p.object.user, msg, v->second});
+  Send(p.target, MReplica{push, p.object.user, msg, v->second, in_map});
 }
 
 void SimNode::Pushed(uint64_t push, bool ok, uint64_t held) {
@@ -443,7 +443,6 @@ void SimNode::RunPushes() {
 }
 
 void SimNode::OnReplica(NodeId from, const MReplica& m) {
-  const bool had_live = disk_.HoldsLive(m.user);
   auto& versions = disk_.messages[m.user];
   auto [found, fresh] = versions.try_emplace(m.msg, m.version);
   Version& held = found->second;
@@ -466,11 +465,11 @@ void SimNode::OnReplica(NodeId from, const MReplica& m) {
     Watch(m.user, fmt::format("replica msg {} hlc={:x} tombstone={}", m.msg, m.version.hlc,
                               m.version.tombstone));
     const uint64_t stamp = Stamp();
-    if (!m.version.tombstone && (!had_live || soft_->announced_empty.erase(m.user) > 0)) {
+    if (!m.version.tombstone && soft_->presence.LiveWritten(m.user, m.in_map, false)) {
       SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, true, stamp}, nullptr});
     }
-    if (m.version.tombstone && had_live && !disk_.HoldsLive(m.user)) {
-      soft_->announced_empty.insert(m.user);
+    if (m.version.tombstone && !disk_.HoldsLive(m.user)) {  // LocalFragments::MaybeEmptied
+      soft_->presence.Emptied(m.user);
       SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, m.user, false, stamp}, nullptr});
     }
   }
@@ -482,15 +481,14 @@ void SimNode::OnReplicaAck(const MReplicaAck& m) { Pushed(m.push, true, m.held);
 void SimNode::OnStore(NodeId from, const MStore& m) {
   const Epoch at_receipt = soft_->membership.view().epoch;
   auto op = [this, from, m, at_receipt] {
-    const bool had_live = disk_.HoldsLive(m.user);
     Version v{Stamp(), false, m.replicas};
     disk_.messages[m.user][m.msg] = v;
     Log(m.user, m.msg, v);
     Watch(m.user,
           fmt::format("store msg {} in_map={} proxy_epoch={:x}", m.msg, m.in_map, m.proxy_epoch));
-    const bool announce =
-        !m.in_map || !had_live || m.proxy_epoch != soft_->membership.view().epoch ||
-        at_receipt != soft_->membership.view().epoch || soft_->announced_empty.erase(m.user) > 0;
+    const Epoch epoch = soft_->membership.view().epoch;
+    const bool announce = soft_->presence.LiveWritten(
+        m.user, m.in_map, m.proxy_epoch != epoch || at_receipt != epoch);
     // The proxy hears back once ack_copies copies are durable (or the
     // pushes failed: availability first).
     const uint64_t store = NextId();
@@ -509,7 +507,9 @@ void SimNode::OnStore(NodeId from, const MStore& m) {
         soft_->replicator.TakeNow(MessageRef(m.user, m.msg), soft_->membership.view());
     w.outstanding = pushes.size() + (announce ? 1 : 0);
     if (w.needed > w.outstanding) w.needed = w.outstanding;
-    for (const replication::Push& p : pushes) Push(p, store);
+    for (const replication::Push& p : pushes) {
+      Push(p, store, std::binary_search(m.mail_map.begin(), m.mail_map.end(), p.target));
+    }
     if (announce) {
       // The durable write first, then the manager learns of the fragment,
       // then the proxy may acknowledge.
@@ -548,7 +548,7 @@ void SimNode::DeleteOne(std::string user, uint64_t msg) {
   }
   const uint64_t stamp = Stamp();  // before the emptiness check (manager/soft_state.h)
   if (!disk_.HoldsLive(user)) {
-    soft_->announced_empty.insert(user);
+    soft_->presence.Emptied(user);
     SendReliable({Reliable::kMapUpdate, 0, 0, MMapUpdate{0, user, false, stamp}, nullptr});
   }
   world_.Wake(index_, NextWake());
@@ -632,7 +632,8 @@ void SimNode::OnLookupRep(const MLookupRep& m) {
   MStore store{
       d.current_req, d.user,
       d.msg,         std::binary_search(m.mail_map.begin(), m.mail_map.end(), chosen.front()),
-      view.epoch,    chosen};
+      view.epoch,    chosen,
+      m.mail_map};
   if (chosen.front() == id_) {
     OnStore(id_, store);
   } else {

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "manager/fragment_presence.h"
 #include "replication/anti_entropy.h"
 #include "replication/maintenance.h"
 #include "replication/replicator.h"
@@ -43,6 +44,7 @@ struct MStore {
   bool in_map = false;  // the proxy's mail map already listed the target
   Epoch proxy_epoch = 0;
   std::vector<NodeId> replicas;  // the receiver first: it coordinates
+  std::vector<NodeId> mail_map;  // the proxy's, sorted (for the replicas' in_map)
 };
 
 // One version of one message (a tombstone once deleted).
@@ -57,6 +59,7 @@ struct MReplica {
   std::string user;
   uint64_t msg = 0;
   Version version;
+  bool in_map = false;  // the delivering proxy's mail map listed the target
 };
 struct MReplicaAck {
   uint64_t push = 0;
@@ -239,7 +242,7 @@ class SimNode {
     std::map<uint64_t, Delivery> deliveries;
     std::map<uint64_t, Create> creates;
     std::vector<Parked> parked;
-    std::unordered_set<std::string> announced_empty;  // users we sent MailMapRemove for
+    manager::FragmentPresence presence;  // the daemon's rule for telling managers
     std::deque<std::function<void()>> disk_queue;
     replication::Replicator replicator;
     std::map<uint64_t, InFlightPush> pushes;
@@ -284,7 +287,7 @@ class SimNode {
   void RunDisk();
   // Replication.
   void Log(const std::string& user, uint64_t msg, const Version& v);
-  void Push(const replication::Push& p, uint64_t store);
+  void Push(const replication::Push& p, uint64_t store, bool in_map = false);
   void RunPushes();
   void Pushed(uint64_t push, bool ok, uint64_t held);
   void OnReplica(NodeId from, const MReplica& m);

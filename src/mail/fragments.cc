@@ -142,7 +142,7 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
   {
     std::lock_guard lock(mu_);
     for (const NewMessage& m : messages) {
-      if (emptied_.erase(m.user) || !m.in_map || raced) announce.insert(m.user);
+      if (presence_.LiveWritten(m.user, m.in_map, raced)) announce.insert(m.user);
     }
   }
   for (const std::string& user : announce) {
@@ -154,7 +154,7 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
       // the same message id elsewhere, under a second replica set that a
       // later delete of the first would miss.
       std::lock_guard lock(mu_);
-      emptied_.insert(user);
+      presence_.Emptied(user);
       co_return Status::UnknownOutcome("stored, but the user's manager was not told: " +
                                        st.message());
     }
@@ -230,16 +230,16 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
     co_await MaybeEmptied(user, stamp);
     co_return held;
   }
-  bool announce = !in_map || views_.Current()->epoch != before;
+  bool announce = false;
   {
     std::lock_guard lock(mu_);
-    announce = emptied_.erase(user) > 0 || announce;
+    announce = presence_.LiveWritten(user, in_map, views_.Current()->epoch != before);
   }
   if (announce) {
     Status st = co_await Announce(user);
     if (!st.ok()) {
       std::lock_guard lock(mu_);
-      emptied_.insert(user);
+      presence_.Emptied(user);
       co_return st;  // the coordinator retries, and this node announces then
     }
   }
@@ -248,10 +248,16 @@ asio::awaitable<Result<uint64_t>> LocalFragments::ApplyReplica(
 
 asio::awaitable<void> LocalFragments::MaybeEmptied(const std::string& user, uint64_t stamp) {
   Result<bool> live = store_.HasLiveMessages(BucketOfUser(user), user);
-  if (!live.ok() || *live) co_return;
+  if (live.ok() && *live) co_return;
   {
+    // Unsure counts as emptied: the next live write tells the manager again.
     std::lock_guard lock(mu_);
-    emptied_.insert(user);
+    presence_.Emptied(user);
+  }
+  if (!live.ok()) {
+    spdlog::warn("fragments: cannot tell whether {} still has mail here: {}", user,
+                 live.status().ToString());
+    co_return;
   }
   // Best effort: a stale entry only costs the readers an empty listing, and
   // the next reconstruction corrects it.

@@ -15,6 +15,7 @@
 #include "cluster/membership.h"
 #include "core/hlc.h"
 #include "core/status.h"
+#include "manager/fragment_presence.h"
 #include "manager/router.h"
 #include "replication/sink.h"
 #include "store/store.h"
@@ -203,7 +204,7 @@ class LocalFragments : public FragmentStore {
   std::mutex mu_;
   // Users whose fragment here emptied and for whom MailMapRemove went out:
   // the next store for them announces itself whatever the proxy's map said.
-  std::unordered_set<std::string> emptied_;  // guarded by mu_
+  manager::FragmentPresence presence_;  // guarded by mu_
 };
 
 }  // namespace porcupine::mail
