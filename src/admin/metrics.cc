@@ -78,6 +78,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       gauge("porcupine_replication_push_failures_total", "Replica pushes that did not arrive");
   below_ack_copies = gauge("porcupine_replication_below_ack_copies_total",
                            "Acknowledged stores and deletes with fewer than ack_copies copies");
+  invariant_violations =
+      gauge("porcupine_invariant_violations_total",
+            "Invariant checks that failed (each is logged; see core/invariant.h)");
   replicas_widened = gauge("porcupine_replicas_widened_total",
                            "Replicas written again naming every node an older version named");
   anti_entropy_rounds = gauge("porcupine_anti_entropy_rounds_total", "Anti-entropy rounds run");

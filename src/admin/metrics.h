@@ -98,6 +98,7 @@ class Metrics {
   prometheus::Gauge* replication_push_failures;
   prometheus::Gauge* below_ack_copies;
   prometheus::Gauge* replicas_widened;
+  prometheus::Gauge* invariant_violations;
   prometheus::Gauge* anti_entropy_rounds;
   prometheus::Gauge* anti_entropy_pushed;
   prometheus::Gauge* rereplicated;

@@ -1,7 +1,8 @@
 #include "core/memory_budget.h"
 
-#include <cassert>
 #include <utility>
+
+#include "core/invariant.h"
 
 namespace porcupine {
 
@@ -22,7 +23,7 @@ bool MemoryBudget::TryTake(uint64_t bytes) {
 
 void MemoryBudget::Give(uint64_t bytes) {
   [[maybe_unused]] const uint64_t before = used_.fetch_sub(bytes, std::memory_order_relaxed);
-  assert(before >= bytes && "MemoryBudget::Give of more than was taken");
+  PORCUPINE_INVARIANT(before >= bytes, "MemoryBudget::Give of more than was taken");
 }
 
 MemoryReservation::MemoryReservation(MemoryReservation&& other) noexcept

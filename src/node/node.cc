@@ -15,6 +15,7 @@
 #include "core/address.h"
 #include "core/async.h"
 #include "core/hash.h"
+#include "core/invariant.h"
 #include "core/password.h"
 #include "mail/mail_service.h"
 #include "mail/postmaster.h"
@@ -510,6 +511,7 @@ void Node::Impl::AddMetrics() {
     metrics.replication_push_failures->Set(static_cast<double>(rs.push_failures));
     metrics.below_ack_copies->Set(static_cast<double>(fragments->below_ack_copies()));
     metrics.replicas_widened->Set(static_cast<double>(fragments->widened()));
+    metrics.invariant_violations->Set(static_cast<double>(InvariantViolations()));
     std::map<std::string, admin::Metrics::Backlog> peers;
     std::shared_ptr<const cluster::View> v = runtime->Current();
     const int64_t now = SystemNowMs();

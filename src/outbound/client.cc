@@ -2,6 +2,7 @@
 
 #include <cassert>
 
+#include "core/invariant.h"
 #include "outbound/client_impl.h"
 #include "protocol/common/sasl.h"
 
@@ -114,7 +115,7 @@ Client::Step Client::Impl::NextStep() {
       return {Kind::kNeedBody, options.timeouts.data_block};
     default:
       // kActive and kQuitting always await a reply: reaching here is a bug.
-      assert(false && "no reply awaited and nothing to do");
+      PORCUPINE_INVARIANT(false, "no reply awaited and nothing to do");
       phase = Phase::kClosed;
       return {Kind::kClose, {}};
   }

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/invariant.h"
+
 // How the reader works. Input is consumed a whole line at a time: nothing is
 // tokenized until the line's LF has arrived, so the events never depend on
 // how the bytes were split. A line that ends with a literal announcement
@@ -270,7 +272,7 @@ class Tokenizer {
       ++next_bracket_;
     }
     if (next_bracket_ == brackets_.size() || brackets_[next_bracket_].first != open) {
-      assert(false && "MatchingBracket called out of order");
+      PORCUPINE_INVARIANT(false, "MatchingBracket called out of order");
       return std::string_view::npos;
     }
     return brackets_[next_bracket_].second;

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "core/invariant.h"
 #include "protocol/imap/session_impl.h"
 
 namespace porcupine::imap {
@@ -109,11 +110,11 @@ Step Session::Impl::Next() {
         outgoing.reset();
         return s;
       }
-      assert(false && "Next() called while a request is outstanding");
+      PORCUPINE_INVARIANT(false, "Next() called while a request is outstanding");
       return Step::Close();
     }
     if (tls_running) {
-      assert(false && "Next() called during the TLS handshake");
+      PORCUPINE_INVARIANT(false, "Next() called during the TLS handshake");
       return Step::Close();
     }
     if (tls_due) {
@@ -135,7 +136,7 @@ Step Session::Impl::Next() {
 std::optional<Step> Session::Impl::StepCommands() {
   if (cur) {
     // A handler returned without answering and without a request: a bug.
-    assert(false && "command neither answered nor waiting");
+    PORCUPINE_INVARIANT(false, "command neither answered nor waiting");
     No("[SERVERBUG] Internal server error");
   }
   // With the queue drained no command that switches the reader is pending.
@@ -256,7 +257,7 @@ std::optional<Step> Session::Impl::StepRaw() {
 
 void Session::Impl::Complete(Response response) {
   if (!awaiting || outgoing) {
-    assert(false && "Complete() without an outstanding request");
+    PORCUPINE_INVARIANT(false, "Complete() without an outstanding request");
     return;
   }
   awaiting = false;
@@ -285,7 +286,7 @@ void Session::OnEof() { impl_->eof = true; }
 
 void Session::OnTlsStarted() {
   Impl& i = *impl_;
-  assert(i.tls_running && "OnTlsStarted() without a kStartTls step");
+  PORCUPINE_INVARIANT(i.tls_running, "OnTlsStarted() without a kStartTls step");
   if (!i.tls_running) return;
   i.tls_running = false;
   i.transport.secure = true;
@@ -294,7 +295,7 @@ void Session::OnTlsStarted() {
 }
 
 void Session::OnTlsFailed() {
-  assert(impl_->tls_running && "OnTlsFailed() without a kStartTls step");
+  PORCUPINE_INVARIANT(impl_->tls_running, "OnTlsFailed() without a kStartTls step");
   impl_->tls_running = false;
   impl_->closed = true;
 }

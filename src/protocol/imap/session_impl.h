@@ -50,6 +50,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/invariant.h"
 #include "mime/message.h"
 #include "protocol/imap/parser.h"
 #include "protocol/imap/session.h"
@@ -343,7 +344,7 @@ void Session::Impl::Send(imap::Request request, std::function<void(T&)> k) {
   awaiting = true;
   continuation = [this, k = std::move(k)](Response& r) {
     T* value = std::get_if<T>(&r);
-    assert(value != nullptr && "response type does not match the request");
+    PORCUPINE_INVARIANT(value != nullptr, "response type does not match the request");
     if (value == nullptr) return Bye("internal server error");
     k(*value);
   };

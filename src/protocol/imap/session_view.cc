@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "core/invariant.h"
 #include "protocol/imap/encode.h"
 #include "protocol/imap/session_impl.h"
 
@@ -111,7 +112,7 @@ void Session::Impl::ApplySnapshot(Snapshot snap, StoreEcho* echo) {
   const bool claimed = !v.read_only;
   if (snap.uidvalidity != v.uidvalidity) return Bye("Mailbox UIDVALIDITY changed, reconnect");
   if (!Ascending(snap.messages)) {
-    assert(false && "backend snapshot not in ascending uid order");
+    PORCUPINE_INVARIANT(false, "backend snapshot not in ascending uid order");
     std::sort(snap.messages.begin(), snap.messages.end(),
               [](const MessageInfo& a, const MessageInfo& b) { return a.uid < b.uid; });
   }

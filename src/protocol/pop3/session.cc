@@ -3,6 +3,7 @@
 #include <cassert>
 #include <utility>
 
+#include "core/invariant.h"
 #include "protocol/pop3/reply.h"
 #include "protocol/pop3/session_impl.h"
 
@@ -14,7 +15,7 @@ namespace {
 template <typename T>
 T* Expect(Response* response) {
   T* value = std::get_if<T>(response);
-  assert(value != nullptr && "response type does not match the request");
+  PORCUPINE_INVARIANT(value != nullptr, "response type does not match the request");
   return value;
 }
 
@@ -74,13 +75,13 @@ Step Session::Impl::Next() {
           return s;
         }
         // The driver pulled again without answering: a broken invariant.
-        assert(false && "Next() called while a request is outstanding");
+        PORCUPINE_INVARIANT(false, "Next() called while a request is outstanding");
         return Step::Close();
       case Phase::kStartTls:
         phase = Phase::kTls;
         return Step::StartTls();
       case Phase::kTls:
-        assert(false && "Next() called during the TLS handshake");
+        PORCUPINE_INVARIANT(false, "Next() called during the TLS handshake");
         return Step::Close();
       case Phase::kCommand:
       case Phase::kSaslResponse:
@@ -129,7 +130,7 @@ void Session::Impl::Execute(const PendingLine& line) {
 
 void Session::Impl::Complete(Response response) {
   if (phase != Phase::kAwaiting || outgoing) {
-    assert(false && "Complete() without an outstanding request");
+    PORCUPINE_INVARIANT(false, "Complete() without an outstanding request");
     return;
   }
   phase = Phase::kCommand;
@@ -147,7 +148,7 @@ void Session::Impl::Complete(Response response) {
       CompleteSasl(Expect<protocol::SaslReply>(&response));
       break;
     case Awaiting::kNothing:
-      assert(false && "awaiting nothing in kAwaiting");
+      PORCUPINE_INVARIANT(false, "awaiting nothing in kAwaiting");
       CloseErr("[SYS/TEMP] internal server error");
       break;
   }
@@ -171,7 +172,7 @@ void Session::OnEof() { impl_->eof = true; }
 
 void Session::OnTlsStarted() {
   Impl& i = *impl_;
-  assert(i.phase == Phase::kTls && "OnTlsStarted() without a kStartTls step");
+  PORCUPINE_INVARIANT(i.phase == Phase::kTls, "OnTlsStarted() without a kStartTls step");
   if (i.phase != Phase::kTls) return;
   // RFC 2595 §4: forget what the client said before the handshake.
   i.transport.secure = true;
@@ -183,7 +184,7 @@ void Session::OnTlsStarted() {
 }
 
 void Session::OnTlsFailed() {
-  assert(impl_->phase == Phase::kTls && "OnTlsFailed() without a kStartTls step");
+  PORCUPINE_INVARIANT(impl_->phase == Phase::kTls, "OnTlsFailed() without a kStartTls step");
   impl_->phase = Phase::kClosed;
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/invariant.h"
 #include "protocol/pop3/command.h"
 #include "protocol/pop3/reply.h"
 #include "protocol/pop3/session_impl.h"
@@ -168,9 +169,9 @@ void Session::Impl::CompleteLogin(LoginResult* result) {
     }
     return Err("[SYS/TEMP] maildrop unavailable, try again later");
   }
-  assert(UniqueIds(result->value()) && "backend listed a unique-id twice");
+  PORCUPINE_INVARIANT(UniqueIds(result->value()), "backend listed a unique-id twice");
   for (MessageEntry& e : result->value()) {
-    assert(IsValidUniqueId(e.uid) && "backend listed an invalid unique-id");
+    PORCUPINE_INVARIANT(IsValidUniqueId(e.uid), "backend listed an invalid unique-id");
     maildrop.messages.push_back(Message{std::move(e.uid), e.size, false});
   }
   maildrop.UnmarkAll();  // computes the totals

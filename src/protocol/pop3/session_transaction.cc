@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "core/invariant.h"
 #include "protocol/pop3/command.h"
 #include "protocol/pop3/reply.h"
 #include "protocol/pop3/session_impl.h"
@@ -20,11 +21,12 @@ std::string Messages(uint64_t n) { return Number(n) + (n == 1 ? " message" : " m
 
 void Maildrop::Mark(size_t index) {
   Message& m = messages[index];
-  assert(!m.deleted);
+  PORCUPINE_INVARIANT(!m.deleted, "a message marked deleted twice");
+  if (m.deleted) return;  // the totals stay right
   m.deleted = true;
   --live_count;
   live_octets -= m.size;
-  assert(Consistent());
+  PORCUPINE_INVARIANT(Consistent(), "maildrop totals disagree with its messages");
 }
 
 void Maildrop::UnmarkAll() {

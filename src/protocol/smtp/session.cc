@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "core/invariant.h"
 #include "protocol/common/sasl.h"
 #include "protocol/smtp/command.h"
 #include "protocol/smtp/path.h"
@@ -60,13 +61,13 @@ Step Session::Impl::Next() {
           return s;
         }
         // The driver pulled again without answering: a broken invariant.
-        assert(false && "Next() called while a request is outstanding");
+        PORCUPINE_INVARIANT(false, "Next() called while a request is outstanding");
         return Step::Close();
       case Phase::kStartTls:
         phase = Phase::kTls;
         return Step::StartTls();
       case Phase::kTls:
-        assert(false && "Next() called during the TLS handshake");
+        PORCUPINE_INVARIANT(false, "Next() called during the TLS handshake");
         return Step::Close();
       case Phase::kCommand:
         step = PullCommand();
@@ -137,26 +138,26 @@ size_t Session::Impl::LineLimit(const PendingLine& line) const {
 
 void Session::Impl::Complete(Response response) {
   if (phase != Phase::kAwaiting || outgoing) {
-    assert(false && "Complete() without an outstanding request");
+    PORCUPINE_INVARIANT(false, "Complete() without an outstanding request");
     return;
   }
   phase = Phase::kCommand;
   Awaiting what = std::exchange(awaiting, Awaiting::kNothing);
   if (what == Awaiting::kRecipient) {
     auto* verdict = std::get_if<RecipientVerdict>(&response);
-    assert(verdict && "CheckRecipient answered with a Status");
+    PORCUPINE_INVARIANT(verdict, "CheckRecipient answered with a Status");
     CompleteRecipient(verdict ? *verdict : RecipientVerdict::kTempFail);
   } else if (what == Awaiting::kSasl) {
     auto* reply = std::get_if<protocol::SaslReply>(&response);
-    assert(reply && "SaslStep answered with something else");
+    PORCUPINE_INVARIANT(reply, "SaslStep answered with something else");
     CompleteSasl(reply);
   } else if (what == Awaiting::kLogin) {
     auto* result = std::get_if<LoginResult>(&response);
-    assert(result && "Login answered with something else");
+    PORCUPINE_INVARIANT(result, "Login answered with something else");
     CompleteLogin(result);
   } else {
     auto* status = std::get_if<Status>(&response);
-    assert(status && "Deliver answered with a RecipientVerdict");
+    PORCUPINE_INVARIANT(status, "Deliver answered with a RecipientVerdict");
     CompleteDelivery(status ? *status : Status::Internal("mismatched response"));
   }
   if (shutting_down && phase != Phase::kClosed) {
@@ -179,7 +180,7 @@ void Session::Feed(std::string_view bytes) {
 
 void Session::OnTlsStarted() {
   Impl& i = *impl_;
-  assert(i.phase == Phase::kTls && "OnTlsStarted() without a kStartTls step");
+  PORCUPINE_INVARIANT(i.phase == Phase::kTls, "OnTlsStarted() without a kStartTls step");
   if (i.phase != Phase::kTls) return;
   i.transport.secure = true;
   // RFC 3207 §4.2: forget everything the client said before the handshake.
@@ -196,7 +197,7 @@ void Session::OnTlsStarted() {
 }
 
 void Session::OnTlsFailed() {
-  assert(impl_->phase == Phase::kTls && "OnTlsFailed() without a kStartTls step");
+  PORCUPINE_INVARIANT(impl_->phase == Phase::kTls, "OnTlsFailed() without a kStartTls step");
   impl_->phase = Phase::kClosed;
 }
 

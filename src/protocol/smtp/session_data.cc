@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "core/invariant.h"
 #include "protocol/smtp/received.h"
 #include "protocol/smtp/session_impl.h"
 
@@ -129,7 +130,7 @@ bool Session::Impl::HoldData(size_t needed) {
   m.swap(bigger);
   std::string().swap(bigger);
   [[maybe_unused]] const bool shrunk = data.held.Resize(m.capacity());
-  assert(shrunk && "the new buffer is larger than reserved");
+  PORCUPINE_INVARIANT(shrunk, "the new buffer is larger than reserved");
   return true;
 }
 
