@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   app.add_option("--replication", o.replication, "copies of every message")->capture_default_str();
   app.add_option("--policy", policy, "dynamic | static | random")->capture_default_str();
   app.add_flag("--no-partitions", no_partitions, "crash and pause only");
+  bool no_widen = false;
+  app.add_flag("--no-widen", no_widen,
+               "turn off the replica-list widening (to see the checker catch what it prevents)");
   app.add_flag("--trace", o.trace, "print faults and view changes");
   app.add_option("--watch", o.watch_user,
                  "print every event about this user (e.g. u7@example.test)");
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   }
   o.policy = *p;
   o.partitions = !no_partitions;
+  o.widen_replicas = !no_widen;
   if (seeds > 0 && seed_opt->count() == 0) {
     o.seed = std::random_device{}() % 1000000000 + 1;
     std::printf("seeds %llu..%llu\n", (unsigned long long)o.seed,

@@ -109,7 +109,8 @@ TEST(Sim, TheCheckerSeesADeleteMissingAReReplicatedCopy) {
   o.nodes = 5;
   o.replication = 3;
   o.widen_replicas = false;
-  EXPECT_TRUE(FindViolation(o, 4000, 40, "is live again").has_value());
+  o.faults_per_s = 1.0;  // more partitions: more messages accepted short of copies
+  EXPECT_TRUE(FindViolation(o, 1, 40, "visible on").has_value());
 }
 
 TEST(Sim, TheCheckerSeesAGraceShorterThanAnAbsence) {
@@ -120,7 +121,7 @@ TEST(Sim, TheCheckerSeesAGraceShorterThanAnAbsence) {
   o.chaos_ms = 40000;
   o.tombstone_grace_ms = 1000;
   o.upkeep_interval_ms = 1000;
-  EXPECT_TRUE(FindViolation(o, 1, 60, "is live again").has_value());
+  EXPECT_TRUE(FindViolation(o, 1, 60, "visible on").has_value());
 }
 
 TEST(Sim, SameSeedSameRun) {
