@@ -55,7 +55,8 @@ TSAN_TESTS = core cluster replication manager mail net node
 unit-test-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) -j$(JOBS) $(foreach t,$(TSAN_TESTS),porcupine_$(t)_test)
 	set -e; for t in $(TSAN_TESTS); do \
-	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(TSAN_BUILD)/porcupine_$${t}_test \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath scripts/tsan.supp)" \
+	    $(TSAN_BUILD)/porcupine_$${t}_test \
 	    --gtest_brief=1; \
 	done
 

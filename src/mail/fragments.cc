@@ -153,8 +153,15 @@ asio::awaitable<Status> LocalFragments::Store(std::vector<NewMessage> messages,
       // announces this copy. Not "unavailable": the proxy must not store
       // the same message id elsewhere, under a second replica set that a
       // later delete of the first would miss.
-      std::lock_guard lock(mu_);
-      presence_.Emptied(user);
+      {
+        std::lock_guard lock(mu_);
+        presence_.Emptied(user);
+      }
+      // The copies are durable with their log entries: the other replicas
+      // still get them, in the background, not at the next restart.
+      if (replication_) {
+        for (replication::Update& u : updates) replication_->Track(std::move(u.entry));
+      }
       co_return Status::UnknownOutcome("stored, but the user's manager was not told: " +
                                        st.message());
     }

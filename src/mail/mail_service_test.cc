@@ -1383,12 +1383,29 @@ TEST_F(MailServiceTest, AStoreWhoseManagerCannotBeToldMayHaveHappened) {
   m.meta.set_size(3);
   m.meta.set_hlc(id.hlc);
   m.meta.add_replicas(kSelf);
+  m.meta.add_replicas(8);
   m.in_map = false;  // the node must announce itself
+  // Records what the fragment hands to replication.
+  struct Recorder : replication::Sink {
+    asio::awaitable<std::vector<size_t>> Replicate(std::vector<replication::Update> u) override {
+      replicated += u.size();
+      co_return std::vector<size_t>(u.size(), 1);
+    }
+    void Track(replication::Entry e) override { tracked.push_back(std::move(e)); }
+    size_t replicated = 0;
+    std::vector<replication::Entry> tracked;
+  } sink;
+  fragments_->SetReplication(&sink);
   std::vector<NewMessage> batch{m};
   Status st = Run(fragments_->Store(std::move(batch), std::make_shared<const std::string>("m\r\n"),
                                     node_.Current()->epoch));
   node_.Set(manager_.get(), fragments_.get());
+  fragments_->SetReplication(nullptr);
   EXPECT_EQ(st.code(), Code::kUnknownOutcome) << st.ToString();
+  // The other replica still gets its copy, in the background.
+  EXPECT_EQ(sink.replicated, 0u);
+  ASSERT_EQ(sink.tracked.size(), 1u);
+  EXPECT_EQ(sink.tracked[0].remaining, (std::set<NodeId>{8}));
   Result<Listing> held = Run(fragments_->List("dora@example.test", store::kInboxFolder, 0));
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(held->messages.size(), 1u) << "the copy is durable here";
